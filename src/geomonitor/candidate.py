@@ -1,0 +1,88 @@
+"""Breach candidates: what the monitoring desk reviews.
+
+A candidate is never a proven breach: it is one episode of evidence that a condition may have
+been broken, kept up to date as evidence arrives, for a person to decide on. Its id is stable:
+derived from the subject, order, condition, kind and the time of its first evidence, so the
+same evidence always gives the same id whatever order it arrived in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .times import iso, to_datetime
+
+UK = ZoneInfo("Europe/London")
+
+
+def candidate_id(
+    kind: str, subject_id: str, order_id: str, condition_id: str, opened_at: int
+) -> str:
+    h = hashlib.blake2b(
+        f"{kind}|{subject_id}|{order_id}|{condition_id}|{opened_at}".encode(), digest_size=8
+    )
+    return f"C-{h.hexdigest()}"
+
+
+@dataclass
+class Candidate:
+    """One breach candidate. Times are epoch milliseconds (UTC)."""
+
+    id: str
+    kind: str
+    subject_id: str
+    order_id: str
+    condition_id: str
+    zone_id: str | None
+    opened_at: int
+    closed_at: int | None
+    status: str  # open | closed
+    fix_count: int
+    explanation: str
+    last_evidence_at: int
+    uncertain_count: int = 0
+    max_penetration_m: float | None = None
+    close_reason: str | None = None
+    evidence: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The interchange form: ISO 8601 UTC times, ``*_id`` references."""
+        d = asdict(self)
+        d["opened_at"] = iso(self.opened_at)
+        d["closed_at"] = iso(self.closed_at)
+        d["last_evidence_at"] = iso(self.last_evidence_at)
+        if self.max_penetration_m is not None:
+            d["max_penetration_m"] = round(self.max_penetration_m, 1)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Candidate:
+        from .times import parse_ts
+
+        d = dict(d)
+        for k in ("opened_at", "closed_at", "last_evidence_at"):
+            if d.get(k) is not None:
+                d[k] = parse_ts(d[k])
+        return cls(**d)
+
+
+def local_time(ms: int) -> str:
+    """A UK wall-clock time for explanations, e.g. ``Sat 21 Nov 2026 21:14 GMT``."""
+    return to_datetime(ms).astimezone(UK).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def local_clock(ms: int, ref: int) -> str:
+    """Like :func:`local_time`, but only the clock when on the same local day as ``ref``."""
+    a = to_datetime(ms).astimezone(UK)
+    b = to_datetime(ref).astimezone(UK)
+    if a.date() == b.date():
+        return a.strftime("%H:%M %Z")
+    return local_time(ms)
+
+
+def fix_ref(tag_id: str, ts: int) -> str:
+    """Evidence reference to a stored fix: ``TAG@2026-11-21T21:14:05Z``."""
+    return f"{tag_id}@{iso(ts)}"

@@ -1,0 +1,333 @@
+"""The matching engine: fixes in, breach-candidate changes out.
+
+Pure: no I/O, no clock. It is built from a :class:`~geomonitor.registry.Registry` and an
+:class:`EngineConfig` and fed :class:`~geomonitor.fix.FixBatch` objects in any order and any
+batching; the candidates it holds after the same set of fixes are always the same.
+
+Per batch the work is columnar: fixes are attributed to subjects through the fittings
+history, the H3 cell of every attributed fix is computed once, each zone classifies all the
+fixes that concern it in one vectorised call, and only then does a small per-(subject,
+condition) state machine (:mod:`geomonitor.episode`) walk the observations that matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .candidate import Candidate, candidate_id, fix_ref, local_clock, local_time
+from .episode import BREACH, CLEAR, INACTIVE, UNCERTAIN, Episode, Track
+from .fix import FixBatch
+from .registry import Condition, Order, Registry
+from .times import MS_PER_DAY, MS_PER_MINUTE
+from .timetable import ActivePeriods, Timetable, intersect_intervals
+from .zone_index import INSIDE, OUTSIDE, ZoneIndex, cells_for
+
+FAR_FUTURE = 2**62
+ZONE_KINDS = ("exclusion_zone",)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Deployment-wide settings (conditions may override ``open_after``/``close_after``)."""
+
+    default_accuracy_m: float = 25.0
+    open_after: int = 2
+    close_after: int = 2
+    run_max_gap_minutes: float = 15.0
+    h3_resolution: int = 9
+    index_margin_m: float = 250.0
+
+
+@dataclass
+class ZoneRule:
+    """One zone condition of one subject, with when it applies."""
+
+    kind: str
+    subject_id: str
+    order: Order
+    condition: Condition
+    zone_id: str
+    valid_from: int
+    valid_to: int
+    schedule: Timetable | None
+
+    def periods(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """Intervals within ``[lo, hi)`` during which the rule applies."""
+        lo2, hi2 = max(lo, self.valid_from), min(hi, self.valid_to)
+        if lo2 >= hi2:
+            return []
+        if self.schedule is None:
+            return [(lo2, hi2)]
+        return intersect_intervals([(lo2, hi2)], self.schedule.intervals(lo2, hi2))
+
+    def active(self, ts: np.ndarray) -> np.ndarray:
+        if len(ts) == 0:
+            return np.zeros(0, bool)
+        lo, hi = int(ts.min()), int(ts.max()) + 1
+        if self.schedule is None:
+            return (ts >= self.valid_from) & (ts < self.valid_to)
+        return ActivePeriods(self.periods(lo, hi)).contains(ts)
+
+    def active_until(self, t: int) -> int:
+        """End of the applicable stretch containing ``t``."""
+        for s, e in self.periods(t - MS_PER_DAY, t + 8 * MS_PER_DAY):
+            if s <= t < e:
+                return e
+        return t
+
+
+@dataclass
+class EngineResult:
+    """What one batch changed."""
+
+    upserts: list[Candidate] = field(default_factory=list)
+    retracted: list[str] = field(default_factory=list)
+    attributed: int = 0
+    unattributed: int = 0
+    #: Subject of each fix in the batch (``None`` for an unfitted tag at that instant).
+    subjects: list[str | None] = field(default_factory=list)
+
+
+class Engine:
+    """Breach-candidate engine for exclusion zones (further rule families plug in here)."""
+
+    def __init__(
+        self, registry: Registry, config: EngineConfig | None = None, index: ZoneIndex | None = None
+    ):
+        self.registry = registry
+        self.config = config or EngineConfig()
+        cfg = self.config
+        self.subject_ids = sorted(registry.subjects)
+        self._subject_ix = {s: i for i, s in enumerate(self.subject_ids)}
+        self.tag_ids = sorted(registry.tags)
+        self._tag_ix = {t: i for i, t in enumerate(self.tag_ids)}
+
+        # Fittings per tag as sorted arrays: start, end, subject index.
+        per_tag: dict[int, list[tuple[int, int, int]]] = {}
+        for f in registry.fittings:
+            per_tag.setdefault(self._tag_ix[f.tag_id], []).append(
+                (
+                    f.fitted_at,
+                    f.removed_at if f.removed_at is not None else FAR_FUTURE,
+                    self._subject_ix[f.subject_id],
+                )
+            )
+        self._fittings = {
+            t: (
+                np.array([a for a, _, _ in fl], np.int64),
+                np.array([b for _, b, _ in fl], np.int64),
+                np.array([s for _, _, s in fl], np.int64),
+            )
+            for t, fl in ((t, sorted(v)) for t, v in per_tag.items())
+        }
+
+        # Zone rules per subject.
+        self.rules: list[ZoneRule] = []
+        self._rules_of: dict[int, list[int]] = {}
+        for order, cond in registry.conditions():
+            if cond.type not in ZONE_KINDS or cond.zone_id is None:
+                continue
+            vf = max(order.starts, cond.starts if cond.starts is not None else order.starts)
+            ends = [e for e in (order.ends, cond.ends) if e is not None]
+            vt = min(ends) if ends else FAR_FUTURE
+            rule = ZoneRule(
+                cond.type, order.subject_id, order, cond, cond.zone_id, vf, vt, cond.schedule
+            )
+            self._rules_of.setdefault(self._subject_ix[order.subject_id], []).append(
+                len(self.rules)
+            )
+            self.rules.append(rule)
+        zone_ids = sorted({r.zone_id for r in self.rules})
+        self.index = index or ZoneIndex(
+            [registry.zones[z] for z in zone_ids], cfg.h3_resolution, cfg.index_margin_m
+        )
+        gap = int(cfg.run_max_gap_minutes * MS_PER_MINUTE)
+        self.tracks = [
+            Track(
+                r.condition.open_after or cfg.open_after,
+                r.condition.close_after or cfg.close_after,
+                gap,
+                r.active_until,
+            )
+            for r in self.rules
+        ]
+        # Candidate id -> (rule index, episode); what was last emitted for each.
+        self._episode_of: dict[str, tuple[int, Episode]] = {}
+        self._emitted: dict[str, tuple] = {}
+
+    # ------------------------------------------------------------------ attribution
+    def attribute(self, batch: FixBatch) -> np.ndarray:
+        """Subject index of every fix (-1: tag not fitted to anyone at that instant)."""
+        n = len(batch)
+        subj = np.full(n, -1, np.int64)
+        if n == 0:
+            return subj
+        tix = np.fromiter((self._tag_ix.get(t, -1) for t in batch.tag_id), np.int64, n)
+        order = np.argsort(tix, kind="stable")
+        st = tix[order]
+        bounds = np.flatnonzero(np.diff(st)) + 1
+        for seg in np.split(order, bounds):
+            t = int(tix[seg[0]])
+            fits = self._fittings.get(t)
+            if fits is None:
+                continue
+            starts, ends, subjects = fits
+            ts = batch.ts[seg]
+            k = np.searchsorted(starts, ts, side="right") - 1
+            ok = k >= 0
+            ok[ok] = ts[ok] < ends[k[ok]]
+            subj[seg[ok]] = subjects[k[ok]]
+        return subj
+
+    # ------------------------------------------------------------------ processing
+    def process(self, batch: FixBatch) -> EngineResult:
+        """Match a batch of fixes; returns the candidates it opened, changed or retracted."""
+        res = EngineResult()
+        n = len(batch)
+        if n == 0:
+            return res
+        subj = self.attribute(batch)
+        res.attributed = int((subj >= 0).sum())
+        res.unattributed = n - res.attributed
+        res.subjects = [self.subject_ids[s] if s >= 0 else None for s in subj.tolist()]
+
+        # Fixes of each subject that has zone rules.
+        order = np.argsort(subj, kind="stable")
+        ss = subj[order]
+        first = int(np.searchsorted(ss, 0))
+        order, ss = order[first:], ss[first:]
+        if len(order) == 0:
+            return res
+        bounds = np.flatnonzero(np.diff(ss)) + 1
+        by_zone: dict[str, list[tuple[int, np.ndarray]]] = {}
+        needed: list[np.ndarray] = []
+        for seg in np.split(order, bounds):
+            rules = self._rules_of.get(int(subj[seg[0]]))
+            if not rules:
+                continue
+            needed.append(seg)
+            for r in rules:
+                by_zone.setdefault(self.rules[r].zone_id, []).append((r, seg))
+        if not by_zone:
+            return res
+
+        cells = np.zeros(n, np.int64)
+        need = np.concatenate(needed)
+        cells[need] = cells_for(batch.lat[need], batch.lon[need], self.index.resolution)
+        tag_of = np.fromiter((self._tag_ix[t] for t in batch.tag_id[need]), np.int32, len(need))
+        tagix = np.zeros(n, np.int32)
+        tagix[need] = tag_of
+        acc = batch.accuracy_m
+
+        touched: dict[str, tuple[int, Episode]] = {}
+        removed: set[str] = set()
+        for zone_id, items in by_zone.items():
+            idx = np.concatenate([seg for _, seg in items])
+            cls = self.index.classify(zone_id, cells[idx], batch.x[idx], batch.y[idx], acc[idx])
+            depth = np.full(len(idx), np.nan)
+            inside = cls == INSIDE
+            if inside.any():
+                depth[inside] = self.index.depth(
+                    zone_id, batch.x[idx[inside]], batch.y[idx[inside]]
+                )
+            off = 0
+            for r, seg in items:
+                m = len(seg)
+                rule = self.rules[r]
+                c = cls[off : off + m]
+                obs = np.where(
+                    c == INSIDE, BREACH, np.where(c == OUTSIDE, CLEAR, UNCERTAIN)
+                ).astype(np.int8)
+                ts = batch.ts[seg]
+                obs[~rule.active(ts)] = INACTIVE
+                t_eps, r_eps = self.tracks[r].add(
+                    ts, obs, batch.rank[seg], tagix[seg], depth[off : off + m], acc[seg]
+                )
+                for ep in r_eps:
+                    removed.add(self._cid(r, ep))
+                for ep in t_eps:
+                    touched[self._cid(r, ep)] = (r, ep)
+                off += m
+
+        for cid in removed:
+            if cid not in touched:
+                self._episode_of.pop(cid, None)
+                if self._emitted.pop(cid, None) is not None:
+                    res.retracted.append(cid)
+        for cid, (r, ep) in touched.items():
+            self._episode_of[cid] = (r, ep)
+            sig = ep.signature()
+            if self._emitted.get(cid) != sig:
+                self._emitted[cid] = sig
+                res.upserts.append(self._candidate(cid, r, ep))
+        res.retracted.sort()
+        res.upserts.sort(key=lambda c: c.id)
+        return res
+
+    # ------------------------------------------------------------------ candidates
+    def _cid(self, r: int, ep: Episode) -> str:
+        rule = self.rules[r]
+        return candidate_id(
+            rule.kind, rule.subject_id, rule.order.id, rule.condition.id, ep.opened_at
+        )
+
+    def candidates(self) -> list[Candidate]:
+        """Every current candidate, sorted by id."""
+        return sorted(
+            (self._candidate(cid, r, ep) for cid, (r, ep) in self._episode_of.items()),
+            key=lambda c: c.id,
+        )
+
+    def _candidate(self, cid: str, r: int, ep: Episode) -> Candidate:
+        rule = self.rules[r]
+        zone = self.registry.zones[rule.zone_id]
+        evidence = [fix_ref(self.tag_ids[tag], ts) for ts, tag, o in ep.evidence if o != CLEAR]
+        status = "open" if ep.closed_at is None else "closed"
+        return Candidate(
+            id=cid,
+            kind=rule.kind,
+            subject_id=rule.subject_id,
+            order_id=rule.order.id,
+            condition_id=rule.condition.id,
+            zone_id=rule.zone_id,
+            opened_at=ep.opened_at,
+            closed_at=ep.closed_at,
+            status=status,
+            fix_count=ep.breach_count,
+            explanation=explain_zone(rule, zone.name, ep),
+            last_evidence_at=ep.last_obs_at,
+            uncertain_count=ep.uncertain_count,
+            max_penetration_m=ep.max_depth_m,
+            close_reason=ep.close_reason,
+            evidence=evidence,
+        )
+
+
+def explain_zone(rule: ZoneRule, zone_name: str, ep: Episode) -> str:
+    """One line a desk officer can read aloud."""
+    where = f"exclusion zone {rule.zone_id}"
+    if zone_name and zone_name != rule.zone_id:
+        where += f" ({zone_name})"
+    start = local_time(ep.opened_at)
+    if ep.closed_at is None:
+        span = (
+            f"from {start}, still inside at last fix {local_clock(ep.last_breach_at, ep.opened_at)}"
+        )
+    else:
+        end = local_clock(ep.closed_at, ep.opened_at)
+        how = "left by" if ep.close_reason == "left" else "zone stopped applying at"
+        span = f"from {start}, {how} {end}"
+    acc = (
+        f"accuracy {ep.best_accuracy_m:.0f} m"
+        if ep.best_accuracy_m == ep.worst_accuracy_m
+        else f"accuracy {ep.best_accuracy_m:.0f}-{ep.worst_accuracy_m:.0f} m"
+    )
+    return (
+        f"{rule.subject_id} inside {where} {span}: {ep.breach_count} fixes wholly inside "
+        f"({acc}), up to {ep.max_depth_m:.0f} m past the boundary."
+    )
+
+
+__all__ = ["CLEAR", "Engine", "EngineConfig", "EngineResult", "ZoneRule"]

@@ -1,0 +1,582 @@
+"""A realistic synthetic scenario over real West Yorkshire geography.
+
+Subjects live in real wards, sleep at home, go out to work and errands by day, and some of
+them break their exclusion zones: the simulator plants those breaches and writes them to a
+ground-truth file, so the engine's recall and precision can be measured.
+
+Realism that matters to the engine:
+
+* GPS noise scaled to each fix's accuracy radius, worse indoors; occasional ``wifi`` and
+  ``cell`` fixes with radii of hundreds of metres; rare isolated outliers far off.
+* Signal gaps (tag off, no sky view) and tags that store and forward: a share of each
+  subject's fixes reaches the file hours late, and some are sent twice.
+* Exclusion zones that are circles round a victim's address or whole real wards, some only
+  at night; near misses (visits close to, but outside, a zone) and visits to a night-only
+  zone in the daytime, which are not breaches.
+* A few spare tags not fitted to anyone, and a few malformed records.
+
+Outputs in ``DIR``: ``registry.json``, ``fixes.jsonl``, ``anpr.jsonl``, ``truth.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from .crs import to_wgs84
+from .geography import DISTRICTS, wards
+from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso, parse_ts
+from .timetable import ActivePeriods, Timetable
+
+NIGHT_SCHEDULE = [
+    {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "20:00", "end": "06:00"}
+]
+DEFAULT_START = "2026-11-16T00:00:00Z"
+
+
+@dataclass
+class _Zone:
+    id: str
+    name: str
+    geom: BaseGeometry  # BNG
+    spec: dict[str, Any]
+    schedule: Timetable | None = None
+
+
+@dataclass
+class _Subject:
+    id: str
+    district: str
+    home: tuple[float, float]
+    tag: str
+    zones: list[tuple[str, _Zone]] = field(default_factory=list)  # (condition id, zone)
+    order: str = ""
+
+
+def _random_point_in(
+    geom: BaseGeometry, rng: np.random.Generator, inset: float = 0.0
+) -> tuple[float, float] | None:
+    g = geom.buffer(-inset) if inset else geom
+    if g.is_empty:
+        return None
+    minx, miny, maxx, maxy = g.bounds
+    shapely.prepare(g)
+    for _ in range(200):
+        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        if shapely.contains_xy(g, x, y):
+            return float(x), float(y)
+    return None
+
+
+def _segment_clear(a: tuple[float, float], b: tuple[float, float], avoid: BaseGeometry) -> bool:
+    return not shapely.LineString([a, b]).intersects(avoid)
+
+
+def simulate(
+    out: str | Path,
+    subjects: int = 30,
+    days: int = 3,
+    seed: int = 1,
+    start: str = DEFAULT_START,
+    breach_rate: float = 0.35,
+) -> dict[str, Any]:
+    """Write a scenario to ``out``; returns the ground truth (also in ``truth.json``)."""
+    rng = np.random.default_rng(seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = parse_ts(start)
+    all_wards = wards()
+    world = shapely.union_all([w.geometry for w in all_wards])
+
+    # ---------------------------------------------------------------- registry
+    zones: list[_Zone] = []
+    subj: list[_Subject] = []
+    for i in range(subjects):
+        sid = f"S-{i + 1:04d}"
+        dcode = list(DISTRICTS)[i % len(DISTRICTS)]
+        dwards = [w for w in all_wards if w.district == dcode]
+        home_ward = dwards[int(rng.integers(len(dwards)))]
+        home = _random_point_in(home_ward.geometry, rng, inset=300) or _random_point_in(
+            home_ward.geometry, rng
+        )
+        assert home is not None
+        s = _Subject(sid, dcode, home, f"BUD-{i + 1:04d}", order=f"O-{i + 1:04d}")
+        # A circle round a victim's address 2-6 km from home.
+        for _ in range(100):
+            ang, dist = rng.uniform(0, 2 * np.pi), rng.uniform(2000, 6000)
+            c = (home[0] + dist * np.cos(ang), home[1] + dist * np.sin(ang))
+            if shapely.contains_xy(world, *c):
+                break
+        radius = float(rng.choice([200, 300, 400, 500]))
+        zid = f"Z-{len(zones) + 1:04d}"
+        clon, clat = to_wgs84(np.array([c[0]]), np.array([c[1]]))
+        z = _Zone(
+            zid,
+            f"Victim address area {zid}",
+            shapely.Point(c).buffer(radius, quad_segs=64),
+            {
+                "id": zid,
+                "name": f"Victim address area {zid}",
+                "center": {"lat": round(float(clat[0]), 7), "lon": round(float(clon[0]), 7)},
+                "radius_m": radius,
+            },
+        )
+        zones.append(z)
+        s.zones.append(("C-1", z))
+        # Half the subjects are also excluded from a whole ward (some only at night).
+        if rng.random() < 0.5:
+            far = [
+                w
+                for w in all_wards
+                if w.geometry.distance(shapely.Point(home)) > 2500
+                and w.geometry.distance(shapely.Point(home)) < 12000
+            ]
+            if far:
+                w = far[int(rng.integers(len(far)))]
+                zid = f"Z-{len(zones) + 1:04d}"
+                wz = _Zone(
+                    zid,
+                    w.name,
+                    w.geometry,
+                    {"id": zid, "name": w.name, "geometry": w.geojson, "crs": "EPSG:4326"},
+                )
+                if rng.random() < 0.4:
+                    wz.schedule = Timetable.parse(NIGHT_SCHEDULE)
+                zones.append(wz)
+                s.zones.append(("C-2", wz))
+        subj.append(s)
+
+    spares = max(1, subjects // 10)
+    registry: dict[str, Any] = {
+        "districts": [{"code": k, "name": v} for k, v in DISTRICTS.items()],
+        "zones": [z.spec for z in zones],
+        "subjects": [],
+        "orders": [],
+        "tags": [],
+        "fittings": [],
+        "cameras": [],
+    }
+    for k, s in enumerate(subj):
+        young = k % 17 == 5
+        age_years = int(rng.integers(14, 18)) if young else int(rng.integers(19, 60))
+        bd = (
+            datetime.fromtimestamp(t_start / 1000, UTC) - timedelta(days=365.25 * age_years + 40)
+        ).date()
+        registry["subjects"].append(
+            {"id": s.id, "district": DISTRICTS[s.district], "birth_date": bd.isoformat()}
+        )
+        conds = []
+        for cid, z in s.zones:
+            cond: dict[str, Any] = {"id": cid, "type": "exclusion_zone", "zone": z.id}
+            if z.schedule is not None:
+                cond["schedule"] = NIGHT_SCHEDULE
+            conds.append(cond)
+        registry["orders"].append(
+            {
+                "id": s.order,
+                "subject": s.id,
+                "type": "licence" if young else "scpo",
+                "starts": iso(t_start - 30 * MS_PER_DAY),
+                "ends": None,
+                "conditions": conds,
+            }
+        )
+        registry["tags"].append(
+            {"id": s.tag, "district": DISTRICTS[s.district], "model": "Buddi Smart Tag"}
+        )
+        fitted = iso(t_start - int(rng.integers(2, 60)) * MS_PER_DAY)
+        registry["fittings"].append(
+            {
+                "tag": s.tag,
+                "subject": s.id,
+                "fitted_at": fitted,
+                "removed_at": None,
+                "consent": {
+                    "recorded_at": fitted,
+                    "guardian": "GUARDIAN-REF-" + s.id[2:] if young else None,
+                },
+            }
+        )
+    spare_tags = [f"BUD-9{j + 1:03d}" for j in range(spares)]
+    for j, spare_id in enumerate(spare_tags):
+        district = list(DISTRICTS.values())[j % 5]
+        registry["tags"].append({"id": spare_id, "district": district, "model": "Buddi Smart Tag"})
+
+    # Cameras spread over the county (ANPR rules come later; reads are generated now).
+    cams = []
+    for j in range(max(10, subjects)):
+        p = _random_point_in(world, rng)
+        assert p is not None
+        lon, lat = to_wgs84(np.array([p[0]]), np.array([p[1]]))
+        cams.append(
+            {
+                "id": f"CAM-{j + 1:04d}",
+                "lat": round(float(lat[0]), 6),
+                "lon": round(float(lon[0]), 6),
+            }
+        )
+    registry["cameras"] = cams
+
+    # ---------------------------------------------------------------- movement
+    planted: list[dict[str, Any]] = []
+    brushes: list[dict[str, Any]] = []
+    decoys = 0
+    fix_rows: list[tuple[int, int, dict[str, Any]]] = []  # (arrival, seq, record)
+    seq = 0
+    for s in subj:
+        avoid = shapely.union_all([z.geom.buffer(400) for _, z in s.zones])
+        home = s.home
+        waypoints: list[tuple[int, float, float]] = [(t_start, *home)]
+        visits: list[tuple[str, _Zone, int, int]] = []  # planted (cond, zone, t_in, t_out)
+
+        def go(
+            t: int,
+            frm: tuple[float, float],
+            to: tuple[float, float],
+            wp: list[tuple[int, float, float]],
+        ) -> int:
+            d = float(np.hypot(to[0] - frm[0], to[1] - frm[1]))
+            speed = rng.uniform(300, 600)  # metres per minute
+            t2 = t + int(d / speed * MS_PER_MINUTE) + MS_PER_MINUTE
+            wp.append((t2, *to))
+            return t2
+
+        for day in range(days):
+            d0 = t_start + day * MS_PER_DAY
+            t = d0 + int(rng.uniform(7.5, 9.5) * MS_PER_HOUR)
+            waypoints.append((t, *home))
+            here = home
+            # Day trips: 1-3 destinations that keep clear of every zone.
+            for _ in range(int(rng.integers(1, 4))):
+                dest = None
+                for _ in range(60):
+                    ang, dist = rng.uniform(0, 2 * np.pi), rng.uniform(800, 7000)
+                    cand = (here[0] + dist * np.cos(ang), here[1] + dist * np.sin(ang))
+                    if (
+                        shapely.contains_xy(world, *cand)
+                        and not avoid.contains(shapely.Point(cand))
+                        and _segment_clear(here, cand, avoid)
+                        and _segment_clear(cand, home, avoid)
+                    ):
+                        dest = cand
+                        break
+                if dest is None:
+                    continue
+                t = go(t, here, dest, waypoints)
+                t += int(rng.uniform(0.5, 3.0) * MS_PER_HOUR)
+                waypoints.append((t, *dest))
+                here = dest
+            t = go(t, here, home, waypoints)
+            waypoints.append((t, *home))
+
+            # A planted breach: go into a zone (while it applies), stay, come home.
+            if rng.random() < breach_rate:
+                cid, z = s.zones[int(rng.integers(len(s.zones)))]
+                if z.schedule is not None:
+                    t_go = d0 + int(rng.uniform(20.5, 22.0) * MS_PER_HOUR)
+                else:
+                    t_go = max(
+                        t + 30 * MS_PER_MINUTE, d0 + int(rng.uniform(18.0, 21.0) * MS_PER_HOUR)
+                    )
+                target = _random_point_in(z.geom, rng, inset=min(150.0, _inset(z)))
+                if target is not None and t_go < d0 + 23 * MS_PER_HOUR:
+                    waypoints.append((t_go, *home))
+                    t_in = go(t_go, home, target, waypoints)
+                    t_out = t_in + int(rng.uniform(15, 60) * MS_PER_MINUTE)
+                    waypoints.append((t_out, *target))
+                    t_back = go(t_out, target, home, waypoints)
+                    waypoints.append((t_back, *home))
+                    visits.append((cid, z, t_go, t_back))
+            # A decoy: near a zone but outside it, or in a night-only zone by day.
+            elif rng.random() < 0.5:
+                cid, z = s.zones[int(rng.integers(len(s.zones)))]
+                t_go = max(t + 30 * MS_PER_MINUTE, d0 + int(rng.uniform(17.0, 19.0) * MS_PER_HOUR))
+                if z.schedule is not None:
+                    t_go = d0 + int(rng.uniform(10.0, 14.0) * MS_PER_HOUR)
+                    target = _random_point_in(z.geom, rng, inset=min(150.0, _inset(z)))
+                    waypoints = [w for w in waypoints if w[0] < t_go] + [(t_go, *home)]
+                else:
+                    ring = z.geom.buffer(260).difference(z.geom.buffer(160))
+                    target = None
+                    for _ in range(30):
+                        p = _random_point_in(ring, rng)
+                        if p is not None and _segment_clear(home, p, z.geom.buffer(100)):
+                            target = p
+                            break
+                if target is not None:
+                    t_in = go(t_go, waypoints[-1][1:], target, waypoints)
+                    t_out = t_in + int(rng.uniform(15, 40) * MS_PER_MINUTE)
+                    waypoints.append((t_out, *target))
+                    t_back = go(t_out, target, home, waypoints)
+                    waypoints.append((t_back, *home))
+                    if z.schedule is not None:
+                        # carry on with the rest of the day after the daytime visit
+                        waypoints.append((max(t_back, t), *home))
+                    decoys += 1
+        waypoints.append((t_start + days * MS_PER_DAY, *home))
+        waypoints.sort(key=lambda w: w[0])
+
+        # Fixes once a minute (with jitter), along the itinerary.
+        ts = np.arange(t_start, t_start + days * MS_PER_DAY, MS_PER_MINUTE, dtype=np.int64)
+        ts = ts + rng.integers(0, 5000, len(ts))
+        wt = np.array([w[0] for w in waypoints], float)
+        tx = np.interp(ts, wt, [w[1] for w in waypoints])
+        ty = np.interp(ts, wt, [w[2] for w in waypoints])
+        # Signal gaps, never during a planted visit.
+        keep = np.ones(len(ts), bool)
+        for _ in range(int(rng.integers(0, 2 * days + 1))):
+            g0 = int(rng.integers(0, len(ts)))
+            glen = int(rng.integers(20, 90))
+            gs, ge = ts[g0], ts[min(g0 + glen, len(ts) - 1)]
+            if any(
+                gs <= b + 10 * MS_PER_MINUTE and ge >= a - 10 * MS_PER_MINUTE
+                for _, _, a, b in visits
+            ):
+                continue
+            keep[g0 : g0 + glen] = False
+        ts, tx, ty = ts[keep], tx[keep], ty[keep]
+        n = len(ts)
+        moving = np.r_[0, np.hypot(np.diff(tx), np.diff(ty))] > 50
+        acc = np.where(moving, rng.uniform(4, 15, n), rng.uniform(8, 35, n))
+        source = np.array(["gps"] * n, dtype=object)
+        wifi = rng.random(n) < 0.02
+        cell = rng.random(n) < 0.005
+        acc[wifi] = rng.uniform(40, 150, wifi.sum())
+        source[wifi] = "wifi"
+        acc[cell] = rng.uniform(300, 1500, cell.sum())
+        source[cell] = "cell"
+        sigma = acc / 2.5
+        ox = np.asarray(tx + rng.normal(0, 1, n) * sigma, float)
+        oy = np.asarray(ty + rng.normal(0, 1, n) * sigma, float)
+        # Isolated outliers (multipath): far off, with an innocent-looking accuracy.
+        outl = np.flatnonzero(rng.random(n) < 0.001)
+        outl = outl[(outl > 0) & (outl < n - 1)]
+        o_ang = rng.uniform(0, 2 * np.pi, len(outl))
+        o_dist = rng.uniform(200, 2000, len(outl))
+        ox[outl] += o_dist * np.cos(o_ang)
+        oy[outl] += o_dist * np.sin(o_ang)
+        lon, lat = to_wgs84(ox, oy)
+        batt = np.clip(100 - (np.arange(n) % 1440) / 1440 * 70 + rng.normal(0, 1, n), 1, 100)
+
+        # Truth from the true trajectory: every run of fixes truly inside an exclusion zone
+        # while it applied. Runs of 3+ fixes are breaches to find; shorter ones (a corner
+        # clipped in passing) are "brushes": a candidate for one is right, missing one is not
+        # a miss.
+        for cid, z in s.zones:
+            active = np.ones(n, bool)
+            if z.schedule is not None:
+                active = ActivePeriods(z.schedule.intervals(int(ts[0]), int(ts[-1]) + 1)).contains(
+                    ts
+                )
+            inside = active & shapely.contains_xy(z.geom, tx, ty)
+            idx = np.flatnonzero(inside)
+            if len(idx) == 0:
+                continue
+            brk = np.flatnonzero((np.diff(idx) > 1) | (np.diff(ts[idx]) > 15 * MS_PER_MINUTE))
+            for run in np.split(idx, brk + 1):
+                a, b = int(ts[run[0]]), int(ts[run[-1]])
+                was_planted = any(
+                    c2 == cid and z2 is z and va <= a <= vb for c2, z2, va, vb in visits
+                )
+                truth_rec = {
+                    "kind": "exclusion_zone",
+                    "subject_id": s.id,
+                    "order_id": s.order,
+                    "condition_id": cid,
+                    "zone_id": z.id,
+                    "start": iso(a),
+                    "end": iso(b),
+                    "fixes": len(run),
+                    "planted": was_planted,
+                    "scheduled": z.schedule is not None,
+                }
+                (planted if len(run) >= 3 else brushes).append(truth_rec)
+
+        # Arrival: in order, except store-and-forward batches that arrive hours late.
+        arrival = ts.copy()
+        for _ in range(int(rng.integers(1, 3 * days + 2))):
+            b0 = int(rng.integers(0, n))
+            blen = int(rng.integers(15, 180))
+            arrival[b0 : b0 + blen] = ts[min(b0 + blen, n - 1)] + int(
+                rng.uniform(1, 6) * MS_PER_HOUR
+            )
+        dup = rng.random(n) < 0.005
+        for k in range(n):
+            rec: dict[str, Any] = {
+                "tag_id": s.tag,
+                "ts": iso(int(ts[k])),
+                "lat": round(float(lat[k]), 7),
+                "lon": round(float(lon[k]), 7),
+                "accuracy_m": round(float(acc[k]), 1),
+                "battery_pct": int(batt[k]),
+                "strap": "ok",
+                "charging": False,
+                "source": source[k],
+            }
+            fix_rows.append((int(arrival[k]), seq, rec))
+            seq += 1
+            if dup[k]:
+                fix_rows.append(
+                    (int(arrival[k]) + int(rng.integers(1, 120)) * MS_PER_MINUTE, seq, rec)
+                )
+                seq += 1
+
+    # Spare tags: switched on in the office now and then (not fitted: audit only).
+    office = _random_point_in(world, rng)
+    assert office is not None
+    for spare in spare_tags:
+        for _ in range(int(rng.integers(30, 120))):
+            ts0 = t_start + int(rng.integers(0, days * MS_PER_DAY))
+            lon, lat = to_wgs84(np.array([office[0]]), np.array([office[1]]))
+            fix_rows.append(
+                (
+                    ts0,
+                    seq,
+                    {
+                        "tag_id": spare,
+                        "ts": iso(ts0),
+                        "lat": float(lat[0]),
+                        "lon": float(lon[0]),
+                        "accuracy_m": 20.0,
+                        "battery_pct": 90,
+                        "strap": "ok",
+                    },
+                )
+            )
+            seq += 1
+
+    fix_rows.sort(key=lambda r: (r[0], r[1]))
+    lines = [orjson.dumps(r[2]).decode() for r in fix_rows]
+    bad = _bad_fix_lines(t_start, subj[0].tag if subj else "BUD-0001")
+    for line in bad:
+        lines.insert(int(rng.integers(0, len(lines) + 1)) if lines else 0, line)
+    (out / "fixes.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    # ANPR: passing traffic at each camera; some reads rely on the camera registry.
+    reads: list[tuple[int, dict[str, Any]]] = []
+    for day in range(days):
+        for cam in cams:
+            for _ in range(int(rng.integers(20, 60))):
+                t = t_start + day * MS_PER_DAY + int(rng.integers(0, MS_PER_DAY))
+                r: dict[str, Any] = {
+                    "read_id": f"R-{len(reads) + 1:07d}",
+                    "camera_id": cam["id"],
+                    "vrm": _plate(rng),
+                    "ts": iso(t),
+                    "confidence": round(float(rng.uniform(0.6, 1.0)), 2),
+                    "direction": str(rng.choice(["N", "S", "E", "W"])),
+                }
+                if rng.random() < 0.5:
+                    r["lat"], r["lon"] = cam["lat"], cam["lon"]
+                reads.append((t, r))
+            del r
+    reads.sort(key=lambda r: r[0])
+    alines = [orjson.dumps(r).decode() for _, r in reads]
+    alines.append(
+        '{"read_id": "R-BAD-1", "camera_id": "CAM-UNKNOWN", "vrm": "AB12CDE", '
+        f'"ts": "{iso(t_start)}"}}'
+    )
+    (out / "anpr.jsonl").write_text("\n".join(alines) + "\n", encoding="utf-8")
+
+    (out / "registry.json").write_text(
+        orjson.dumps(registry, option=orjson.OPT_INDENT_2).decode(), encoding="utf-8"
+    )
+    truth = {
+        "seed": seed,
+        "subjects": subjects,
+        "days": days,
+        "start": iso(t_start),
+        "breaches": planted,
+        "brushes": brushes,
+        "decoy_visits": decoys,
+        "fixes": len(lines) - len(bad),
+        "bad_fix_records": len(bad),
+        "expected_rejections": {
+            "malformed": 2,
+            "out_of_range": 1,
+            "naive_time": 1,
+            "missing_field": 1,
+            "unknown_tag": 1,
+            "bad_value": 1,
+        },
+        "spare_tags": spare_tags,
+    }
+    (out / "truth.json").write_text(
+        orjson.dumps(truth, option=orjson.OPT_INDENT_2).decode(), encoding="utf-8"
+    )
+    return truth
+
+
+def _inset(z: _Zone) -> float:
+    minx, miny, maxx, maxy = z.geom.bounds
+    return max(10.0, min(maxx - minx, maxy - miny) / 4)
+
+
+def _plate(rng: np.random.Generator) -> str:
+    letters = "ABCDEFGHJKLMNOPRSTUVWXY"
+    a = "".join(rng.choice(list(letters), 2))
+    b = "".join(rng.choice(list(letters), 3))
+    return f"{a}{int(rng.integers(10, 75)):02d} {b}"
+
+
+def _bad_fix_lines(t0: int, tag: str) -> list[str]:
+    ts = str(iso(t0 + 3 * MS_PER_HOUR))
+    return [
+        '{"tag_id": "' + tag + '", "ts": "' + ts + '", "lat": 53.8',  # truncated line
+        '{"tag_id": "' + tag + '", "ts": "' + ts + '", "lat": NaN, "lon": -1.5}',
+        '{"tag_id": "' + tag + '", "ts": "' + ts + '", "lat": 123.0, "lon": -1.5}',
+        '{"tag_id": "' + tag + '", "ts": "2026-11-16T03:00:00", "lat": 53.8, "lon": -1.5}',
+        '{"tag_id": "' + tag + '", "lat": 53.8, "lon": -1.5}',
+        '{"tag_id": "BUD-UNKNOWN", "ts": "' + ts + '", "lat": 53.8, "lon": -1.5}',
+        '{"tag_id": "' + tag + '", "ts": "' + ts + '", "lat": 53.8, "lon": -1.5, "strap": "loose"}',
+    ]
+
+
+def score(
+    truth: dict[str, Any],
+    candidates: list[Any],
+    kinds: tuple[str, ...] = ("exclusion_zone",),
+    slack_ms: int = 10 * MS_PER_MINUTE,
+) -> dict[str, Any]:
+    """Recall and precision of candidates against planted breaches.
+
+    A candidate matches a planted breach of the same subject, condition and kind whose time
+    span overlaps its own (with ``slack_ms`` either side).
+    """
+    planted = [b for b in truth["breaches"] if b["kind"] in kinds]
+    brushes = [b for b in truth.get("brushes", []) if b["kind"] in kinds]
+    cands = [c for c in candidates if c.kind in kinds]
+    found = 0
+    matched: set[str] = set()
+    for b in planted + brushes:
+        bs, be = parse_ts(b["start"]) - slack_ms, parse_ts(b["end"]) + slack_ms
+        hits = [
+            c
+            for c in cands
+            if c.subject_id == b["subject_id"]
+            and c.condition_id == b["condition_id"]
+            and c.order_id == b["order_id"]
+            and c.opened_at <= be
+            and (c.closed_at or c.last_evidence_at) >= bs
+        ]
+        if hits:
+            found += b in planted
+            matched.update(c.id for c in hits)
+    recall = found / len(planted) if planted else 1.0
+    precision = len(matched) / len(cands) if cands else 1.0
+    return {
+        "planted": len(planted),
+        "found": found,
+        "candidates": len(cands),
+        "matching": len(matched),
+        "recall": recall,
+        "precision": precision,
+        "false_alerts": [c.id for c in cands if c.id not in matched],
+    }

@@ -1,0 +1,543 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+Holds the registry with its history, the fixes (they are evidence), ANPR reads, breach
+candidates with the history of every change, rejected records with their reasons, and a log
+of runs. The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` brings any older
+file up to date when it is opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from .candidate import Candidate
+from .deadletter import Rejection
+from .fix import Fix, FixBatch
+from .read import Read
+from .registry import Registry, registry_from_entities
+
+DEFAULT_DB = "geomonitor.db"
+DB_ENV = "GEOMONITOR_DB"
+
+MIGRATIONS: list[str] = [
+    # 1: initial schema
+    """
+    CREATE TABLE registry_versions (
+        version INTEGER PRIMARY KEY,
+        loaded_at TEXT NOT NULL,
+        source TEXT,
+        sha256 TEXT NOT NULL,
+        added INTEGER NOT NULL, changed INTEGER NOT NULL, removed INTEGER NOT NULL
+    );
+    CREATE TABLE registry_entities (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version_from INTEGER NOT NULL REFERENCES registry_versions(version),
+        version_to INTEGER REFERENCES registry_versions(version),
+        content TEXT NOT NULL,
+        PRIMARY KEY (kind, id, version_from)
+    );
+    CREATE INDEX registry_current ON registry_entities(version_to);
+    CREATE TABLE fixes (
+        tag_id TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        lat REAL NOT NULL, lon REAL NOT NULL,
+        x REAL NOT NULL, y REAL NOT NULL,
+        accuracy_m REAL NOT NULL,
+        battery_pct REAL, strap TEXT NOT NULL, charging INTEGER, source TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        extra TEXT,
+        PRIMARY KEY (tag_id, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE anpr_reads (
+        read_id TEXT PRIMARY KEY,
+        camera_id TEXT NOT NULL,
+        vrm TEXT NOT NULL, vrm_raw TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        lat REAL NOT NULL, lon REAL NOT NULL,
+        confidence REAL, direction TEXT, extra TEXT
+    );
+    CREATE INDEX anpr_vrm_ts ON anpr_reads(vrm, ts);
+    CREATE TABLE candidates (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        condition_id TEXT NOT NULL,
+        zone_id TEXT,
+        opened_at INTEGER NOT NULL,
+        closed_at INTEGER,
+        status TEXT NOT NULL,
+        fix_count INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX candidates_status ON candidates(status, opened_at);
+    CREATE TABLE candidate_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        candidate_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        body TEXT
+    );
+    CREATE INDEX candidate_events_id ON candidate_events(candidate_id, seq);
+    CREATE TABLE rejected (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        locator TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        field TEXT,
+        message TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX rejected_reason ON rejected(reason);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        command TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        summary TEXT
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def default_db_path() -> Path:
+    """``$GEOMONITOR_DB`` if set, else ``geomonitor.db`` in the working folder."""
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+def _now() -> str:
+    # Wall-clock time of a store operation (an audit fact, never an event time).
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode()
+
+
+@dataclass
+class RegistryLoad:
+    version: int
+    added: int
+    changed: int
+    removed: int
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+
+@dataclass
+class CandidateWrite:
+    opened: int = 0
+    updated: int = 0
+    closed: int = 0
+    retracted: int = 0
+
+
+class Store:
+    """A geomonitor SQLite database.
+
+    Parameters
+    ----------
+    path
+        The database file; created and migrated if needed.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ schema
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        v = self.schema_version
+        if v > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {v}; this geomonitor knows up to "
+                f"{SCHEMA_VERSION}. Upgrade geomonitor."
+            )
+        for i in range(v, SCHEMA_VERSION):
+            with self.transaction():
+                for stmt in _split_sql(MIGRATIONS[i]):
+                    self.db.execute(stmt)
+                self.db.execute(f"PRAGMA user_version={i + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work; nested calls join the outer transaction."""
+        if self.db.in_transaction:
+            yield self.db
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ registry
+    def load_registry(self, registry: Registry, source: str | None = None) -> RegistryLoad:
+        """Store a validated registry. Idempotent: loading the same content again is a no-op;
+        loading an edited one records a new version and keeps the old rows as history."""
+        new = {k: _dumps(v) for k, v in registry.entities.items()}
+        with self.transaction():
+            cur = {
+                (k, i): c
+                for k, i, c in self.db.execute(
+                    "SELECT kind, id, content FROM registry_entities WHERE version_to IS NULL"
+                )
+            }
+            added = [k for k in new if k not in cur]
+            changed = [k for k in new if k in cur and cur[k] != new[k]]
+            removed = [k for k in cur if k not in new]
+            last = self.db.execute("SELECT MAX(version) FROM registry_versions").fetchone()[0]
+            if last is not None and not (added or changed or removed):
+                return RegistryLoad(int(last), 0, 0, 0)
+            version = (last or 0) + 1
+            sha = hashlib.sha256("\n".join(f"{k}\t{new[k]}" for k in sorted(new)).encode())
+            self.db.execute(
+                "INSERT INTO registry_versions VALUES (?,?,?,?,?,?,?)",
+                (version, _now(), source, sha.hexdigest(), len(added), len(changed), len(removed)),
+            )
+            self.db.executemany(
+                "UPDATE registry_entities SET version_to=? "
+                "WHERE kind=? AND id=? AND version_to IS NULL",
+                [(version, k, i) for k, i in changed + removed],
+            )
+            self.db.executemany(
+                "INSERT INTO registry_entities VALUES (?,?,?,NULL,?)",
+                [(k, i, version, new[(k, i)]) for k, i in added + changed],
+            )
+        return RegistryLoad(version, len(added), len(changed), len(removed))
+
+    def registry_version(self) -> int | None:
+        v = self.db.execute("SELECT MAX(version) FROM registry_versions").fetchone()[0]
+        return None if v is None else int(v)
+
+    def current_registry(self) -> Registry:
+        """The registry as last loaded (raises :class:`StoreError` if none was)."""
+        if self.registry_version() is None:
+            raise StoreError(
+                f"no registry in {self.path}: load one with 'geomonitor registry load FILE'"
+            )
+        rows = self.db.execute(
+            "SELECT kind, id, content FROM registry_entities WHERE version_to IS NULL"
+        )
+        return registry_from_entities({(k, i): orjson.loads(c) for k, i, c in rows})
+
+    def registry_history(self) -> list[dict[str, Any]]:
+        out = []
+        for row in self.db.execute(
+            "SELECT version, loaded_at, source, sha256, added, changed, removed "
+            "FROM registry_versions ORDER BY version"
+        ):
+            v = dict(
+                zip(
+                    ("version", "loaded_at", "source", "sha256", "added", "changed", "removed"),
+                    row,
+                    strict=True,
+                )
+            )
+            v["entities"] = [
+                {"kind": k, "id": i, "change": ch}
+                for k, i, ch in self.db.execute(
+                    "SELECT kind, id, CASE WHEN EXISTS (SELECT 1 FROM registry_entities p "
+                    "WHERE p.kind=e.kind AND p.id=e.id AND p.version_to=e.version_from) "
+                    "THEN 'changed' ELSE 'added' END FROM registry_entities e "
+                    "WHERE version_from=? UNION ALL SELECT kind, id, 'removed' "
+                    "FROM registry_entities e WHERE version_to=? AND NOT EXISTS (SELECT 1 "
+                    "FROM registry_entities n WHERE n.kind=e.kind AND n.id=e.id "
+                    "AND n.version_from=e.version_to) ORDER BY 1, 2",
+                    (row[0], row[0]),
+                )
+            ]
+            out.append(v)
+        return out
+
+    # ------------------------------------------------------------------ fixes
+    def insert_fixes(self, fixes: Iterable[Fix]) -> int:
+        """Store fixes; returns how many were new or replaced a worse copy.
+
+        A fix already held for the same tag and instant is kept unless the new copy ranks
+        better (see :func:`geomonitor.fix.fix_rank`), so the stored evidence does not depend
+        on arrival order.
+        """
+        from .fix import fix_rank
+
+        before = self.db.total_changes
+        self.db.executemany(
+            "INSERT INTO fixes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(tag_id, ts) DO UPDATE SET lat=excluded.lat, lon=excluded.lon, "
+            "x=excluded.x, y=excluded.y, accuracy_m=excluded.accuracy_m, "
+            "battery_pct=excluded.battery_pct, strap=excluded.strap, "
+            "charging=excluded.charging, source=excluded.source, rank=excluded.rank, "
+            "extra=excluded.extra WHERE excluded.rank < fixes.rank",
+            (
+                (
+                    f.tag_id,
+                    f.ts,
+                    f.lat,
+                    f.lon,
+                    f.x,
+                    f.y,
+                    f.accuracy_m,
+                    f.battery_pct,
+                    f.strap,
+                    None if f.charging is None else int(f.charging),
+                    f.source,
+                    fix_rank(f),
+                    None if f.extra is None else _dumps(f.extra),
+                )
+                for f in fixes
+            ),
+        )
+        return self.db.total_changes - before
+
+    def insert_batch(self, batch: FixBatch) -> int:
+        """Store a batch (BNG coordinates included); returns rows new or replaced."""
+        fl = batch.fixes
+        for f, x, y in zip(fl, batch.x.tolist(), batch.y.tolist(), strict=True):
+            f.x, f.y = x, y
+        return self.insert_fixes(fl)
+
+    def fix_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM fixes").fetchone()[0])
+
+    def iter_fix_batches(self, size: int = 200_000) -> Iterator[FixBatch]:
+        """Every stored fix, as batches in (tag, time) order: for warming an engine up."""
+        cur = self.db.execute(
+            "SELECT tag_id, ts, lat, lon, x, y, accuracy_m, rank FROM fixes ORDER BY tag_id, ts"
+        )
+        while True:
+            rows = cur.fetchmany(size)
+            if not rows:
+                return
+            cols = list(zip(*rows, strict=True))
+            yield FixBatch(
+                tag_id=np.array(cols[0], dtype=object),
+                ts=np.array(cols[1], np.int64),
+                lat=np.array(cols[2], float),
+                lon=np.array(cols[3], float),
+                x=np.array(cols[4], float),
+                y=np.array(cols[5], float),
+                accuracy_m=np.array(cols[6], float),
+                rank=np.array(cols[7], np.int64),
+            )
+
+    def fixes_of_tag(self, tag_id: str, start: int, end: int) -> list[dict[str, Any]]:
+        cols = ("tag_id", "ts", "lat", "lon", "accuracy_m", "battery_pct", "strap", "source")
+        return [
+            dict(zip(cols, r, strict=True))
+            for r in self.db.execute(
+                f"SELECT {', '.join(cols)} FROM fixes WHERE tag_id=? AND ts BETWEEN ? AND ? "
+                "ORDER BY ts",
+                (tag_id, start, end),
+            )
+        ]
+
+    # ------------------------------------------------------------------ ANPR
+    def insert_reads(self, reads: Iterable[Read]) -> int:
+        before = self.db.total_changes
+        self.db.executemany(
+            "INSERT OR IGNORE INTO anpr_reads VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                (
+                    r.read_id,
+                    r.camera_id,
+                    r.vrm,
+                    r.vrm_raw,
+                    r.ts,
+                    r.lat,
+                    r.lon,
+                    r.confidence,
+                    r.direction,
+                    None if r.extra is None else _dumps(r.extra),
+                )
+                for r in reads
+            ),
+        )
+        return self.db.total_changes - before
+
+    def read_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM anpr_reads").fetchone()[0])
+
+    # ------------------------------------------------------------------ rejections
+    def insert_rejections(self, rejections: Iterable[Rejection]) -> None:
+        now = _now()
+        self.db.executemany(
+            "INSERT INTO rejected (kind, source, locator, reason, field, message, raw, "
+            "recorded_at) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                (r.kind, r.source, r.locator, r.reason, r.field, r.message, r.raw, now)
+                for r in rejections
+            ),
+        )
+
+    def rejections(self, reason: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        cols = (
+            "id",
+            "kind",
+            "source",
+            "locator",
+            "reason",
+            "field",
+            "message",
+            "raw",
+            "recorded_at",
+        )
+        q = f"SELECT {', '.join(cols)} FROM rejected"
+        args: tuple = ()
+        if reason:
+            q += " WHERE reason=?"
+            args = (reason,)
+        q += " ORDER BY id LIMIT ?"
+        return [dict(zip(cols, r, strict=True)) for r in self.db.execute(q, (*args, limit))]
+
+    def rejection_counts(self) -> dict[str, int]:
+        return dict(
+            self.db.execute(
+                "SELECT reason, COUNT(*) FROM rejected GROUP BY reason ORDER BY 2 DESC"
+            ).fetchall()
+        )
+
+    # ------------------------------------------------------------------ candidates
+    def apply_candidates(
+        self, upserts: Iterable[Candidate], retracted: Iterable[str] = ()
+    ) -> CandidateWrite:
+        """Write candidate changes and record each in the candidate history."""
+        w = CandidateWrite()
+        now = _now()
+        events: list[tuple[str, str, str, str | None]] = []
+        for c in upserts:
+            row = self.db.execute("SELECT status FROM candidates WHERE id=?", (c.id,)).fetchone()
+            body = _dumps(c.to_json())
+            if row is None:
+                action = "opened"
+                w.opened += 1
+                if c.status == "closed":
+                    w.closed += 1
+            elif row[0] != c.status and c.status == "closed":
+                action = "closed"
+                w.closed += 1
+            else:
+                action = "updated"
+                w.updated += 1
+            self.db.execute(
+                "INSERT INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE "
+                "SET opened_at=excluded.opened_at, closed_at=excluded.closed_at, "
+                "status=excluded.status, fix_count=excluded.fix_count, body=excluded.body",
+                (
+                    c.id,
+                    c.kind,
+                    c.subject_id,
+                    c.order_id,
+                    c.condition_id,
+                    c.zone_id,
+                    c.opened_at,
+                    c.closed_at,
+                    c.status,
+                    c.fix_count,
+                    body,
+                ),
+            )
+            events.append((c.id, action, now, body))
+        for cid in retracted:
+            if self.db.execute("DELETE FROM candidates WHERE id=?", (cid,)).rowcount:
+                w.retracted += 1
+                events.append((cid, "retracted", now, None))
+        self.db.executemany(
+            "INSERT INTO candidate_events (candidate_id, action, recorded_at, body) "
+            "VALUES (?,?,?,?)",
+            events,
+        )
+        return w
+
+    def sync_candidates(self, current: list[Candidate]) -> CandidateWrite:
+        """Make the stored candidates equal ``current`` (after an engine warm-up)."""
+        stored = {i: b for i, b in self.db.execute("SELECT id, body FROM candidates")}
+        ups = [c for c in current if stored.get(c.id) != _dumps(c.to_json())]
+        ids = {c.id for c in current}
+        gone = sorted(i for i in stored if i not in ids)
+        return self.apply_candidates(ups, gone)
+
+    def candidates(
+        self, status: str | None = None, subject_id: str | None = None
+    ) -> list[Candidate]:
+        q = "SELECT body FROM candidates"
+        conds, args = [], []
+        if status:
+            conds.append("status=?")
+            args.append(status)
+        if subject_id:
+            conds.append("subject_id=?")
+            args.append(subject_id)
+        if conds:
+            q += " WHERE " + " AND ".join(conds)
+        q += " ORDER BY opened_at, id"
+        return [Candidate.from_json(orjson.loads(b)) for (b,) in self.db.execute(q, args)]
+
+    def candidate(self, cid: str) -> Candidate | None:
+        row = self.db.execute("SELECT body FROM candidates WHERE id=?", (cid,)).fetchone()
+        return None if row is None else Candidate.from_json(orjson.loads(row[0]))
+
+    def candidate_history(self, cid: str) -> list[dict[str, Any]]:
+        return [
+            {"seq": s, "action": a, "recorded_at": t}
+            for s, a, t in self.db.execute(
+                "SELECT seq, action, recorded_at FROM candidate_events WHERE candidate_id=? "
+                "ORDER BY seq",
+                (cid,),
+            )
+        ]
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, command: str) -> int:
+        cur = self.db.execute(
+            "INSERT INTO runs (command, started_at) VALUES (?,?)", (command, _now())
+        )
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished_at=?, summary=? WHERE id=?", (_now(), _dumps(summary), run_id)
+        )
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
