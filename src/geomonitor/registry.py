@@ -286,6 +286,9 @@ def parse_registry(doc: Any, base_dir: Path | None = None) -> Registry:
                 fp = Path(f)
                 if not fp.is_absolute():
                     fp = base / fp if (base / fp).exists() else Path.cwd() / fp
+                if not fp.exists():
+                    errs.add(f"{p}.file", f'"{f}" not found (relative to the registry file)')
+                    continue
                 zone = zone_from_file(zid, name, fp)
             else:
                 ll = _latlon(z["center"], f"{p}.center", errs)
@@ -295,8 +298,8 @@ def parse_registry(doc: Any, base_dir: Path | None = None) -> Registry:
                 zone = zone_from_circle(zid, name, ll[0], ll[1], r)
         except ZoneError as e:
             field_ = kinds[0] if kinds else "geometry"
-            msg = str(e)
-            errs.add(f"{p}.{field_}" if not msg.startswith(field_) else p, msg)
+            msg = str(e).removeprefix(f"{field_}: ")
+            errs.add(f"{p}.{field_}", msg)
             continue
         except (KeyError, TypeError, ValueError) as e:
             errs.add(p, f"cannot build zone ({e})")

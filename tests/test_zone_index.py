@@ -1,0 +1,141 @@
+"""The H3 index must agree exactly with brute-force geometry, for every zone shape and every
+accuracy radius: no false positive, no false negative, no uncertain turned certain."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import shapely
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from shapely.geometry import Point
+
+from geomonitor.crs import to_wgs84
+from geomonitor.geography import wards
+from geomonitor.zone import Zone
+from geomonitor.zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
+
+from .conftest import CX, CY
+
+
+def brute_force(zone_geom, x: float, y: float, r: float) -> int:
+    """Whole accuracy circle inside / outside / neither, one point at a time."""
+    p = Point(x, y)
+    d = zone_geom.boundary.distance(p)
+    if zone_geom.contains(p) and d >= r:
+        return int(INSIDE)
+    if not zone_geom.contains(p) and d > r:
+        return int(OUTSIDE)
+    return int(UNCERTAIN)
+
+
+def star(cx: float, cy: float, radii: list[float], phase: float) -> shapely.Polygon:
+    n = len(radii)
+    pts = [(cx + r * math.cos(phase + 2 * math.pi * i / n),
+            cy + r * math.sin(phase + 2 * math.pi * i / n)) for i, r in enumerate(radii)]
+    return shapely.Polygon(pts)
+
+
+@st.composite
+def zones(draw) -> shapely.Geometry:
+    kind = draw(st.sampled_from(["star", "holed", "multi", "sliver", "tiny", "circle"]))
+    scale = draw(st.sampled_from([3.0, 40.0, 400.0, 2500.0]))
+    ox = CX + draw(st.floats(-2000, 2000))
+    oy = CY + draw(st.floats(-2000, 2000))
+    radii = draw(st.lists(st.floats(0.3, 1.0), min_size=3, max_size=24))
+    phase = draw(st.floats(0, 2 * math.pi))
+    if kind == "star":
+        return star(ox, oy, [r * scale for r in radii], phase)
+    if kind == "holed":
+        outer = star(ox, oy, [r * scale for r in radii], phase)
+        inner = min(radii) * scale * draw(st.floats(0.1, 0.9))
+        hole = shapely.Point(ox, oy).buffer(inner, quad_segs=4)
+        return outer.difference(hole)
+    if kind == "multi":
+        a = star(ox, oy, [r * scale for r in radii], phase)
+        gap = draw(st.floats(1.0, 3.0)) * scale
+        b = star(ox + 2 * scale + gap, oy, [r * scale * 0.5 for r in radii], phase)
+        return shapely.MultiPolygon([a, b])
+    if kind == "sliver":
+        width = draw(st.floats(0.2, 25.0))
+        length = draw(st.floats(50.0, 4000.0))
+        box = shapely.box(-length / 2, -width / 2, length / 2, width / 2)
+        return shapely.affinity.translate(shapely.affinity.rotate(box, phase, use_radians=True),
+                                          ox, oy)
+    if kind == "tiny":
+        return star(ox, oy, [r * draw(st.floats(0.5, 6.0)) for r in radii], phase)
+    return shapely.Point(ox, oy).buffer(scale, quad_segs=draw(st.integers(2, 64)))
+
+
+@st.composite
+def probes(draw, geom) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points all around the zone, many of them right at the boundary, with radii from 0
+    to kilometres."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = geom.bounds
+    pad = max(maxx - minx, maxy - miny) * 0.5 + 600
+    n_box = 150
+    xs = rng.uniform(minx - pad, maxx + pad, n_box)
+    ys = rng.uniform(miny - pad, maxy + pad, n_box)
+    # Points near the boundary, offset along random directions by about their radius.
+    n_edge = 150
+    ring = geom.boundary
+    along = rng.uniform(0, ring.length, n_edge)
+    edge_pts = shapely.line_interpolate_point(ring, along)
+    ang = rng.uniform(0, 2 * math.pi, n_edge)
+    acc_edge = rng.choice([0.0, 1.0, 5.0, 12.0, 25.0, 80.0, 300.0], n_edge)
+    off = acc_edge * rng.choice([0.0, 0.5, 0.999, 1.0, 1.001, 2.0], n_edge) + rng.uniform(
+        -0.01, 0.01, n_edge)
+    ex = shapely.get_x(edge_pts) + off * np.cos(ang)
+    ey = shapely.get_y(edge_pts) + off * np.sin(ang)
+    acc_box = np.concatenate([rng.exponential(30.0, n_box - 20), rng.uniform(200, 3000, 20)])
+    return (np.concatenate([xs, ex]), np.concatenate([ys, ey]),
+            np.concatenate([acc_box, acc_edge]))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), resolution=st.sampled_from([8, 9, 10]),
+       margin=st.sampled_from([30.0, 250.0]))
+def test_index_is_exact_against_brute_force(data, resolution, margin):
+    geom = data.draw(zones())
+    assume(geom.is_valid and not geom.is_empty and geom.area > 0)
+    zone = Zone("Z", "z", geom)
+    index = ZoneIndex([zone], resolution=resolution, margin_m=margin)
+    x, y, acc = data.draw(probes(geom))
+    lon, lat = to_wgs84(x, y)
+    got = index.classify("Z", cells_for(lat, lon, resolution), x, y, acc)
+    want = np.array([brute_force(geom, a, b, r) for a, b, r in zip(x, y, acc, strict=True)])
+    bad = np.flatnonzero(got != want)
+    assert len(bad) == 0, [(x[i], y[i], acc[i], got[i], want[i]) for i in bad[:5]]
+
+
+def test_real_wards_exact_and_mostly_decided_without_geometry():
+    ws = wards()[:12]
+    zs = [Zone(w.code, w.name, w.geometry) for w in ws]
+    index = ZoneIndex(zs, resolution=9)
+    rng = np.random.default_rng(7)
+    for z in zs:
+        minx, miny, maxx, maxy = z.geometry.bounds
+        x = rng.uniform(minx - 500, maxx + 500, 3000)
+        y = rng.uniform(miny - 500, maxy + 500, 3000)
+        acc = rng.exponential(20.0, 3000)
+        lon, lat = to_wgs84(x, y)
+        before = index.exact_tests
+        got = index.classify(z.id, cells_for(lat, lon, 9), x, y, acc)
+        want = np.array([brute_force(z.geometry, a, b, r) for a, b, r in zip(x, y, acc,
+                                                                                strict=True)])
+        assert (got == want).all()
+        # The point of the index: most fixes never touch the geometry.
+        assert index.exact_tests - before < 0.5 * len(x)
+
+
+def test_fix_far_away_with_huge_radius_is_still_tested():
+    zone = Zone("Z", "z", shapely.Point(CX, CY).buffer(100))
+    index = ZoneIndex([zone], resolution=9, margin_m=50)
+    x, y = np.array([CX + 5000.0]), np.array([CY])
+    lon, lat = to_wgs84(x, y)
+    cells = cells_for(lat, lon, 9)
+    assert index.classify("Z", cells, x, y, np.array([10.0]))[0] == OUTSIDE
+    assert index.classify("Z", cells, x, y, np.array([6000.0]))[0] == UNCERTAIN
