@@ -291,15 +291,17 @@ class Store:
         return out
 
     # ------------------------------------------------------------------ fixes
-    def insert_fixes(self, fixes: Iterable[Fix]) -> int:
-        """Store fixes; returns how many were new or replaced a worse copy.
+    def insert_fixes(self, fixes: list[Fix]) -> int:
+        """Store fixes; returns how many were new or replaced a worse copy."""
+        return self.insert_batch(FixBatch.from_fixes(list(fixes)))
+
+    def insert_batch(self, batch: FixBatch) -> int:
+        """Store a batch of fixes; returns how many were new or replaced a worse copy.
 
         A fix already held for the same tag and instant is kept unless the new copy ranks
         better (see :func:`geomonitor.fix.fix_rank`), so the stored evidence does not depend
         on arrival order.
         """
-        from .fix import fix_rank
-
         before = self.db.total_changes
         self.db.executemany(
             "INSERT INTO fixes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -309,32 +311,14 @@ class Store:
             "charging=excluded.charging, source=excluded.source, rank=excluded.rank, "
             "extra=excluded.extra WHERE excluded.rank < fixes.rank",
             (
-                (
-                    f.tag_id,
-                    f.ts,
-                    f.lat,
-                    f.lon,
-                    f.x,
-                    f.y,
-                    f.accuracy_m,
-                    f.battery_pct,
-                    f.strap,
-                    None if f.charging is None else int(f.charging),
-                    f.source,
-                    fix_rank(f),
-                    None if f.extra is None else _dumps(f.extra),
-                )
-                for f in fixes
+                (f.tag_id, f.ts, f.lat, f.lon, x, y, f.accuracy_m, f.battery_pct, f.strap,
+                 None if f.charging is None else int(f.charging), f.source, rank,
+                 None if f.extra is None else _dumps(f.extra))
+                for f, x, y, rank in zip(batch.fixes, batch.x.tolist(), batch.y.tolist(),
+                                         batch.rank.tolist(), strict=True)
             ),
         )
         return self.db.total_changes - before
-
-    def insert_batch(self, batch: FixBatch) -> int:
-        """Store a batch (BNG coordinates included); returns rows new or replaced."""
-        fl = batch.fixes
-        for f, x, y in zip(fl, batch.x.tolist(), batch.y.tolist(), strict=True):
-            f.x, f.y = x, y
-        return self.insert_fixes(fl)
 
     def fix_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM fixes").fetchone()[0])
