@@ -13,16 +13,18 @@ condition) state machine (:mod:`geomonitor.episode`) walk the observations that 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
 from .candidate import Candidate, candidate_id, fix_ref, local_clock, local_time
-from .episode import BREACH, CLEAR, INACTIVE, UNCERTAIN, Episode, Track
+from .episode import BREACH, CLEAR, INACTIVE, Episode, Track
+from .episode import UNCERTAIN as UNCERTAIN_OBS
 from .fix import FixBatch
 from .registry import Condition, Order, Registry
 from .times import MS_PER_DAY, MS_PER_MINUTE
 from .timetable import ActivePeriods, Timetable, intersect_intervals
-from .zone_index import INSIDE, OUTSIDE, ZoneIndex, cells_for
+from .zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
 FAR_FUTURE = 2**62
 ZONE_KINDS = ("exclusion_zone",)
@@ -62,11 +64,14 @@ class ZoneRule:
             return [(lo2, hi2)]
         return intersect_intervals([(lo2, hi2)], self.schedule.intervals(lo2, hi2))
 
-    def active(self, ts: np.ndarray) -> np.ndarray:
+    def active(self, ts: np.ndarray) -> np.ndarray | None:
+        """Which of these sorted instants the rule applies at; ``None`` when all of them."""
         if len(ts) == 0:
-            return np.zeros(0, bool)
-        lo, hi = int(ts.min()), int(ts.max()) + 1
+            return None
+        lo, hi = int(ts[0]), int(ts[-1]) + 1
         if self.schedule is None:
+            if lo >= self.valid_from and hi <= self.valid_to:
+                return None
             return (ts >= self.valid_from) & (ts < self.valid_to)
         return ActivePeriods(self.periods(lo, hi)).contains(ts)
 
@@ -158,13 +163,15 @@ class Engine:
         self._emitted: dict[str, tuple] = {}
 
     # ------------------------------------------------------------------ attribution
-    def attribute(self, batch: FixBatch) -> np.ndarray:
-        """Subject index of every fix (-1: tag not fitted to anyone at that instant)."""
+    def attribute(self, batch: FixBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Subject index of every fix (-1: tag not fitted to anyone at that instant), and
+        tag index (-1: tag not in the registry)."""
         n = len(batch)
         subj = np.full(n, -1, np.int64)
+        tag_ix = self._tag_ix
+        tix = np.fromiter(map(tag_ix.get, batch.tag_id, repeat(-1, n)), np.int64, n)
         if n == 0:
-            return subj
-        tix = np.fromiter((self._tag_ix.get(t, -1) for t in batch.tag_id), np.int64, n)
+            return subj, tix
         order = np.argsort(tix, kind="stable")
         st = tix[order]
         bounds = np.flatnonzero(np.diff(st)) + 1
@@ -179,7 +186,7 @@ class Engine:
             ok = k >= 0
             ok[ok] = ts[ok] < ends[k[ok]]
             subj[seg[ok]] = subjects[k[ok]]
-        return subj
+        return subj, tix
 
     # ------------------------------------------------------------------ processing
     def process(self, batch: FixBatch) -> EngineResult:
@@ -188,13 +195,13 @@ class Engine:
         n = len(batch)
         if n == 0:
             return res
-        subj = self.attribute(batch)
+        subj, tix = self.attribute(batch)
         res.attributed = int((subj >= 0).sum())
         res.unattributed = n - res.attributed
         res.subjects = [self.subject_ids[s] if s >= 0 else None for s in subj.tolist()]
 
         # Fixes of each subject that has zone rules.
-        order = np.argsort(subj, kind="stable")
+        order = np.lexsort((batch.ts, subj))  # by subject, then event time
         ss = subj[order]
         first = int(np.searchsorted(ss, 0))
         order, ss = order[first:], ss[first:]
@@ -216,9 +223,7 @@ class Engine:
         cells = np.zeros(n, np.int64)
         need = np.concatenate(needed)
         cells[need] = cells_for(batch.lat[need], batch.lon[need], self.index.resolution)
-        tag_of = np.fromiter((self._tag_ix[t] for t in batch.tag_id[need]), np.int32, len(need))
-        tagix = np.zeros(n, np.int32)
-        tagix[need] = tag_of
+        tagix = tix.astype(np.int32)
         acc = batch.accuracy_m
 
         touched: dict[str, tuple[int, Episode]] = {}
@@ -232,24 +237,26 @@ class Engine:
                 depth[inside] = self.index.depth(
                     zone_id, batch.x[idx[inside]], batch.y[idx[inside]]
                 )
+            # Gather once per zone; each rule then works on slices (its subject's fixes,
+            # in event-time order).
+            ts_g, rank_g, tag_g, acc_g = batch.ts[idx], batch.rank[idx], tagix[idx], acc[idx]
             off = 0
             for r, seg in items:
-                m = len(seg)
-                rule = self.rules[r]
-                c = cls[off : off + m]
-                obs = np.where(
-                    c == INSIDE, BREACH, np.where(c == OUTSIDE, CLEAR, UNCERTAIN)
-                ).astype(np.int8)
-                ts = batch.ts[seg]
-                obs[~rule.active(ts)] = INACTIVE
+                end = off + len(seg)
+                ts = ts_g[off:end]
+                obs = cls[off:end]  # zone classes are observation codes (checked below)
+                active = self.rules[r].active(ts)
+                if active is not None:
+                    obs = obs.copy()
+                    obs[~active] = INACTIVE
                 t_eps, r_eps = self.tracks[r].add(
-                    ts, obs, batch.rank[seg], tagix[seg], depth[off : off + m], acc[seg]
+                    ts, obs, rank_g[off:end], tag_g[off:end], depth[off:end], acc_g[off:end]
                 )
                 for ep in r_eps:
                     removed.add(self._cid(r, ep))
                 for ep in t_eps:
                     touched[self._cid(r, ep)] = (r, ep)
-                off += m
+                off = end
 
         for cid in removed:
             if cid not in touched:
@@ -329,5 +336,7 @@ def explain_zone(rule: ZoneRule, zone_name: str, ep: Episode) -> str:
         f"({acc}), up to {ep.max_depth_m:.0f} m past the boundary."
     )
 
+
+assert (INSIDE, OUTSIDE, UNCERTAIN) == (BREACH, CLEAR, UNCERTAIN_OBS)
 
 __all__ = ["CLEAR", "Engine", "EngineConfig", "EngineResult", "ZoneRule"]

@@ -76,6 +76,7 @@ class Track:
     """
 
     __slots__ = (
+        "_bufs",
         "_first_clear",
         "_last_breach",
         "_open",
@@ -96,6 +97,8 @@ class Track:
         "ts",
     )
 
+    _DTYPES = (np.int64, np.int8, np.int64, np.int32, np.float32, np.float32)
+
     def __init__(
         self, open_after: int, close_after: int, max_gap_ms: int, active_until: Callable[[int], int]
     ):
@@ -103,12 +106,9 @@ class Track:
         self.close_after = close_after
         self.max_gap_ms = max_gap_ms
         self.active_until = active_until
-        self.ts = np.empty(0, np.int64)
-        self.obs = np.empty(0, np.int8)
-        self.rank = np.empty(0, np.int64)
-        self.tag = np.empty(0, np.int32)
-        self.depth = np.empty(0, np.float32)
-        self.acc = np.empty(0, np.float32)
+        # Columns live in buffers with spare capacity (appends are amortised O(1));
+        # ts, obs, rank, tag, depth and acc are views of the filled part.
+        self._set_columns([np.empty(0, d) for d in self._DTYPES])
         self.episodes: list[Episode] = []
         self.processed = 0
         self._reset_machine()
@@ -141,15 +141,20 @@ class Track:
         """
         if len(ts) == 0:
             return [], []
-        o = np.lexsort((rank, ts))
-        ts, obs, rank, tag, depth, acc = ts[o], obs[o], rank[o], tag[o], depth[o], acc[o]
-        keep = np.ones(len(ts), bool)
-        keep[1:] = ts[1:] != ts[:-1]
-        if not keep.all():
-            ts, obs, rank, tag, depth, acc = (a[keep] for a in (ts, obs, rank, tag, depth, acc))
+        if len(ts) > 1 and not (ts[1:] > ts[:-1]).all():
+            o = np.lexsort((rank, ts))
+            ts, obs, rank, tag, depth, acc = ts[o], obs[o], rank[o], tag[o], depth[o], acc[o]
+            keep = np.ones(len(ts), bool)
+            keep[1:] = ts[1:] != ts[:-1]
+            if not keep.all():
+                ts, obs, rank, tag, depth, acc = (a[keep] for a in (ts, obs, rank, tag, depth, acc))
 
         if len(self.ts) == 0 or ts[0] > self.ts[-1]:
             self._append(ts, obs, rank, tag, depth, acc)
+            if self._open is None and not self._pending and not (obs == BREACH).any():
+                # An idle machine ignores everything but a breach: nothing to walk.
+                self.processed = len(self.ts)
+                return [], []
             return self._advance(self.processed), []
 
         # Drop copies no better than what we hold; find existing fixes they replace.
@@ -191,19 +196,43 @@ class Track:
         ):
             cols.append(np.concatenate([old[mask], new]))
         o = np.argsort(cols[0], kind="stable")
-        self.ts, self.obs, self.rank, self.tag, self.depth, self.acc = (c[o] for c in cols)
+        self._set_columns(
+            [c[o].astype(d, copy=False) for c, d in zip(cols, self._DTYPES, strict=True)]
+        )
         self._reset_machine()
         start = j + 1  # indices up to j are unchanged (late fixes all come after ts[j])
         touched = self._advance(start)
         return touched, removed
 
-    def _append(self, ts, obs, rank, tag, depth, acc) -> None:  # type: ignore[no-untyped-def]
-        self.ts = np.concatenate([self.ts, ts])
-        self.obs = np.concatenate([self.obs, obs])
-        self.rank = np.concatenate([self.rank, rank])
-        self.tag = np.concatenate([self.tag, tag.astype(np.int32)])
-        self.depth = np.concatenate([self.depth, depth.astype(np.float32)])
-        self.acc = np.concatenate([self.acc, acc.astype(np.float32)])
+    def _set_columns(self, cols: list[np.ndarray]) -> None:
+        self._bufs = cols
+        self._views(len(cols[0]))
+
+    def _views(self, n: int) -> None:
+        b = self._bufs
+        self.ts, self.obs, self.rank, self.tag, self.depth, self.acc = (
+            b[0][:n],
+            b[1][:n],
+            b[2][:n],
+            b[3][:n],
+            b[4][:n],
+            b[5][:n],
+        )
+
+    def _append(self, *cols: np.ndarray) -> None:
+        n0 = len(self.ts)
+        n1 = n0 + len(cols[0])
+        if n1 > len(self._bufs[0]):
+            cap = max(n1, 2 * len(self._bufs[0]), 64)
+            grown = []
+            for old, d in zip(self._bufs, self._DTYPES, strict=True):
+                new = np.empty(cap, d)
+                new[:n0] = old[:n0]
+                grown.append(new)
+            self._bufs = grown
+        for buf, col in zip(self._bufs, cols, strict=True):
+            buf[n0:n1] = col
+        self._views(n1)
 
     def _rewind_point(self, t: int) -> int:
         """Index of the last observation before ``t`` after which the machine was idle."""

@@ -9,6 +9,8 @@ the vectorised engine.
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,19 +118,29 @@ def parse_fix(rec: object, default_accuracy_m: float = 25.0) -> Fix:
     tag = rec.get("tag_id")
     if tag is None or tag == "":
         raise FixError("missing_field", "tag_id", "tag_id: missing")
-    if not isinstance(tag, str):
+    if type(tag) is not str:
         raise FixError("bad_value", "tag_id", "tag_id: expected a string")
-    if "ts" not in rec or rec["ts"] in (None, ""):
+    ts_raw = rec.get("ts")
+    if ts_raw is None or ts_raw == "":
         raise FixError("missing_field", "ts", "ts: missing")
     try:
-        ts = parse_ts(rec["ts"])
+        ts = parse_ts(ts_raw)
     except TimeError as e:
         reason = "naive_time" if "no zone" in str(e) else "bad_value"
         raise FixError(reason, "ts", f"ts: {e}") from None
 
-    has_ll = rec.get("lat") not in (None, "") or rec.get("lon") not in (None, "")
+    lat = rec.get("lat")
+    lon = rec.get("lon")
     x = y = None
-    if has_ll or rec.get("x") in (None, ""):
+    # Fast path: JSON numbers, finite and in range.
+    if (
+        (type(lat) is float or type(lat) is int)
+        and (type(lon) is float or type(lon) is int)
+        and (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0)
+    ):
+        lat = float(lat)
+        lon = float(lon)
+    elif lat not in (None, "") or lon not in (None, "") or rec.get("x") in (None, ""):
         lat = _number(rec, "lat", True)
         lon = _number(rec, "lon", True)
         assert lat is not None and lon is not None
@@ -144,26 +156,46 @@ def parse_fix(rec: object, default_accuracy_m: float = 25.0) -> Fix:
             raise FixError("out_of_range", "x", "x/y: outside the British National Grid")
         lat = lon = math.nan  # filled in by FixBatch
 
-    acc = _number(rec, "accuracy_m", False)
-    if acc is None:
-        acc = default_accuracy_m
-    elif acc < 0 or acc > MAX_ACCURACY_M:
-        raise FixError("out_of_range", "accuracy_m", f"accuracy_m: outside 0..{MAX_ACCURACY_M:g}")
-    batt = _number(rec, "battery_pct", False)
-    if batt is not None and not 0 <= batt <= 100:
-        raise FixError("out_of_range", "battery_pct", "battery_pct: outside 0..100")
-    strap = rec.get("strap", "ok")
-    if strap in (None, ""):
+    acc = rec.get("accuracy_m")
+    if type(acc) is float or type(acc) is int:
+        acc = float(acc)
+        if not 0.0 <= acc <= MAX_ACCURACY_M:  # also false for NaN
+            raise FixError(
+                "out_of_range", "accuracy_m", f"accuracy_m: outside 0..{MAX_ACCURACY_M:g}"
+            )
+    else:
+        acc = _number(rec, "accuracy_m", False)
+        if acc is None:
+            acc = default_accuracy_m
+        elif acc < 0 or acc > MAX_ACCURACY_M:
+            raise FixError(
+                "out_of_range", "accuracy_m", f"accuracy_m: outside 0..{MAX_ACCURACY_M:g}"
+            )
+    batt = rec.get("battery_pct")
+    if type(batt) is int or type(batt) is float:
+        batt = float(batt)
+        if not 0.0 <= batt <= 100.0:
+            raise FixError("out_of_range", "battery_pct", "battery_pct: outside 0..100")
+    else:
+        batt = _number(rec, "battery_pct", False)
+        if batt is not None and not 0 <= batt <= 100:
+            raise FixError("out_of_range", "battery_pct", "battery_pct: outside 0..100")
+    strap = rec.get("strap")
+    if strap is None or strap == "":
         strap = "ok"
     if strap not in STRAP:
         raise FixError("bad_value", "strap", "strap: expected 'ok' or 'tamper'")
-    source = rec.get("source", "gps")
-    if source in (None, ""):
+    source = rec.get("source")
+    if source is None or source == "":
         source = "gps"
     if source not in SOURCES:
         raise FixError("bad_value", "source", "source: expected gps, rf, cell or wifi")
-    charging = _bool(rec, "charging")
-    extra = {k: v for k, v in rec.items() if k not in KNOWN_FIELDS} or None
+    charging = rec.get("charging")
+    if type(charging) is not bool:
+        charging = _bool(rec, "charging")
+    extra = None
+    if rec.keys() - KNOWN_FIELDS:
+        extra = {k: v for k, v in rec.items() if k not in KNOWN_FIELDS}
     return Fix(tag, ts, lat, lon, acc, batt, strap, charging, source, extra, x, y)
 
 
@@ -216,14 +248,19 @@ class FixBatch:
         )
 
 
+_RANK_PACK = struct.Struct("<dddd")
+_STRAP_CODE = {"ok": 0, "tamper": 1}
+_SOURCE_CODE = {name: i for i, name in enumerate(SOURCES)}
+
+
 def fix_rank(f: Fix) -> int:
     """Deterministic order between two different fixes reported for the same tag and instant.
 
     Tags store and forward, so the same fix can arrive twice; if the two copies differ, the
-    one with the better (smaller) accuracy wins, then a content hash breaks ties. Whichever
-    copy arrives first, the same one is kept.
+    one with the better (smaller) accuracy wins, then a content checksum breaks ties.
+    Whichever copy arrives first, the same one is kept (the rank is stable across processes).
     """
-    import zlib
-
-    content = f"{f.lat:.7f},{f.lon:.7f},{f.accuracy_m:.2f},{f.battery_pct},{f.strap},{f.source}"
-    return int(min(f.accuracy_m, 1e6) * 100) * (1 << 32) + zlib.crc32(content.encode())
+    content = _RANK_PACK.pack(
+        f.lat, f.lon, f.accuracy_m, -1.0 if f.battery_pct is None else f.battery_pct
+    ) + bytes((_STRAP_CODE[f.strap], _SOURCE_CODE[f.source]))
+    return int(min(f.accuracy_m, 1e6) * 100) * (1 << 32) + zlib.crc32(content)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from .registry import Registry
 from .sources import RawRecord, iter_records
 from .store import Store
 
-CHUNK = 50_000
+CHUNK = 100_000
 
 
 @dataclass
@@ -170,28 +171,29 @@ def replay(
     if fixes_path is not None:
         bar = _bar(progress, "fixes")
         rejected: Counter[str] = Counter()
-        for items in _chunks(
-            validate_fixes(
-                iter_records(fixes_path), Path(fixes_path).name, registry, config.default_accuracy_m
-            ),
-            chunk,
-        ):
-            fixes = [x for x in items if isinstance(x, Fix)]
-            rejs = [x for x in items if isinstance(x, Rejection)]
-            batch = FixBatch.from_fixes(fixes)
-            res = engine.process(batch)
-            with store.transaction():
-                written = store.insert_batch(batch)
-                store.insert_rejections(rejs)
-                w = store.apply_candidates(res.upserts, res.retracted)
-            s.fixes_read += len(items)
-            s.fixes_accepted += len(fixes)
-            s.duplicates += len(fixes) - written
-            s.unfitted += res.unattributed
-            rejected.update(r.reason for r in rejs)
+        records = validate_fixes(
+            iter_records(fixes_path), Path(fixes_path).name, registry, config.default_accuracy_m
+        )
+        # Matching runs here; each chunk's writes (fixes, rejections, candidate changes in
+        # one transaction) run on a writer thread, in order, while the next chunk is
+        # matched: SQLite releases the GIL while it works.
+        with _Writer(store) as writer:
+            for items in _chunks(records, chunk):
+                fixes = [x for x in items if isinstance(x, Fix)]
+                rejs = [x for x in items if isinstance(x, Rejection)]
+                batch = FixBatch.from_fixes(fixes)
+                res = engine.process(batch)
+                writer.submit(_write_chunk, store, batch, rejs, res)
+                s.fixes_read += len(items)
+                s.fixes_accepted += len(fixes)
+                s.unfitted += res.unattributed
+                rejected.update(r.reason for r in rejs)
+                if bar is not None:
+                    bar.update(len(items))
+        for written, w in writer.results:
+            s.duplicates += written
             _count(s, w)
-            if bar is not None:
-                bar.update(len(items))
+        s.duplicates = s.fixes_accepted - s.duplicates
         if bar is not None:
             bar.close()
         s.fixes_rejected = dict(rejected)
@@ -215,6 +217,44 @@ def replay(
     s.seconds = time.perf_counter() - t0
     store.finish_run(run, s.to_json())
     return s, engine
+
+
+def _write_chunk(store: Store, batch: FixBatch, rejs: list[Rejection], res: Any) -> tuple[int, Any]:
+    with store.transaction():
+        written = store.insert_batch(batch)
+        store.insert_rejections(rejs)
+        w = store.apply_candidates(res.upserts, res.retracted)
+    return written, w
+
+
+class _Writer:
+    """Runs store writes on one background thread, strictly in submission order.
+
+    At most ``depth`` chunks wait at once (backpressure); the first failure stops the run
+    and is raised in the caller's thread.
+    """
+
+    def __init__(self, store: Store, depth: int = 2):
+        self.store = store
+        self.depth = depth
+        self.results: list[Any] = []
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geomonitor-writer")
+        self._pending: deque[Future[Any]] = deque()
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        while len(self._pending) >= self.depth:
+            self.results.append(self._pending.popleft().result())
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            while self._pending:
+                self.results.append(self._pending.popleft().result())
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _count(s: ReplaySummary, w: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -20,10 +20,16 @@ import orjson
 
 @dataclass(slots=True)
 class RawRecord:
+    """One input record: where it was, its raw text, and what it decoded to."""
+
     locator: str
-    raw: str
+    raw_bytes: bytes
     value: Any  # decoded object, or None if decoding failed
     error: str | None = None
+
+    @property
+    def raw(self) -> str:
+        return self.raw_bytes.decode("utf-8", errors="replace")
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -41,29 +47,40 @@ def detect_format(path: Path) -> str:
     return "jsonl"
 
 
+def _open_binary(path: Path) -> IO[bytes]:
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb", buffering=1 << 20)
+
+
 def iter_records(path: str | Path, fmt: str | None = None) -> Iterator[RawRecord]:
     """Yield every record of a JSONL or CSV file (gzip allowed), malformed ones included."""
     p = Path(path)
     fmt = fmt or detect_format(p)
-    with _open_text(p) as fh:
-        if fmt == "csv":
+    if fmt == "csv":
+        with _open_text(p) as fh:
             yield from _iter_csv(fh)
-        else:
-            yield from _iter_jsonl(fh)
+    else:
+        with _open_binary(p) as bfh:
+            yield from iter_jsonl_lines(bfh)
 
 
-def _iter_jsonl(fh: IO[str]) -> Iterator[RawRecord]:
+def iter_jsonl_lines(lines: Iterable[bytes]) -> Iterator[RawRecord]:
+    """Decode JSON Lines given as bytes (a file opened in binary mode, or messages)."""
     loads = orjson.loads
-    for n, line in enumerate(fh, 1):
-        text = line.rstrip("\r\n")
-        if not text.strip():
-            continue
+    decode_error = orjson.JSONDecodeError
+    for n, line in enumerate(lines, 1):
         try:
-            value = loads(text)
-        except orjson.JSONDecodeError as e:
+            value = loads(line)
+        except decode_error as e:
+            text = line.rstrip(b"\r\n")
+            if not text.strip():
+                continue
             yield RawRecord(f"line {n}", text, None, f"malformed JSON ({str(e).split(':')[0]})")
             continue
-        yield RawRecord(f"line {n}", text, value)
+        yield RawRecord(f"line {n}", line.rstrip(b"\r\n"), value)
 
 
 def _iter_csv(fh: IO[str]) -> Iterator[RawRecord]:
@@ -77,7 +94,7 @@ def _iter_csv(fh: IO[str]) -> Iterator[RawRecord]:
         n = reader.line_num
         if not row or all(not c.strip() for c in row):
             continue
-        raw = ",".join(row)
+        raw = ",".join(row).encode()
         if len(row) != len(header):
             yield RawRecord(
                 f"line {n}",

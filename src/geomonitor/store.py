@@ -164,10 +164,15 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        # check_same_thread=False: replay hands writes to one writer thread while the
+        # caller does not touch the connection (see replay._Writer).
+        self.db = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30, check_same_thread=False
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA cache_size=-131072")  # 128 MiB: fixes arrive in any key order
         self._migrate()
 
     def close(self) -> None:
@@ -311,11 +316,28 @@ class Store:
             "charging=excluded.charging, source=excluded.source, rank=excluded.rank, "
             "extra=excluded.extra WHERE excluded.rank < fixes.rank",
             (
-                (f.tag_id, f.ts, f.lat, f.lon, x, y, f.accuracy_m, f.battery_pct, f.strap,
-                 None if f.charging is None else int(f.charging), f.source, rank,
-                 None if f.extra is None else _dumps(f.extra))
-                for f, x, y, rank in zip(batch.fixes, batch.x.tolist(), batch.y.tolist(),
-                                         batch.rank.tolist(), strict=True)
+                (
+                    f.tag_id,
+                    f.ts,
+                    f.lat,
+                    f.lon,
+                    x,
+                    y,
+                    f.accuracy_m,
+                    f.battery_pct,
+                    f.strap,
+                    None if f.charging is None else int(f.charging),
+                    f.source,
+                    rank,
+                    None if f.extra is None else _dumps(f.extra),
+                )
+                for f, x, y, rank in zip(
+                    batch.fixes,
+                    batch.x.tolist(),
+                    batch.y.tolist(),
+                    batch.rank.tolist(),
+                    strict=True,
+                )
             ),
         )
         return self.db.total_changes - before

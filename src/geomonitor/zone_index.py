@@ -111,15 +111,15 @@ class ZoneIndex:
         return len(self._covers[zone_id].cells)
 
     def _build(self, zone: Zone) -> _Cover:
-        buffered = zone.geometry.buffer(self.margin_m, quad_segs=16)
+        # Every cell that overlaps the zone grown by the margin has its centre within one
+        # circumradius (= edge length) of it; grow by three average edge lengths more so
+        # H3's planar polyfill of the WGS84 outline loses nothing near the edge.
+        edge = h3.average_hexagon_edge_length(self.resolution, unit="m")
+        buffered = zone.geometry.buffer(self.margin_m + 3 * edge, quad_segs=16)
         t = transformer(BNG, WGS84)
         wgs = shapely.transform(buffered, lambda c: np.column_stack(t.transform(c[:, 0], c[:, 1])))
         shape = h3.geo_to_h3shape(shapely.geometry.mapping(wgs))
-        base = h3.h3shape_to_cells_experimental(shape, self.resolution, contain="overlap")
-        cells: set[int] = set()
-        for c in base:
-            cells.update(h3.grid_disk(c, 1))
-        arr = np.array(sorted(cells), dtype=np.int64)
+        arr = np.array(sorted(h3.h3shape_to_cells(shape, self.resolution)), dtype=np.int64)
 
         # Cell polygons in BNG (ragged: some cells have distortion vertices).
         coords: list[tuple[float, float]] = []
