@@ -22,29 +22,47 @@ MINUTE = 60_000
 BASE_DOC: dict[str, Any] = {
     "districts": [{"code": "E08000035", "name": "Leeds"}],
     "zones": [
-        {"id": "Z-CIRCLE", "name": "Victim address", "center": {"lat": CENTRE_LAT,
-                                                              "lon": CENTRE_LON},
-         "radius_m": 300},
+        {
+            "id": "Z-CIRCLE",
+            "name": "Victim address",
+            "center": {"lat": CENTRE_LAT, "lon": CENTRE_LON},
+            "radius_m": 300,
+        },
     ],
     "subjects": [
         {"id": "S-0001", "district": "Leeds", "birth_date": "1990-04-01"},
         {"id": "S-0002", "district": "E08000035", "birth_date": "1985-07-12"},
     ],
     "orders": [
-        {"id": "O-0001", "subject": "S-0001", "type": "scpo", "starts": "2026-01-01T00:00:00Z",
-         "ends": None,
-         "conditions": [{"id": "C-1", "type": "exclusion_zone", "zone": "Z-CIRCLE"}]},
+        {
+            "id": "O-0001",
+            "subject": "S-0001",
+            "type": "scpo",
+            "starts": "2026-01-01T00:00:00Z",
+            "ends": None,
+            "conditions": [{"id": "C-1", "type": "exclusion_zone", "zone": "Z-CIRCLE"}],
+        },
     ],
-    "tags": [{"id": "BUD-0001", "district": "Leeds", "model": "Buddi"},
-             {"id": "BUD-0002", "district": "Leeds", "model": "Buddi"},
-             {"id": "BUD-0099", "district": "Leeds", "model": "Buddi"}],
+    "tags": [
+        {"id": "BUD-0001", "district": "Leeds", "model": "Buddi"},
+        {"id": "BUD-0002", "district": "Leeds", "model": "Buddi"},
+        {"id": "BUD-0099", "district": "Leeds", "model": "Buddi"},
+    ],
     "fittings": [
-        {"tag": "BUD-0001", "subject": "S-0001", "fitted_at": "2026-01-01T00:00:00Z",
-         "removed_at": None, "consent": {"recorded_at": "2025-12-31T12:00:00Z",
-                                         "guardian": None}},
-        {"tag": "BUD-0002", "subject": "S-0002", "fitted_at": "2026-01-01T00:00:00Z",
-         "removed_at": None, "consent": {"recorded_at": "2025-12-31T12:00:00Z",
-                                         "guardian": None}},
+        {
+            "tag": "BUD-0001",
+            "subject": "S-0001",
+            "fitted_at": "2026-01-01T00:00:00Z",
+            "removed_at": None,
+            "consent": {"recorded_at": "2025-12-31T12:00:00Z", "guardian": None},
+        },
+        {
+            "tag": "BUD-0002",
+            "subject": "S-0002",
+            "fitted_at": "2026-01-01T00:00:00Z",
+            "removed_at": None,
+            "consent": {"recorded_at": "2025-12-31T12:00:00Z", "guardian": None},
+        },
     ],
     "cameras": [{"id": "CAM-0001", "lat": 53.80, "lon": -1.55}],
 }
@@ -61,8 +79,9 @@ def make_registry(**changes: Any) -> Registry:
     return parse_registry(make_doc(**changes))
 
 
-def fix_at(dx: float, dy: float, minute: float, acc: float = 10.0, tag: str = "BUD-0001",
-           **kw: Any) -> Fix:
+def fix_at(
+    dx: float, dy: float, minute: float, acc: float = 10.0, tag: str = "BUD-0001", **kw: Any
+) -> Fix:
     """A fix ``dx, dy`` metres east/north of the centre, ``minute`` minutes after T0."""
     lon, lat = to_wgs84(np.array([CX + dx]), np.array([CY + dy]))
     return Fix(tag, T0 + int(minute * MINUTE), float(lat[0]), float(lon[0]), acc, **kw)

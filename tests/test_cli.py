@@ -22,8 +22,11 @@ def files(tmp_path: Path) -> Path:
     lines = []
     for m in range(40):
         f = fix_at(100 if 10 <= m < 30 else 1000, 0, m)
-        lines.append(json.dumps({"tag_id": f.tag_id, "ts": iso(f.ts), "lat": f.lat,
-                                 "lon": f.lon, "accuracy_m": 10}))
+        lines.append(
+            json.dumps(
+                {"tag_id": f.tag_id, "ts": iso(f.ts), "lat": f.lat, "lon": f.lon, "accuracy_m": 10}
+            )
+        )
     lines.append('{"tag_id": "BUD-0001", "ts": "2026-11-21T18:00:30", "lat": 53.8, "lon": -1.5}')
     (tmp_path / "fixes.jsonl").write_text("\n".join(lines) + "\n")
     return tmp_path
@@ -36,16 +39,26 @@ def test_load_replay_list_show(files, capsys):
     assert main(["registry", "load", str(files / "registry.json"), "--db", db]) == 0
     assert "registry unchanged (version 1)" in capsys.readouterr().out
 
-    assert main(["replay", "--db", db, "--fixes", str(files / "fixes.jsonl"),
-                 "--no-progress"]) == 0
+    assert main(["replay", "--db", db, "--fixes", str(files / "fixes.jsonl"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "fixes read                41" in out and "naive_time" in out
     assert "candidates opened          1" in out
 
     assert main(["alerts", "list", "--db", db, "--format", "jsonl"]) == 0
     (row,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    for key in ("id", "kind", "subject_id", "order_id", "condition_id", "zone_id", "opened_at",
-                "closed_at", "status", "fix_count", "explanation"):
+    for key in (
+        "id",
+        "kind",
+        "subject_id",
+        "order_id",
+        "condition_id",
+        "zone_id",
+        "opened_at",
+        "closed_at",
+        "status",
+        "fix_count",
+        "explanation",
+    ):
         assert key in row
     assert row["opened_at"] == "2026-11-21T18:10:00Z" and row["closed_at"] == "2026-11-21T18:30:00Z"
     assert row["status"] == "closed" and row["fix_count"] == 20
@@ -71,15 +84,25 @@ def test_invalid_registry_exits_2_and_names_fields(files, capsys):
     doc = make_doc()
     doc["orders"][0]["conditions"][0]["zone"] = "Z-9"
     (files / "bad.json").write_text(json.dumps(doc))
-    assert main(["registry", "load", str(files / "bad.json"), "--db",
-                 str(files / "g.db")]) == 2
+    assert main(["registry", "load", str(files / "bad.json"), "--db", str(files / "g.db")]) == 2
     err = capsys.readouterr().err
     assert 'orders[0].conditions[0].zone: unknown zone "Z-9"' in err
 
 
 def test_replay_without_registry_explains(files, capsys):
-    assert main(["replay", "--db", str(files / "g.db"), "--fixes",
-                 str(files / "fixes.jsonl"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "replay",
+                "--db",
+                str(files / "g.db"),
+                "--fixes",
+                str(files / "fixes.jsonl"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "geomonitor registry load" in capsys.readouterr().err
 
 
@@ -87,10 +110,21 @@ def test_installed_command_and_db_from_environment(files):
     env = dict(os.environ, GEOMONITOR_DB=str(files / "env.db"))
     exe = Path(sys.executable).parent / "geomonitor"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "geomonitor.cli"]
-    subprocess.run([*cmd, "registry", "load", str(files / "registry.json")], env=env,
-                   check=True, capture_output=True, cwd=files)
-    r = subprocess.run([*cmd, "replay", "--fixes", str(files / "fixes.jsonl"), "--json"],
-                       env=env, check=True, capture_output=True, text=True, cwd=files)
+    subprocess.run(
+        [*cmd, "registry", "load", str(files / "registry.json")],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=files,
+    )
+    r = subprocess.run(
+        [*cmd, "replay", "--fixes", str(files / "fixes.jsonl"), "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=files,
+    )
     summary = json.loads(r.stdout)
     assert summary["fixes_accepted"] == 40 and summary["candidates_opened"] == 1
     assert (files / "env.db").exists() and not (files / "geomonitor.db").exists()

@@ -15,8 +15,9 @@ from .conftest import BASE_DOC, T0, batch, fix_at, make_registry
 MIN = 60_000
 
 
-def visit(minutes_inside: range, dist_inside=100.0, acc=10.0, before=5, after=5,
-          tag="BUD-0001") -> list[Fix]:
+def visit(
+    minutes_inside: range, dist_inside=100.0, acc=10.0, before=5, after=5, tag="BUD-0001"
+) -> list[Fix]:
     """Outside (1 km east), then inside (``dist_inside`` m from the centre), then outside."""
     fixes = []
     start, stop = minutes_inside.start, minutes_inside.stop
@@ -37,7 +38,13 @@ def test_a_visit_gives_one_candidate_with_evidence():
     assert len(cands) == 1
     c = cands[0]
     assert (c.kind, c.subject_id, c.order_id, c.condition_id, c.zone_id, c.status) == (
-        "exclusion_zone", "S-0001", "O-0001", "C-1", "Z-CIRCLE", "closed")
+        "exclusion_zone",
+        "S-0001",
+        "O-0001",
+        "C-1",
+        "Z-CIRCLE",
+        "closed",
+    )
     assert c.opened_at == T0 + 10 * MIN and c.closed_at == T0 + 40 * MIN
     assert c.fix_count == 30 and len(c.evidence) == 30
     assert c.evidence[0] == "BUD-0001@2026-11-21T18:10:00Z"
@@ -147,8 +154,9 @@ POSITIONS = {
 @st.composite
 def trails(draw):
     steps = draw(st.lists(st.sampled_from(list(POSITIONS)), min_size=1, max_size=80))
-    gaps = draw(st.lists(st.sampled_from([1, 1, 1, 2, 5, 20]), min_size=len(steps),
-                         max_size=len(steps)))
+    gaps = draw(
+        st.lists(st.sampled_from([1, 1, 1, 2, 5, 20]), min_size=len(steps), max_size=len(steps))
+    )
     fixes, m = [], 0
     for s, g in zip(steps, gaps, strict=True):
         m += g
@@ -160,8 +168,9 @@ def trails(draw):
 def scheduled_registry():
     orders = [dict(BASE_DOC["orders"][0])]
     c1 = dict(orders[0]["conditions"][0])
-    c2 = dict(c1, id="C-2", schedule=[{"days": ["sat"], "start": "19:00", "end": "20:30"}],
-              open_after=3)
+    c2 = dict(
+        c1, id="C-2", schedule=[{"days": ["sat"], "start": "19:00", "end": "20:30"}], open_after=3
+    )
     orders[0]["conditions"] = [c1, c2]
     return make_registry(orders=orders)
 
@@ -185,7 +194,7 @@ def test_any_arrival_order_gives_the_same_candidates(fixes, seed):
     i = 0
     while i < len(arrival):
         k = rng.randint(1, 12)
-        res = e.process(batch(arrival[i:i + k]))
+        res = e.process(batch(arrival[i : i + k]))
         for cid in res.retracted:
             del live[cid]
         for c in res.upserts:
@@ -199,8 +208,7 @@ def test_any_arrival_order_gives_the_same_candidates(fixes, seed):
 def test_conflicting_duplicates_resolve_the_same_way_whatever_arrives_first():
     good = fix_at(0, 0, 11, acc=5.0)
     bad = fix_at(1000, 0, 11, acc=50.0)  # same tag and instant, worse accuracy, outside
-    base = [fix_at(0, 0, 10, 5.0), fix_at(0, 0, 12, 5.0), fix_at(1000, 0, 13),
-            fix_at(1000, 0, 14)]
+    base = [fix_at(0, 0, 10, 5.0), fix_at(0, 0, 12, 5.0), fix_at(1000, 0, 13), fix_at(1000, 0, 14)]
     out = []
     for order in ([good, bad], [bad, good]):
         e = Engine(make_registry())

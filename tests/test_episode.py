@@ -4,23 +4,29 @@ import numpy as np
 
 from geomonitor.episode import BREACH, CLEAR, INACTIVE, UNCERTAIN, Track
 
-B, C, U, I = BREACH, CLEAR, UNCERTAIN, INACTIVE
+B, C, U, OFF = BREACH, CLEAR, UNCERTAIN, INACTIVE
 MIN = 60_000
 
 
-def run(obs: list[int], open_after=2, close_after=2, gap_min=15, times=None,
-        active_until=lambda t: t):
+def run(
+    obs: list[int], open_after=2, close_after=2, gap_min=15, times=None, active_until=lambda t: t
+):
     tr = Track(open_after, close_after, gap_min * MIN, active_until)
     n = len(obs)
     ts = np.array(times if times is not None else [i * MIN for i in range(n)], np.int64)
-    tr.add(ts, np.array(obs, np.int8), np.zeros(n, np.int64), np.zeros(n, np.int32),
-           np.where(np.array(obs) == B, 50.0, np.nan), np.full(n, 10.0))
+    tr.add(
+        ts,
+        np.array(obs, np.int8),
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int32),
+        np.where(np.array(obs) == B, 50.0, np.nan),
+        np.full(n, 10.0),
+    )
     return tr.episodes
 
 
 def spans(eps):
-    return [(e.opened_at // MIN, None if e.closed_at is None else e.closed_at // MIN)
-            for e in eps]
+    return [(e.opened_at // MIN, None if e.closed_at is None else e.closed_at // MIN) for e in eps]
 
 
 def test_one_inside_fix_is_not_enough():
@@ -53,7 +59,7 @@ def test_inside_fixes_far_apart_are_not_consecutive():
 
 
 def test_condition_stopping_closes_at_the_end_of_its_window():
-    eps = run([B, B, B, I, I], active_until=lambda t: 150_000)
+    eps = run([B, B, B, OFF, OFF], active_until=lambda t: 150_000)
     assert eps[0].closed_at == 150_000 and eps[0].close_reason == "condition_inactive"
 
 
@@ -74,6 +80,12 @@ def test_late_fix_splits_an_episode_exactly_as_in_order_delivery():
     keep = np.array([0, 1, 2, 5, 6])
     late = np.array([3, 4])
     for idx in (keep, late):
-        tr.add(ts[idx], arr[idx], z[idx], z[idx].astype(np.int32), np.full(len(idx), 5.0),
-               np.full(len(idx), 10.0))
+        tr.add(
+            ts[idx],
+            arr[idx],
+            z[idx],
+            z[idx].astype(np.int32),
+            np.full(len(idx), 5.0),
+            np.full(len(idx), 10.0),
+        )
     assert spans(tr.episodes) == in_order == [(0, 3), (5, None)]

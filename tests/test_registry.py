@@ -42,19 +42,30 @@ def test_every_problem_is_reported_not_just_the_first():
 
 def test_tag_fitted_to_two_subjects_at_once():
     doc = make_doc()
-    doc["fittings"].append({"tag": "BUD-0001", "subject": "S-0002",
-                            "fitted_at": "2026-06-01T00:00:00Z",
-                            "consent": {"recorded_at": "2026-06-01T00:00:00Z"}})
+    doc["fittings"].append(
+        {
+            "tag": "BUD-0001",
+            "subject": "S-0002",
+            "fitted_at": "2026-06-01T00:00:00Z",
+            "consent": {"recorded_at": "2026-06-01T00:00:00Z"},
+        }
+    )
     assert errors_of(doc) == [
-        'fittings: tag "BUD-0001" is fitted to subjects "S-0001" and "S-0002" at once']
+        'fittings: tag "BUD-0001" is fitted to subjects "S-0001" and "S-0002" at once'
+    ]
 
 
 def test_refitting_after_removal_is_fine():
     doc = make_doc()
     doc["fittings"][0]["removed_at"] = "2026-05-01T00:00:00Z"
-    doc["fittings"].append({"tag": "BUD-0001", "subject": "S-0002",
-                            "fitted_at": "2026-06-01T00:00:00Z",
-                            "consent": {"recorded_at": "2026-06-01T00:00:00Z"}})
+    doc["fittings"].append(
+        {
+            "tag": "BUD-0001",
+            "subject": "S-0002",
+            "fitted_at": "2026-06-01T00:00:00Z",
+            "consent": {"recorded_at": "2026-06-01T00:00:00Z"},
+        }
+    )
     assert len(parse_registry(doc).fittings) == 3
 
 
@@ -105,30 +116,61 @@ def test_all_condition_types_accepted():
     doc = make_doc()
     doc["orders"][0]["conditions"] += [
         {"id": "C-2", "type": "inclusion_zone", "zone": "Z-CIRCLE"},
-        {"id": "C-3", "type": "curfew", "location": {"lat": 53.8, "lon": -1.55},
-         "radius_m": 100, "timetable": [{"days": ["mon"], "start": "19:00", "end": "07:00"}],
-         "timezone": "Europe/London", "grace_minutes": 15},
+        {
+            "id": "C-3",
+            "type": "curfew",
+            "location": {"lat": 53.8, "lon": -1.55},
+            "radius_m": 100,
+            "timetable": [{"days": ["mon"], "start": "19:00", "end": "07:00"}],
+            "timezone": "Europe/London",
+            "grace_minutes": 15,
+        },
         {"id": "C-4", "type": "declared_vehicles", "vrms": ["YX19 ABC"]},
-        {"id": "C-5", "type": "non_association", "subjects": ["S-0002"], "distance_m": 50,
-         "min_minutes": 10},
-        {"id": "C-6", "type": "exclusion_zone", "zone": "Z-CIRCLE",
-         "schedule": [{"days": ["sat", "sun"], "start": "20:00", "end": "06:00"}],
-         "starts": "2026-02-01T00:00:00Z", "ends": "2026-12-01T00:00:00Z", "open_after": 3},
+        {
+            "id": "C-5",
+            "type": "non_association",
+            "subjects": ["S-0002"],
+            "distance_m": 50,
+            "min_minutes": 10,
+        },
+        {
+            "id": "C-6",
+            "type": "exclusion_zone",
+            "zone": "Z-CIRCLE",
+            "schedule": [{"days": ["sat", "sun"], "start": "20:00", "end": "06:00"}],
+            "starts": "2026-02-01T00:00:00Z",
+            "ends": "2026-12-01T00:00:00Z",
+            "open_after": 3,
+        },
     ]
     reg = parse_registry(doc)
     types = [c.type for _, c in reg.conditions()]
-    assert types == ["exclusion_zone", "inclusion_zone", "curfew", "declared_vehicles",
-                     "non_association", "exclusion_zone"]
+    assert types == [
+        "exclusion_zone",
+        "inclusion_zone",
+        "curfew",
+        "declared_vehicles",
+        "non_association",
+        "exclusion_zone",
+    ]
     assert reg.orders["O-0001"].conditions[-1].open_after == 3
 
 
 def test_bad_curfew_and_schedule_are_named():
     doc = make_doc()
     doc["orders"][0]["conditions"] += [
-        {"id": "C-3", "type": "curfew", "location": {"lat": 153.8, "lon": -1.55},
-         "timetable": [{"days": ["mon"], "start": "19:00", "end": "07:00"}]},
-        {"id": "C-4", "type": "exclusion_zone", "zone": "Z-CIRCLE",
-         "schedule": [{"days": ["someday"], "start": "20:00", "end": "06:00"}]},
+        {
+            "id": "C-3",
+            "type": "curfew",
+            "location": {"lat": 153.8, "lon": -1.55},
+            "timetable": [{"days": ["mon"], "start": "19:00", "end": "07:00"}],
+        },
+        {
+            "id": "C-4",
+            "type": "exclusion_zone",
+            "zone": "Z-CIRCLE",
+            "schedule": [{"days": ["someday"], "start": "20:00", "end": "06:00"}],
+        },
     ]
     errs = errors_of(doc)
     assert any(e.startswith("orders[0].conditions[1].location.lat") for e in errs)
@@ -143,15 +185,27 @@ def test_duplicate_ids():
 
 def test_polygon_with_hole_in_wgs84_and_multipolygon_in_bng():
     outer = [[-1.56, 53.79], [-1.54, 53.79], [-1.54, 53.81], [-1.56, 53.81], [-1.56, 53.79]]
-    hole = [[-1.552, 53.798], [-1.548, 53.798], [-1.548, 53.802], [-1.552, 53.802],
-            [-1.552, 53.798]]
-    multi = {"type": "MultiPolygon", "coordinates": [
-        [[[430000, 433000], [430100, 433000], [430100, 433100], [430000, 433000]]],
-        [[[431000, 433000], [431100, 433000], [431100, 433100], [431000, 433000]]]]}
-    doc = make_doc(zones=BASE_DOC["zones"] + [
-        {"id": "Z-HOLE", "geometry": {"type": "Polygon", "coordinates": [outer, hole]}},
-        {"id": "Z-MULTI", "geometry": multi, "crs": "EPSG:27700"},
-    ])
+    hole = [
+        [-1.552, 53.798],
+        [-1.548, 53.798],
+        [-1.548, 53.802],
+        [-1.552, 53.802],
+        [-1.552, 53.798],
+    ]
+    multi = {
+        "type": "MultiPolygon",
+        "coordinates": [
+            [[[430000, 433000], [430100, 433000], [430100, 433100], [430000, 433000]]],
+            [[[431000, 433000], [431100, 433000], [431100, 433100], [431000, 433000]]],
+        ],
+    }
+    doc = make_doc(
+        zones=BASE_DOC["zones"]
+        + [
+            {"id": "Z-HOLE", "geometry": {"type": "Polygon", "coordinates": [outer, hole]}},
+            {"id": "Z-MULTI", "geometry": multi, "crs": "EPSG:27700"},
+        ]
+    )
     reg = parse_registry(doc)
     assert len(reg.zones["Z-HOLE"].geometry.interiors) == 1
     assert reg.zones["Z-MULTI"].geometry.geom_type == "MultiPolygon"
@@ -159,13 +213,19 @@ def test_polygon_with_hole_in_wgs84_and_multipolygon_in_bng():
 
 
 def test_invalid_and_non_areal_geometry_refused():
-    bowtie = {"type": "Polygon", "coordinates": [[[-1.56, 53.79], [-1.54, 53.81],
-                                                  [-1.54, 53.79], [-1.56, 53.81],
-                                                  [-1.56, 53.79]]]}
-    doc = make_doc(zones=BASE_DOC["zones"] + [
-        {"id": "Z-BOW", "geometry": bowtie},
-        {"id": "Z-LINE", "geometry": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}},
-    ])
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [
+            [[-1.56, 53.79], [-1.54, 53.81], [-1.54, 53.79], [-1.56, 53.81], [-1.56, 53.79]]
+        ],
+    }
+    doc = make_doc(
+        zones=BASE_DOC["zones"]
+        + [
+            {"id": "Z-BOW", "geometry": bowtie},
+            {"id": "Z-LINE", "geometry": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}},
+        ]
+    )
     errs = errors_of(doc)
     assert any(e.startswith("zones[1].geometry: geometry is not valid") for e in errs)
     assert any(e.startswith("zones[2].geometry: geometry must be a Polygon") for e in errs)
@@ -176,7 +236,8 @@ def test_zone_from_file_bng_and_relative_to_registry(tmp_path):
 
     poly = shapely.box(430000, 433000, 430500, 433400)
     gpd.GeoDataFrame({"name": ["a"]}, geometry=[poly], crs="EPSG:27700").to_file(
-        tmp_path / "haunt.geojson", driver="GeoJSON")
+        tmp_path / "haunt.geojson", driver="GeoJSON"
+    )
     doc = make_doc(zones=BASE_DOC["zones"] + [{"id": "Z-FILE", "file": "haunt.geojson"}])
     (tmp_path / "registry.json").write_text(json.dumps(doc))
     reg, _ = load_registry_file(tmp_path / "registry.json")

@@ -17,8 +17,16 @@ from .conftest import fix_at, make_doc
 
 
 def _line(f: Fix) -> str:
-    return json.dumps({"tag_id": f.tag_id, "ts": iso(f.ts), "lat": f.lat, "lon": f.lon,
-                       "accuracy_m": f.accuracy_m, "strap": "ok"})
+    return json.dumps(
+        {
+            "tag_id": f.tag_id,
+            "ts": iso(f.ts),
+            "lat": f.lat,
+            "lon": f.lon,
+            "accuracy_m": f.accuracy_m,
+            "strap": "ok",
+        }
+    )
 
 
 def _visit_lines() -> list[str]:
@@ -48,8 +56,13 @@ def test_bad_fixes_are_rejected_with_reasons_counted_and_kept(store, tmp_path):
     p.write_text("\n".join(lines[:20] + BAD + lines[20:]) + "\n")
     s, _ = replay(store, p, progress=False)
     assert s.fixes_read == 46 and s.fixes_accepted == 40
-    assert s.fixes_rejected == {"malformed": 2, "out_of_range": 1, "naive_time": 1,
-                                "missing_field": 1, "unknown_tag": 1}
+    assert s.fixes_rejected == {
+        "malformed": 2,
+        "out_of_range": 1,
+        "naive_time": 1,
+        "missing_field": 1,
+        "unknown_tag": 1,
+    }
     rows = store.rejections()
     assert [r["locator"] for r in rows] == [f"line {n}" for n in range(21, 27)]
     assert rows[0]["raw"] == BAD[0] and rows[0]["source"] == "fixes.jsonl"
@@ -91,22 +104,55 @@ def test_csv_and_gzip_inputs(store, tmp_path):
 
 def test_anpr_reads_validated_and_stored(store, tmp_path):
     p = tmp_path / "anpr.jsonl"
-    p.write_text("\n".join([
-        '{"read_id": "R-1", "camera_id": "CAM-0042", "vrm": "yx19 abc", '
-        '"ts": "2026-11-21T21:14:05Z", "lat": 53.79, "lon": -1.55, "confidence": 0.93, '
-        '"direction": "N"}',
-        '{"read_id": "R-2", "camera_id": "CAM-0001", "vrm": "AB12 CDE", '
-        '"ts": "2026-11-21T21:15:05Z"}',
-        '{"read_id": "R-3", "camera_id": "CAM-9999", "vrm": "AB12 CDE", '
-        '"ts": "2026-11-21T21:16:05Z"}',
-        '{"read_id": "R-4", "camera_id": "CAM-0001", "vrm": "AB12 CDE", '
-        '"ts": "2026-11-21T21:16:05Z", "confidence": 1.7}',
-        '{"read_id": "R-1", "camera_id": "CAM-0042", "vrm": "yx19 abc", '
-        '"ts": "2026-11-21T21:14:05Z", "lat": 53.79, "lon": -1.55}',
-    ]) + "\n")
+    p.write_text(
+        "\n".join(
+            [
+                '{"read_id": "R-1", "camera_id": "CAM-0042", "vrm": "yx19 abc", '
+                '"ts": "2026-11-21T21:14:05Z", "lat": 53.79, "lon": -1.55, "confidence": 0.93, '
+                '"direction": "N"}',
+                '{"read_id": "R-2", "camera_id": "CAM-0001", "vrm": "AB12 CDE", '
+                '"ts": "2026-11-21T21:15:05Z"}',
+                '{"read_id": "R-3", "camera_id": "CAM-9999", "vrm": "AB12 CDE", '
+                '"ts": "2026-11-21T21:16:05Z"}',
+                '{"read_id": "R-4", "camera_id": "CAM-0001", "vrm": "AB12 CDE", '
+                '"ts": "2026-11-21T21:16:05Z", "confidence": 1.7}',
+                '{"read_id": "R-1", "camera_id": "CAM-0042", "vrm": "yx19 abc", '
+                '"ts": "2026-11-21T21:14:05Z", "lat": 53.79, "lon": -1.55}',
+            ]
+        )
+        + "\n"
+    )
     s, _ = replay(store, None, p, progress=False)
     assert (s.anpr_read, s.anpr_accepted, s.anpr_duplicates) == (5, 3, 1)
     assert s.anpr_rejected == {"unknown_camera": 1, "out_of_range": 1}
     rows = store.db.execute("SELECT read_id, vrm, vrm_raw, lat FROM anpr_reads ORDER BY 1")
-    assert rows.fetchall() == [("R-1", "YX19ABC", "yx19 abc", 53.79),
-                               ("R-2", "AB12CDE", "AB12 CDE", 53.80)]
+    assert rows.fetchall() == [
+        ("R-1", "YX19ABC", "yx19 abc", 53.79),
+        ("R-2", "AB12CDE", "AB12 CDE", 53.80),
+    ]
+
+
+def test_parallel_parsing_gives_the_same_result(tmp_path, monkeypatch):
+    """Big files are parsed in a second process; the outcome must not change."""
+    import geomonitor.replay as replay_mod
+
+    lines = _visit_lines()
+    body = "\n".join(lines[:20] + BAD + lines[20:]) + "\n"
+    (tmp_path / "fixes.jsonl").write_text(body)
+    out = []
+    for threshold in (1 << 40, 0):  # in-process, then a parser process
+        monkeypatch.setattr(replay_mod, "PARALLEL_PARSE_BYTES", threshold)
+        with Store(tmp_path / f"{threshold}.db") as st:
+            st.load_registry(parse_registry(make_doc()))
+            s, _ = replay(st, tmp_path / "fixes.jsonl", progress=False, chunk=7)
+            out.append(
+                (
+                    s.fixes_read,
+                    s.fixes_accepted,
+                    s.fixes_rejected,
+                    [r["locator"] for r in st.rejections()],
+                    [c.to_json() for c in st.candidates()],
+                )
+            )
+    assert out[0] == out[1]
+    assert out[0][3] == [f"line {n}" for n in range(21, 27)]

@@ -22,9 +22,15 @@ def test_gzip_is_detected_by_content(tmp_path):
 
 def test_csv_rows_become_records_and_empty_cells_are_absent(tmp_path):
     p = tmp_path / "fixes.csv"
-    p.write_text("tag_id,ts,lat,lon,accuracy_m\nBUD-1,2026-11-21T21:14:05Z,53.8,-1.5,\n"
-                 "BUD-1,2026-11-21T21:15:05Z,53.8\n")
+    p.write_text(
+        "tag_id,ts,lat,lon,accuracy_m\nBUD-1,2026-11-21T21:14:05Z,53.8,-1.5,\n"
+        "BUD-1,2026-11-21T21:15:05Z,53.8\n"
+    )
     recs = list(iter_records(p))
-    assert recs[0].value == {"tag_id": "BUD-1", "ts": "2026-11-21T21:14:05Z", "lat": "53.8",
-                             "lon": "-1.5"}
+    assert recs[0].value == {
+        "tag_id": "BUD-1",
+        "ts": "2026-11-21T21:14:05Z",
+        "lat": "53.8",
+        "lon": "-1.5",
+    }
     assert recs[1].value is None and "malformed CSV" in recs[1].error

@@ -51,10 +51,13 @@ def test_registry_load_is_idempotent_and_keeps_history(store):
     hist = store.registry_history()
     assert [h["version"] for h in hist] == [1, 2]
     assert {(e["kind"], e["id"], e["change"]) for e in hist[1]["entities"]} == {
-        ("zone", "Z-CIRCLE", "changed"), ("camera", "CAM-0001", "removed")}
+        ("zone", "Z-CIRCLE", "changed"),
+        ("camera", "CAM-0001", "removed"),
+    }
     # The old zone is still there as history, the current one is the edited one.
     rows = store.db.execute(
-        "SELECT version_from, version_to FROM registry_entities WHERE kind='zone'").fetchall()
+        "SELECT version_from, version_to FROM registry_entities WHERE kind='zone'"
+    ).fetchall()
     assert sorted(rows, key=lambda r: r[0]) == [(1, 2), (2, None)]
     reg = store.current_registry()
     assert reg.zones["Z-CIRCLE"].area_m2 == pytest.approx(3.14159 * 500**2, rel=1e-3)
@@ -80,8 +83,20 @@ def test_fix_storage_keeps_the_better_duplicate_whatever_the_order(tmp_path):
 
 
 def _cand(cid="C-1", status="open", closed=None, n=2) -> Candidate:
-    return Candidate(cid, "exclusion_zone", "S-0001", "O-0001", "C-1", "Z-CIRCLE", T0, closed,
-                     status, n, "explained", T0)
+    return Candidate(
+        cid,
+        "exclusion_zone",
+        "S-0001",
+        "O-0001",
+        "C-1",
+        "Z-CIRCLE",
+        T0,
+        closed,
+        status,
+        n,
+        "explained",
+        T0,
+    )
 
 
 def test_candidate_changes_are_recorded(store):
@@ -97,7 +112,11 @@ def test_candidate_changes_are_recorded(store):
     w = store.apply_candidates([], ["C-1"])
     assert w.retracted == 1 and store.candidates() == []
     assert [h["action"] for h in store.candidate_history("C-1")] == [
-        "opened", "updated", "closed", "retracted"]
+        "opened",
+        "updated",
+        "closed",
+        "retracted",
+    ]
 
 
 def test_transaction_is_all_or_nothing(store):

@@ -32,8 +32,13 @@ def brute_force(zone_geom, x: float, y: float, r: float) -> int:
 
 def star(cx: float, cy: float, radii: list[float], phase: float) -> shapely.Polygon:
     n = len(radii)
-    pts = [(cx + r * math.cos(phase + 2 * math.pi * i / n),
-            cy + r * math.sin(phase + 2 * math.pi * i / n)) for i, r in enumerate(radii)]
+    pts = [
+        (
+            cx + r * math.cos(phase + 2 * math.pi * i / n),
+            cy + r * math.sin(phase + 2 * math.pi * i / n),
+        )
+        for i, r in enumerate(radii)
+    ]
     return shapely.Polygon(pts)
 
 
@@ -61,8 +66,9 @@ def zones(draw) -> shapely.Geometry:
         width = draw(st.floats(0.2, 25.0))
         length = draw(st.floats(50.0, 4000.0))
         box = shapely.box(-length / 2, -width / 2, length / 2, width / 2)
-        return shapely.affinity.translate(shapely.affinity.rotate(box, phase, use_radians=True),
-                                          ox, oy)
+        return shapely.affinity.translate(
+            shapely.affinity.rotate(box, phase, use_radians=True), ox, oy
+        )
     if kind == "tiny":
         return star(ox, oy, [r * draw(st.floats(0.5, 6.0)) for r in radii], phase)
     return shapely.Point(ox, oy).buffer(scale, quad_segs=draw(st.integers(2, 64)))
@@ -87,17 +93,18 @@ def probes(draw, geom) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ang = rng.uniform(0, 2 * math.pi, n_edge)
     acc_edge = rng.choice([0.0, 1.0, 5.0, 12.0, 25.0, 80.0, 300.0], n_edge)
     off = acc_edge * rng.choice([0.0, 0.5, 0.999, 1.0, 1.001, 2.0], n_edge) + rng.uniform(
-        -0.01, 0.01, n_edge)
+        -0.01, 0.01, n_edge
+    )
     ex = shapely.get_x(edge_pts) + off * np.cos(ang)
     ey = shapely.get_y(edge_pts) + off * np.sin(ang)
     acc_box = np.concatenate([rng.exponential(30.0, n_box - 20), rng.uniform(200, 3000, 20)])
-    return (np.concatenate([xs, ex]), np.concatenate([ys, ey]),
-            np.concatenate([acc_box, acc_edge]))
+    return (np.concatenate([xs, ex]), np.concatenate([ys, ey]), np.concatenate([acc_box, acc_edge]))
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), resolution=st.sampled_from([8, 9, 10]),
-       margin=st.sampled_from([30.0, 250.0]))
+@given(
+    data=st.data(), resolution=st.sampled_from([8, 9, 10]), margin=st.sampled_from([30.0, 250.0])
+)
 def test_index_is_exact_against_brute_force(data, resolution, margin):
     geom = data.draw(zones())
     assume(geom.is_valid and not geom.is_empty and geom.area > 0)
@@ -124,8 +131,9 @@ def test_real_wards_exact_and_mostly_decided_without_geometry():
         lon, lat = to_wgs84(x, y)
         before = index.exact_tests
         got = index.classify(z.id, cells_for(lat, lon, 9), x, y, acc)
-        want = np.array([brute_force(z.geometry, a, b, r) for a, b, r in zip(x, y, acc,
-                                                                                strict=True)])
+        want = np.array(
+            [brute_force(z.geometry, a, b, r) for a, b, r in zip(x, y, acc, strict=True)]
+        )
         assert (got == want).all()
         # The point of the index: most fixes never touch the geometry.
         assert index.exact_tests - before < 0.5 * len(x)

@@ -9,14 +9,13 @@ the vectorised engine.
 from __future__ import annotations
 
 import math
-import struct
-import zlib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .crs import to_bng
+from .crs import to_bng, to_wgs84
 from .times import TimeError, parse_ts
 
 SOURCES = ("gps", "rf", "cell", "wifi")
@@ -113,6 +112,15 @@ def parse_fix(rec: object, default_accuracy_m: float = 25.0) -> Fix:
     FixError
         Naming the field and the reason; the caller keeps the raw record as a dead letter.
     """
+    return Fix(*validate_fix(rec, default_accuracy_m))
+
+
+#: A validated fix as a tuple, in :class:`Fix` field order (what batches are built from).
+FixRow = tuple[str, int, float, float, float, Any, str, Any, str, Any, Any, Any]
+
+
+def validate_fix(rec: object, default_accuracy_m: float = 25.0) -> FixRow:
+    """Like :func:`parse_fix`, returning the fields as a :data:`FixRow` tuple."""
     if not isinstance(rec, dict):
         raise FixError("malformed", None, "record is not an object")
     tag = rec.get("tag_id")
@@ -196,14 +204,15 @@ def parse_fix(rec: object, default_accuracy_m: float = 25.0) -> Fix:
     extra = None
     if rec.keys() - KNOWN_FIELDS:
         extra = {k: v for k, v in rec.items() if k not in KNOWN_FIELDS}
-    return Fix(tag, ts, lat, lon, acc, batt, strap, charging, source, extra, x, y)
+    return (tag, ts, lat, lon, acc, batt, strap, charging, source, extra, x, y)
 
 
 @dataclass
 class FixBatch:
-    """Fixes as columns: what the engine consumes.
+    """Fixes as columns: what the engine consumes and the store writes.
 
-    ``x``/``y`` are BNG metres, computed once here for every fix.
+    ``x``/``y`` are BNG metres, computed once here for every fix (or given, for fixes
+    reported in BNG, whose ``lat``/``lon`` are then computed).
     """
 
     tag_id: np.ndarray  # object (str)
@@ -214,53 +223,116 @@ class FixBatch:
     y: np.ndarray
     accuracy_m: np.ndarray
     rank: np.ndarray  # int64: deterministic tie-break between conflicting duplicates
-    fixes: list[Fix] = field(default_factory=list)
+    battery_pct: Sequence[float | None] = ()
+    strap: Sequence[str] = ()
+    charging: Sequence[bool | None] = ()
+    source: Sequence[str] = ()
+    extra: Sequence[dict[str, Any] | None] = ()
 
     def __len__(self) -> int:
         return len(self.ts)
 
     @classmethod
-    def from_fixes(cls, fixes: list[Fix]) -> FixBatch:
-        n = len(fixes)
-        lat = np.fromiter((f.lat for f in fixes), float, n)
-        lon = np.fromiter((f.lon for f in fixes), float, n)
-        x, y = to_bng(lon, lat) if n else (np.empty(0), np.empty(0))
-        given = [i for i, f in enumerate(fixes) if f.x is not None]
-        if given:
-            from .crs import to_wgs84
+    def from_fixes(cls, fixes: Sequence[Fix]) -> FixBatch:
+        return cls.from_rows(
+            [
+                (
+                    f.tag_id,
+                    f.ts,
+                    f.lat,
+                    f.lon,
+                    f.accuracy_m,
+                    f.battery_pct,
+                    f.strap,
+                    f.charging,
+                    f.source,
+                    f.extra,
+                    f.x,
+                    f.y,
+                )
+                for f in fixes
+            ]
+        )
 
-            gx = np.array([fixes[i].x for i in given], float)
-            gy = np.array([fixes[i].y for i in given], float)
+    @classmethod
+    def from_rows(cls, rows: Sequence[FixRow]) -> FixBatch:
+        """Build a batch from validated rows (see :func:`validate_fix`)."""
+        n = len(rows)
+        if n == 0:
+            e = np.empty(0)
+            return cls(
+                np.empty(0, object), np.empty(0, np.int64), e, e, e, e, e, np.empty(0, np.int64)
+            )
+        tag, ts, lat_c, lon_c, acc_c, batt, strap, charging, source, extra, gx_c, gy_c = zip(
+            *rows, strict=True
+        )
+        lat = np.array(lat_c, float)
+        lon = np.array(lon_c, float)
+        x, y = to_bng(lon, lat)
+        given = [i for i, v in enumerate(gx_c) if v is not None]
+        if given:
+            gx = np.array([gx_c[i] for i in given], float)
+            gy = np.array([gy_c[i] for i in given], float)
             glon, glat = to_wgs84(gx, gy)
             x[given], y[given], lon[given], lat[given] = gx, gy, glon, glat
-            for j, i in enumerate(given):
-                fixes[i].lat, fixes[i].lon = float(glat[j]), float(glon[j])
+        acc = np.array(acc_c, float)
+        strap_code = np.fromiter(map(_STRAP_CODE.__getitem__, strap), np.uint64, n)
+        source_code = np.fromiter(map(_SOURCE_CODE.__getitem__, source), np.uint64, n)
+        batt_arr = np.array([-1.0 if b is None else b for b in batt], float)
         return cls(
-            tag_id=np.array([f.tag_id for f in fixes], dtype=object),
-            ts=np.fromiter((f.ts for f in fixes), np.int64, n),
+            tag_id=np.array(tag, dtype=object),
+            ts=np.array(ts, np.int64),
             lat=lat,
             lon=lon,
             x=x,
             y=y,
-            accuracy_m=np.fromiter((f.accuracy_m for f in fixes), float, n),
-            rank=np.fromiter((fix_rank(f) for f in fixes), np.int64, n),
-            fixes=fixes,
+            accuracy_m=acc,
+            rank=rank_of(lat, lon, acc, batt_arr, strap_code, source_code),
+            battery_pct=batt,
+            strap=strap,
+            charging=charging,
+            source=source,
+            extra=extra,
         )
 
 
-_RANK_PACK = struct.Struct("<dddd")
 _STRAP_CODE = {"ok": 0, "tamper": 1}
 _SOURCE_CODE = {name: i for i, name in enumerate(SOURCES)}
+_MIX = (
+    np.uint64(0x9E3779B97F4A7C15),
+    np.uint64(0xC2B2AE3D27D4EB4F),
+    np.uint64(0x165667B19E3779F9),
+    np.uint64(0xD6E8FEB86659FD93),
+    np.uint64(0xFF51AFD7ED558CCD),
+)
+
+
+def rank_of(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    acc: np.ndarray,
+    batt: np.ndarray,
+    strap_code: np.ndarray,
+    source_code: np.ndarray,
+) -> np.ndarray:
+    """Deterministic order between different fixes reported for the same tag and instant.
+
+    Tags store and forward, so the same fix can arrive twice; if the two copies differ, the
+    one with the better (smaller) accuracy wins, then a hash of the content breaks ties.
+    Whichever copy arrives first, the same one is kept: the rank depends only on the
+    content (IEEE bit patterns mixed with fixed constants), in every process and platform.
+    """
+    with np.errstate(over="ignore"):
+        h = lat.view(np.uint64) * _MIX[0]
+        h ^= lon.view(np.uint64) * _MIX[1]
+        h ^= acc.view(np.uint64) * _MIX[2]
+        h ^= batt.view(np.uint64) * _MIX[3]
+        h ^= (strap_code * np.uint64(8) + source_code) * _MIX[4]
+        h ^= h >> np.uint64(29)
+    coarse = (np.minimum(acc, 1e6) * 100).astype(np.int64)
+    return (coarse << np.int64(32)) | (h & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
 def fix_rank(f: Fix) -> int:
-    """Deterministic order between two different fixes reported for the same tag and instant.
-
-    Tags store and forward, so the same fix can arrive twice; if the two copies differ, the
-    one with the better (smaller) accuracy wins, then a content checksum breaks ties.
-    Whichever copy arrives first, the same one is kept (the rank is stable across processes).
-    """
-    content = _RANK_PACK.pack(
-        f.lat, f.lon, f.accuracy_m, -1.0 if f.battery_pct is None else f.battery_pct
-    ) + bytes((_STRAP_CODE[f.strap], _SOURCE_CODE[f.source]))
-    return int(min(f.accuracy_m, 1e6) * 100) * (1 << 32) + zlib.crc32(content)
+    """:func:`rank_of` for one fix."""
+    return int(FixBatch.from_fixes([f]).rank[0])

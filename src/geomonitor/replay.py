@@ -11,22 +11,25 @@ replay with late fixes gives the same candidates as one replay of everything.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import sys
 import time
 from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from .candidate import Candidate
 from .deadletter import Rejection
 from .engine import Engine, EngineConfig
-from .fix import Fix, FixBatch, FixError, parse_fix
+from .fix import FixBatch, FixError, FixRow, validate_fix
 from .read import Read, ReadError, parse_read
 from .registry import Registry
-from .sources import RawRecord, iter_records
-from .store import Store
+from .sources import RawRecord, detect_format, iter_jsonl_lines, iter_records, open_binary
+from .store import CandidateWrite, Store
 
 CHUNK = 100_000
 
@@ -89,34 +92,107 @@ class ReplaySummary:
         return out
 
 
-def validate_fixes(
-    records: Iterable[RawRecord], source: str, registry: Registry, default_accuracy_m: float
-) -> Iterator[Fix | Rejection]:
-    """Parse raw records into fixes or rejections (unknown tags are rejected)."""
-    tags = registry.tags
+@dataclass
+class ParsedChunk:
+    """One chunk of input: validated fix rows, rejections, and how many records it held."""
+
+    rows: list[FixRow]
+    rejections: list[Rejection]
+    records: int
+
+
+def validate_fix_records(
+    records: Iterable[RawRecord], source: str, tags: Container[str], default_accuracy_m: float
+) -> ParsedChunk:
+    """Validate decoded records into fix rows or rejections (unknown tags are rejected)."""
+    rows: list[FixRow] = []
+    rejs: list[Rejection] = []
+    n = 0
     for rec in records:
+        n += 1
         if rec.value is None:
-            yield Rejection(
-                "fix", source, rec.locator, "malformed", None, rec.error or "malformed", rec.raw
+            rejs.append(
+                Rejection(
+                    "fix", source, rec.locator, "malformed", None, rec.error or "malformed", rec.raw
+                )
             )
             continue
         try:
-            f = parse_fix(rec.value, default_accuracy_m)
+            row = validate_fix(rec.value, default_accuracy_m)
         except FixError as e:
-            yield Rejection("fix", source, rec.locator, e.reason, e.field, e.message, rec.raw)
-            continue
-        if f.tag_id not in tags:
-            yield Rejection(
-                "fix",
-                source,
-                rec.locator,
-                "unknown_tag",
-                "tag_id",
-                "tag_id: tag not in the registry",
-                rec.raw,
+            rejs.append(
+                Rejection("fix", source, rec.locator, e.reason, e.field, e.message, rec.raw)
             )
             continue
-        yield f
+        if row[0] not in tags:
+            rejs.append(
+                Rejection(
+                    "fix",
+                    source,
+                    rec.locator,
+                    "unknown_tag",
+                    "tag_id",
+                    "tag_id: tag not in the registry",
+                    rec.raw,
+                )
+            )
+            continue
+        rows.append(row)
+    return ParsedChunk(rows, rejs, n)
+
+
+def parse_fix_lines(
+    lines: list[bytes],
+    first_line: int,
+    source: str,
+    tags: Container[str],
+    default_accuracy_m: float,
+) -> ParsedChunk:
+    """Decode and validate a chunk of JSON Lines (runs in a parser process for big files)."""
+    return validate_fix_records(
+        iter_jsonl_lines(lines, first_line), source, tags, default_accuracy_m
+    )
+
+
+#: JSONL files bigger than this are parsed in a second process while this one matches.
+PARALLEL_PARSE_BYTES = 8 << 20
+
+
+def fix_chunks(
+    path: str | Path, tags: frozenset[str], default_accuracy_m: float, chunk: int
+) -> Iterator[ParsedChunk]:
+    """Parsed chunks of a fix file, in file order.
+
+    Big JSONL files are decoded and validated in one worker process, a chunk ahead of the
+    caller, so parsing and matching use both cores; the result is the same either way.
+    """
+    p = Path(path)
+    source = p.name
+    if detect_format(p) != "jsonl" or p.stat().st_size < PARALLEL_PARSE_BYTES:
+        it = iter_records(p)
+        while True:
+            part = list(islice(it, chunk))
+            if not part:
+                return
+            yield validate_fix_records(part, source, tags, default_accuracy_m)
+    with (
+        ProcessPoolExecutor(max_workers=1, mp_context=_worker_context()) as pool,
+        open_binary(p) as fh,
+    ):
+        pending: deque[Future[ParsedChunk]] = deque()
+        line = 1
+        while True:
+            while len(pending) < 2:
+                lines = list(islice(fh, chunk))
+                if not lines:
+                    break
+                pending.append(
+                    pool.submit(parse_fix_lines, lines, line, source, tags, default_accuracy_m)
+                )
+                line += len(lines)
+            if not pending:
+                return
+            yield pending.popleft().result()
 
 
 def validate_reads(
@@ -171,29 +247,28 @@ def replay(
     if fixes_path is not None:
         bar = _bar(progress, "fixes")
         rejected: Counter[str] = Counter()
-        records = validate_fixes(
-            iter_records(fixes_path), Path(fixes_path).name, registry, config.default_accuracy_m
-        )
-        # Matching runs here; each chunk's writes (fixes, rejections, candidate changes in
-        # one transaction) run on a writer thread, in order, while the next chunk is
-        # matched: SQLite releases the GIL while it works.
-        with _Writer(store) as writer:
-            for items in _chunks(records, chunk):
-                fixes = [x for x in items if isinstance(x, Fix)]
-                rejs = [x for x in items if isinstance(x, Rejection)]
-                batch = FixBatch.from_fixes(fixes)
+        # For big files, parsing runs a chunk ahead in one process and each chunk's writes
+        # (fixes, rejections, candidate changes: one transaction) run a chunk behind in
+        # another, while matching runs here; small files do everything in this process.
+        # The stages keep file order, so the result is the same either way.
+        big = Path(fixes_path).stat().st_size >= PARALLEL_PARSE_BYTES
+        chunks = fix_chunks(fixes_path, frozenset(registry.tags), config.default_accuracy_m, chunk)
+        with _Writer(store, in_background=big) as writer:
+            for part in chunks:
+                batch = FixBatch.from_rows(part.rows)
                 res = engine.process(batch)
-                writer.submit(_write_chunk, store, batch, rejs, res)
-                s.fixes_read += len(items)
-                s.fixes_accepted += len(fixes)
+                writer.submit(batch, part.rejections, res.upserts, res.retracted)
+                s.fixes_read += part.records
+                s.fixes_accepted += len(batch)
                 s.unfitted += res.unattributed
-                rejected.update(r.reason for r in rejs)
+                rejected.update(r.reason for r in part.rejections)
                 if bar is not None:
-                    bar.update(len(items))
+                    bar.update(part.records)
+        stored = 0  # new fixes, or better copies of ones already held
         for written, w in writer.results:
-            s.duplicates += written
+            stored += written
             _count(s, w)
-        s.duplicates = s.fixes_accepted - s.duplicates
+        s.duplicates = s.fixes_accepted - stored
         if bar is not None:
             bar.close()
         s.fixes_rejected = dict(rejected)
@@ -219,32 +294,76 @@ def replay(
     return s, engine
 
 
-def _write_chunk(store: Store, batch: FixBatch, rejs: list[Rejection], res: Any) -> tuple[int, Any]:
+def _write_chunk(
+    store: Store,
+    batch: FixBatch,
+    rejections: list[Rejection],
+    upserts: list[Candidate],
+    retracted: list[str],
+) -> tuple[int, CandidateWrite]:
     with store.transaction():
         written = store.insert_batch(batch)
-        store.insert_rejections(rejs)
-        w = store.apply_candidates(res.upserts, res.retracted)
+        store.insert_rejections(rejections)
+        w = store.apply_candidates(upserts, retracted)
     return written, w
 
 
-class _Writer:
-    """Runs store writes on one background thread, strictly in submission order.
+_WRITER_STORE: Store | None = None
 
-    At most ``depth`` chunks wait at once (backpressure); the first failure stops the run
-    and is raised in the caller's thread.
+
+def _open_writer_store(path: str) -> None:
+    global _WRITER_STORE
+    _WRITER_STORE = Store(path)
+
+
+def _write_chunk_in_writer(*args: Any) -> tuple[int, CandidateWrite]:
+    assert _WRITER_STORE is not None
+    return _write_chunk(_WRITER_STORE, *args)
+
+
+def _worker_context() -> Any:
+    """Fresh worker processes (never a fork of one holding an open database)."""
+    methods = mp.get_all_start_methods()
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+class _Writer:
+    """Applies each chunk's writes strictly in order.
+
+    In the background it is one writer process with its own connection to the same file,
+    at most ``depth`` chunks behind (backpressure); a failure there is raised here. Python
+    threads would contend for the GIL with matching, so a process it is.
     """
 
-    def __init__(self, store: Store, depth: int = 2):
+    def __init__(self, store: Store, in_background: bool, depth: int = 2):
         self.store = store
         self.depth = depth
-        self.results: list[Any] = []
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geomonitor-writer")
-        self._pending: deque[Future[Any]] = deque()
+        self.results: list[tuple[int, CandidateWrite]] = []
+        self._pool: ProcessPoolExecutor | None = None
+        if in_background:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=_worker_context(),
+                initializer=_open_writer_store,
+                initargs=(str(store.path),),
+            )
+        self._pending: deque[Future[tuple[int, CandidateWrite]]] = deque()
 
-    def submit(self, fn: Any, *args: Any) -> None:
+    def submit(
+        self,
+        batch: FixBatch,
+        rejections: list[Rejection],
+        upserts: list[Candidate],
+        retracted: list[str],
+    ) -> None:
+        if self._pool is None:
+            self.results.append(_write_chunk(self.store, batch, rejections, upserts, retracted))
+            return
         while len(self._pending) >= self.depth:
             self.results.append(self._pending.popleft().result())
-        self._pending.append(self._pool.submit(fn, *args))
+        self._pending.append(
+            self._pool.submit(_write_chunk_in_writer, batch, rejections, upserts, retracted)
+        )
 
     def __enter__(self) -> _Writer:
         return self
@@ -254,7 +373,8 @@ class _Writer:
             while self._pending:
                 self.results.append(self._pending.popleft().result())
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _count(s: ReplaySummary, w: Any) -> None:

@@ -47,7 +47,7 @@ def detect_format(path: Path) -> str:
     return "jsonl"
 
 
-def _open_binary(path: Path) -> IO[bytes]:
+def open_binary(path: Path) -> IO[bytes]:
     with open(path, "rb") as fh:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
@@ -63,15 +63,15 @@ def iter_records(path: str | Path, fmt: str | None = None) -> Iterator[RawRecord
         with _open_text(p) as fh:
             yield from _iter_csv(fh)
     else:
-        with _open_binary(p) as bfh:
+        with open_binary(p) as bfh:
             yield from iter_jsonl_lines(bfh)
 
 
-def iter_jsonl_lines(lines: Iterable[bytes]) -> Iterator[RawRecord]:
+def iter_jsonl_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[RawRecord]:
     """Decode JSON Lines given as bytes (a file opened in binary mode, or messages)."""
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(lines, first_line):
         try:
             value = loads(line)
         except decode_error as e:

@@ -164,11 +164,7 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        # check_same_thread=False: replay hands writes to one writer thread while the
-        # caller does not touch the connection (see replay._Writer).
-        self.db = sqlite3.connect(
-            self.path, isolation_level=None, timeout=30, check_same_thread=False
-        )
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
@@ -304,9 +300,12 @@ class Store:
         """Store a batch of fixes; returns how many were new or replaced a worse copy.
 
         A fix already held for the same tag and instant is kept unless the new copy ranks
-        better (see :func:`geomonitor.fix.fix_rank`), so the stored evidence does not depend
+        better (see :func:`geomonitor.fix.rank_of`), so the stored evidence does not depend
         on arrival order.
+
         """
+        if len(batch) == 0:
+            return 0
         before = self.db.total_changes
         self.db.executemany(
             "INSERT INTO fixes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -315,29 +314,21 @@ class Store:
             "battery_pct=excluded.battery_pct, strap=excluded.strap, "
             "charging=excluded.charging, source=excluded.source, rank=excluded.rank, "
             "extra=excluded.extra WHERE excluded.rank < fixes.rank",
-            (
-                (
-                    f.tag_id,
-                    f.ts,
-                    f.lat,
-                    f.lon,
-                    x,
-                    y,
-                    f.accuracy_m,
-                    f.battery_pct,
-                    f.strap,
-                    None if f.charging is None else int(f.charging),
-                    f.source,
-                    rank,
-                    None if f.extra is None else _dumps(f.extra),
-                )
-                for f, x, y, rank in zip(
-                    batch.fixes,
-                    batch.x.tolist(),
-                    batch.y.tolist(),
-                    batch.rank.tolist(),
-                    strict=True,
-                )
+            zip(
+                batch.tag_id.tolist(),
+                batch.ts.tolist(),
+                batch.lat.tolist(),
+                batch.lon.tolist(),
+                batch.x.tolist(),
+                batch.y.tolist(),
+                batch.accuracy_m.tolist(),
+                batch.battery_pct,
+                batch.strap,
+                [None if c is None else int(c) for c in batch.charging],
+                batch.source,
+                batch.rank.tolist(),
+                [None if e is None else _dumps(e) for e in batch.extra],
+                strict=True,
             ),
         )
         return self.db.total_changes - before
