@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"geomonitor: file not found: {e.filename}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (e.g. piped into head): stop quietly, like other tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -255,7 +261,10 @@ def _alerts(args: argparse.Namespace) -> int:
         ):
             print(f"{k:<18} {d.get(k)}")
         print(f"{'explanation':<18} {c.explanation}")
-        print(f"evidence ({len(c.evidence)} fixes):")
+        print(
+            f"evidence ({len(c.evidence)} fixes: {c.fix_count} wholly inside, "
+            f"{c.uncertain_count} straddling the boundary):"
+        )
         for ref in c.evidence[:50]:
             print(f"    {ref}")
         if len(c.evidence) > 50:
