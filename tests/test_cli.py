@@ -71,7 +71,10 @@ def test_load_replay_list_show(files, capsys):
 
     assert main(["alerts", "show", row["id"], "--db", db]) == 0
     shown = capsys.readouterr().out
-    assert "evidence (20 fixes: 20 wholly inside, 0 straddling the boundary)" in shown and "BUD-0001@2026-11-21T18:10:00Z" in shown
+    assert (
+        "evidence (20 fixes: 20 wholly inside, 0 straddling the boundary)" in shown
+        and "BUD-0001@2026-11-21T18:10:00Z" in shown
+    )
     assert "opened" in shown.split("history:")[1]
     assert main(["alerts", "show", "C-nope", "--db", db]) == 1
 

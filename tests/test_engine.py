@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from geomonitor.engine import Engine, EngineConfig
 from geomonitor.fix import Fix
+from geomonitor.times import parse_ts
 
 from .conftest import BASE_DOC, T0, batch, fix_at, make_registry
 
@@ -217,3 +218,13 @@ def test_conflicting_duplicates_resolve_the_same_way_whatever_arrives_first():
             e.process(batch([f]))
         out.append([c.to_json() for c in e.candidates()])
     assert out[0] == out[1] and out[0][0]["fix_count"] == 3
+
+
+def test_order_ending_during_a_long_silence_closes_at_the_order_end():
+    orders = [dict(BASE_DOC["orders"][0], ends="2026-11-25T00:00:00Z")]
+    reg = make_registry(orders=orders)
+    fixes = [fix_at(0, 0, m) for m in range(5)]
+    fixes.append(fix_at(0, 0, 60 * 24 * 10))  # ten days later, after the order ended
+    (c,) = run(fixes, registry=reg)
+    assert c.status == "closed" and c.close_reason == "condition_inactive"
+    assert c.closed_at == parse_ts("2026-11-25T00:00:00Z")

@@ -34,3 +34,10 @@ def test_csv_rows_become_records_and_empty_cells_are_absent(tmp_path):
         "lon": "-1.5",
     }
     assert recs[1].value is None and "malformed CSV" in recs[1].error
+
+
+def test_malformed_csv_row_is_kept_with_its_quoting(tmp_path):
+    p = tmp_path / "fixes.csv"
+    p.write_text('tag_id,ts,lat\n"BUD,1",2026-11-21T21:14:05Z\n')
+    (rec,) = list(iter_records(p))
+    assert rec.value is None and rec.raw == '"BUD,1",2026-11-21T21:14:05Z'

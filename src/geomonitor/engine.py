@@ -77,6 +77,9 @@ class ZoneRule:
 
     def active_until(self, t: int) -> int:
         """End of the applicable stretch containing ``t``."""
+        if self.schedule is None:
+            return self.valid_to
+        # A weekly window is never longer than a week.
         for s, e in self.periods(t - MS_PER_DAY, t + 8 * MS_PER_DAY):
             if s <= t < e:
                 return e
@@ -91,8 +94,6 @@ class EngineResult:
     retracted: list[str] = field(default_factory=list)
     attributed: int = 0
     unattributed: int = 0
-    #: Subject of each fix in the batch (``None`` for an unfitted tag at that instant).
-    subjects: list[str | None] = field(default_factory=list)
 
 
 class Engine:
@@ -198,7 +199,6 @@ class Engine:
         subj, tix = self.attribute(batch)
         res.attributed = int((subj >= 0).sum())
         res.unattributed = n - res.attributed
-        res.subjects = [self.subject_ids[s] if s >= 0 else None for s in subj.tolist()]
 
         # Fixes of each subject that has zone rules.
         order = np.lexsort((batch.ts, subj))  # by subject, then event time

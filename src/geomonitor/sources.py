@@ -40,6 +40,13 @@ def _open_text(path: Path) -> IO[str]:
     return open(path, encoding="utf-8", errors="replace", newline="")
 
 
+def _csv_line(row: list[str]) -> bytes:
+    """A parsed CSV row written back as one properly quoted line (the kept raw record)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(row)
+    return buf.getvalue().encode()
+
+
 def detect_format(path: Path) -> str:
     name = path.name.lower().removesuffix(".gz")
     if name.endswith(".csv"):
@@ -94,7 +101,7 @@ def _iter_csv(fh: IO[str]) -> Iterator[RawRecord]:
         n = reader.line_num
         if not row or all(not c.strip() for c in row):
             continue
-        raw = ",".join(row).encode()
+        raw = _csv_line(row)
         if len(row) != len(header):
             yield RawRecord(
                 f"line {n}",
