@@ -172,7 +172,8 @@ def scheduled_registry():
     c2 = dict(
         c1, id="C-2", schedule=[{"days": ["sat"], "start": "19:00", "end": "20:30"}], open_after=3
     )
-    orders[0]["conditions"] = [c1, c2]
+    c3 = {"id": "C-3", "type": "inclusion_zone", "zone": "Z-CIRCLE"}
+    orders[0]["conditions"] = [c1, c2, c3]
     return make_registry(orders=orders)
 
 
@@ -228,3 +229,51 @@ def test_order_ending_during_a_long_silence_closes_at_the_order_end():
     (c,) = run(fixes, registry=reg)
     assert c.status == "closed" and c.close_reason == "condition_inactive"
     assert c.closed_at == parse_ts("2026-11-25T00:00:00Z")
+
+
+# ---------------------------------------------------------------- travel limits
+def inclusion_registry(**cond):
+    orders = [dict(BASE_DOC["orders"][0])]
+    orders[0]["conditions"] = [{"id": "C-9", "type": "inclusion_zone", "zone": "Z-CIRCLE", **cond}]
+    return make_registry(orders=orders)
+
+
+def trip_out(minutes_out: range, dist_out=1000.0, acc=10.0) -> list[Fix]:
+    """Inside the 300 m zone (100 m from the centre), out to ``dist_out``, and back."""
+    start, stop = minutes_out.start, minutes_out.stop
+    return [
+        fix_at(dist_out if start <= m < stop else 100.0, 0, m, acc)
+        for m in range(start - 5, stop + 5)
+    ]
+
+
+def test_leaving_an_inclusion_zone_raises_a_travel_limit_candidate():
+    (c,) = run(trip_out(range(10, 30)), registry=inclusion_registry())
+    assert (c.kind, c.condition_id, c.zone_id, c.status) == (
+        "outside_inclusion_zone",
+        "C-9",
+        "Z-CIRCLE",
+        "closed",
+    )
+    assert c.opened_at == T0 + 10 * MIN and c.closed_at == T0 + 30 * MIN
+    assert c.fix_count == 20 and c.close_reason == "returned"
+    assert abs(c.max_penetration_m - 700.0) < 1.0  # 1000 m from the centre of a 300 m zone
+    assert "outside inclusion zone Z-CIRCLE" in c.explanation
+    assert "back inside by" in c.explanation
+
+
+def test_straddling_the_inclusion_boundary_is_not_a_breach():
+    # 310 m from the centre: outside, but a 25 m circle reaches back inside.
+    assert (
+        run(trip_out(range(10, 30), dist_out=310.0, acc=25.0), registry=inclusion_registry()) == []
+    )
+    assert (
+        len(run(trip_out(range(10, 30), dist_out=310.0, acc=5.0), registry=inclusion_registry()))
+        == 1
+    )
+
+
+def test_inclusion_zone_only_from_its_start():
+    reg = inclusion_registry(starts="2026-11-21T18:20:00Z")
+    (c,) = run(trip_out(range(10, 30)), registry=reg)
+    assert c.opened_at == T0 + 20 * MIN and c.fix_count == 10

@@ -36,7 +36,7 @@ def test_one_inside_fix_is_not_enough():
 def test_two_consecutive_inside_fixes_open_and_two_outside_close():
     eps = run([C, B, B, B, C, C, C])
     assert spans(eps) == [(1, 4)]
-    assert eps[0].breach_count == 3 and eps[0].close_reason == "left"
+    assert eps[0].breach_count == 3 and eps[0].close_reason == "cleared"
 
 
 def test_single_outside_fix_does_not_close():

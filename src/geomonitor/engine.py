@@ -27,7 +27,14 @@ from .timetable import ActivePeriods, Timetable, intersect_intervals
 from .zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
 FAR_FUTURE = 2**62
-ZONE_KINDS = ("exclusion_zone",)
+#: Zone condition types and the kind of candidate each raises.
+ZONE_KINDS = {"exclusion_zone": "exclusion_zone", "inclusion_zone": "outside_inclusion_zone"}
+#: Observation for each zone class (inside, outside, uncertain), per condition type: being
+#: inside an exclusion zone is the breach; being outside an inclusion zone is.
+_OBS_OF = {
+    "exclusion_zone": np.array([CLEAR, BREACH, UNCERTAIN_OBS], np.int8),
+    "inclusion_zone": np.array([BREACH, CLEAR, UNCERTAIN_OBS], np.int8),
+}
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,14 @@ class Engine:
             ends = [e for e in (order.ends, cond.ends) if e is not None]
             vt = min(ends) if ends else FAR_FUTURE
             rule = ZoneRule(
-                cond.type, order.subject_id, order, cond, cond.zone_id, vf, vt, cond.schedule
+                ZONE_KINDS[cond.type],
+                order.subject_id,
+                order,
+                cond,
+                cond.zone_id,
+                vf,
+                vt,
+                cond.schedule,
             )
             self._rules_of.setdefault(self._subject_ix[order.subject_id], []).append(
                 len(self.rules)
@@ -231,32 +245,38 @@ class Engine:
         for zone_id, items in by_zone.items():
             idx = np.concatenate([seg for _, seg in items])
             cls = self.index.classify(zone_id, cells[idx], batch.x[idx], batch.y[idx], acc[idx])
-            depth = np.full(len(idx), np.nan)
-            inside = cls == INSIDE
-            if inside.any():
-                depth[inside] = self.index.depth(
-                    zone_id, batch.x[idx[inside]], batch.y[idx[inside]]
-                )
             # Gather once per zone; each rule then works on slices (its subject's fixes,
             # in event-time order).
             ts_g, rank_g, tag_g, acc_g = batch.ts[idx], batch.rank[idx], tagix[idx], acc[idx]
+            obs_g = np.empty(len(idx), np.int8)
+            bounds_r = []
             off = 0
             for r, seg in items:
                 end = off + len(seg)
-                ts = ts_g[off:end]
-                obs = cls[off:end]  # zone classes are observation codes (checked below)
-                active = self.rules[r].active(ts)
+                rule = self.rules[r]
+                obs = _OBS_OF[rule.condition.type][cls[off:end]]
+                active = rule.active(ts_g[off:end])
                 if active is not None:
-                    obs = obs.copy()
                     obs[~active] = INACTIVE
+                obs_g[off:end] = obs
+                bounds_r.append((r, off, end))
+                off = end
+            # How far past the boundary each breaching fix is (inside an exclusion zone,
+            # outside an inclusion zone): the distance to the boundary either way.
+            depth = np.full(len(idx), np.nan)
+            breach = obs_g == BREACH
+            if breach.any():
+                depth[breach] = self.index.depth(
+                    zone_id, batch.x[idx[breach]], batch.y[idx[breach]]
+                )
+            for r, a, b in bounds_r:
                 t_eps, r_eps = self.tracks[r].add(
-                    ts, obs, rank_g[off:end], tag_g[off:end], depth[off:end], acc_g[off:end]
+                    ts_g[a:b], obs_g[a:b], rank_g[a:b], tag_g[a:b], depth[a:b], acc_g[a:b]
                 )
                 for ep in r_eps:
                     removed.add(self._cid(r, ep))
                 for ep in t_eps:
                     touched[self._cid(r, ep)] = (r, ep)
-                off = end
 
         for cid in removed:
             if cid not in touched:
@@ -307,24 +327,33 @@ class Engine:
             last_evidence_at=ep.last_obs_at,
             uncertain_count=ep.uncertain_count,
             max_penetration_m=ep.max_depth_m,
-            close_reason=ep.close_reason,
+            close_reason=_CLOSE_REASON[rule.condition.type].get(
+                ep.close_reason or "", ep.close_reason
+            ),
             evidence=evidence,
         )
 
 
+_CLOSE_REASON = {
+    "exclusion_zone": {"cleared": "left"},
+    "inclusion_zone": {"cleared": "returned"},
+}
+
+
 def explain_zone(rule: ZoneRule, zone_name: str, ep: Episode) -> str:
     """One line a desk officer can read aloud."""
-    where = f"exclusion zone {rule.zone_id}"
+    exclusion = rule.condition.type == "exclusion_zone"
+    where = f"{'exclusion' if exclusion else 'inclusion'} zone {rule.zone_id}"
     if zone_name and zone_name != rule.zone_id:
         where += f" ({zone_name})"
+    side, back = ("inside", "left by") if exclusion else ("outside", "back inside by")
     start = local_time(ep.opened_at)
     if ep.closed_at is None:
-        span = (
-            f"from {start}, still inside at last fix {local_clock(ep.last_breach_at, ep.opened_at)}"
-        )
+        last = local_clock(ep.last_breach_at, ep.opened_at)
+        span = f"from {start}, still {side} at last fix {last}"
     else:
         end = local_clock(ep.closed_at, ep.opened_at)
-        how = "left by" if ep.close_reason == "left" else "zone stopped applying at"
+        how = back if ep.close_reason == "cleared" else "zone stopped applying at"
         span = f"from {start}, {how} {end}"
     acc = (
         f"accuracy {ep.best_accuracy_m:.0f} m"
@@ -332,7 +361,7 @@ def explain_zone(rule: ZoneRule, zone_name: str, ep: Episode) -> str:
         else f"accuracy {ep.best_accuracy_m:.0f}-{ep.worst_accuracy_m:.0f} m"
     )
     return (
-        f"{rule.subject_id} inside {where} {span}: {ep.breach_count} fixes wholly inside "
+        f"{rule.subject_id} {side} {where} {span}: {ep.breach_count} fixes wholly {side} "
         f"({acc}), up to {ep.max_depth_m:.0f} m past the boundary."
     )
 

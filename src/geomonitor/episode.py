@@ -300,7 +300,7 @@ class Track:
                     if self._out_run >= close_after:
                         ep.closed_at = self._first_clear
                         ep.close_obs_ts = t
-                        ep.close_reason = "left"
+                        ep.close_reason = "cleared"
                         self._open = None
                         self._out_run = 0
                     touched[id(ep)] = ep
