@@ -47,6 +47,8 @@ class Candidate:
     max_penetration_m: float | None = None
     close_reason: str | None = None
     evidence: list[str] = field(default_factory=list)
+    #: Kind-specific facts (e.g. ``minutes_late``, ``last_known_fix``), JSON-ready.
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The interchange form: ISO 8601 UTC times, ``*_id`` references."""

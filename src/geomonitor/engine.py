@@ -18,11 +18,13 @@ from itertools import repeat
 import numpy as np
 
 from .candidate import Candidate, candidate_id, fix_ref, local_clock, local_time
+from .crs import to_bng
+from .curfew import CurfewRule, CurfewTrack, Finding, judge_night
 from .episode import BREACH, CLEAR, INACTIVE, Episode, Track
 from .episode import UNCERTAIN as UNCERTAIN_OBS
 from .fix import FixBatch
 from .registry import Condition, Order, Registry
-from .times import MS_PER_DAY, MS_PER_MINUTE
+from .times import MS_PER_DAY, MS_PER_MINUTE, iso
 from .timetable import ActivePeriods, Timetable, intersect_intervals
 from .zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
@@ -47,6 +49,7 @@ class EngineConfig:
     run_max_gap_minutes: float = 15.0
     h3_resolution: int = 9
     index_margin_m: float = 250.0
+    curfew_no_signal_minutes: float = 30.0
 
 
 @dataclass
@@ -173,6 +176,37 @@ class Engine:
             )
             for r in self.rules
         ]
+        # Curfew rules per subject, their tracks, and each judged night's candidates.
+        self.curfews: list[CurfewRule] = []
+        self._curfews_of: dict[int, list[int]] = {}
+        for order, cond in registry.conditions("curfew"):
+            p = cond.params
+            vf = max(order.starts, cond.starts if cond.starts is not None else order.starts)
+            ends = [e for e in (order.ends, cond.ends) if e is not None]
+            cx, cy = to_bng(np.array([p["lon"]]), np.array([p["lat"]]))
+            assert cond.schedule is not None
+            self._curfews_of.setdefault(self._subject_ix[order.subject_id], []).append(
+                len(self.curfews)
+            )
+            self.curfews.append(
+                CurfewRule(
+                    order.subject_id,
+                    order.id,
+                    cond.id,
+                    float(cx[0]),
+                    float(cy[0]),
+                    float(p["radius_m"]),
+                    int(float(p["grace_minutes"]) * MS_PER_MINUTE),
+                    cond.schedule,
+                    vf,
+                    min(ends) if ends else FAR_FUTURE,
+                )
+            )
+        self.curfew_tracks = [CurfewTrack() for _ in self.curfews]
+        self._nights: dict[tuple[int, int], dict[str, Candidate]] = {}
+        #: The latest event time seen: how far the world has been observed.
+        self.now: int | None = None
+
         # Candidate id -> (rule index, episode); what was last emitted for each.
         self._episode_of: dict[str, tuple[int, Episode]] = {}
         self._emitted: dict[str, tuple] = {}
@@ -214,17 +248,31 @@ class Engine:
         res.attributed = int((subj >= 0).sum())
         res.unattributed = n - res.attributed
 
-        # Fixes of each subject that has zone rules.
+        # Fixes of each subject, in event-time order.
         order = np.lexsort((batch.ts, subj))  # by subject, then event time
         ss = subj[order]
         first = int(np.searchsorted(ss, 0))
         order, ss = order[first:], ss[first:]
-        if len(order) == 0:
-            return res
         bounds = np.flatnonzero(np.diff(ss)) + 1
+        segments = np.split(order, bounds) if len(order) else []
+        tagix = tix.astype(np.int32)
+        self._match_zones(batch, subj, tagix, segments, res)
+        self._match_curfews(batch, subj, tagix, segments, res)
+        res.retracted.sort()
+        res.upserts.sort(key=lambda c: c.id)
+        return res
+
+    def _match_zones(
+        self,
+        batch: FixBatch,
+        subj: np.ndarray,
+        tagix: np.ndarray,
+        segments: list[np.ndarray],
+        res: EngineResult,
+    ) -> None:
         by_zone: dict[str, list[tuple[int, np.ndarray]]] = {}
         needed: list[np.ndarray] = []
-        for seg in np.split(order, bounds):
+        for seg in segments:
             rules = self._rules_of.get(int(subj[seg[0]]))
             if not rules:
                 continue
@@ -232,12 +280,11 @@ class Engine:
             for r in rules:
                 by_zone.setdefault(self.rules[r].zone_id, []).append((r, seg))
         if not by_zone:
-            return res
+            return
 
-        cells = np.zeros(n, np.int64)
+        cells = np.zeros(len(batch), np.int64)
         need = np.concatenate(needed)
         cells[need] = cells_for(batch.lat[need], batch.lon[need], self.index.resolution)
-        tagix = tix.astype(np.int32)
         acc = batch.accuracy_m
 
         touched: dict[str, tuple[int, Episode]] = {}
@@ -289,9 +336,105 @@ class Engine:
             if self._emitted.get(cid) != sig:
                 self._emitted[cid] = sig
                 res.upserts.append(self._candidate(cid, r, ep))
-        res.retracted.sort()
-        res.upserts.sort(key=lambda c: c.id)
-        return res
+
+    def _match_curfews(
+        self,
+        batch: FixBatch,
+        subj: np.ndarray,
+        tagix: np.ndarray,
+        segments: list[np.ndarray],
+        res: EngineResult,
+    ) -> None:
+        if not self.curfews:
+            return
+        to_judge: set[tuple[int, int, int]] = set()
+        for seg in segments:
+            rules = self._curfews_of.get(int(subj[seg[0]]))
+            if not rules:
+                continue
+            ts = batch.ts[seg]
+            lo, hi = int(ts[0]), int(ts[-1])
+            for r in rules:
+                rule = self.curfews[r]
+                cls, dist = rule.classify(batch.x[seg], batch.y[seg], batch.accuracy_m[seg])
+                self.curfew_tracks[r].add(ts, cls, dist, tagix[seg], batch.rank[seg])
+                # The nights these fixes fall in, and the next one (whose "last known
+                # position" may be among them).
+                to_judge.update((r, a, b) for a, b in rule.nights(lo, hi + 1))
+                to_judge.update((r, a, b) for a, b in rule.nights(hi + 1, hi + 8 * MS_PER_DAY)[:1])
+        # Event time moving on: nights it passed through may now show a silence, or end.
+        attributed = batch.ts[subj >= 0]
+        if len(attributed):
+            old = self.now
+            self.now = max(self.now or 0, int(attributed.max()))
+            if old is None or self.now > old:
+                back = self._curfew_lookback_ms
+                lo = (old if old is not None else self.now) - back
+                for r, rule in enumerate(self.curfews):
+                    to_judge.update((r, a, b) for a, b in rule.nights(lo, self.now + 1))
+        for r, a, b in sorted(to_judge):
+            self._judge_night(r, a, b, res)
+
+    @property
+    def _curfew_lookback_ms(self) -> int:
+        grace = max((c.grace_ms for c in self.curfews), default=0)
+        return max(grace, int(self.config.curfew_no_signal_minutes * MS_PER_MINUTE))
+
+    def _judge_night(self, r: int, s: int, e: int, res: EngineResult) -> None:
+        rule = self.curfews[r]
+        track = self.curfew_tracks[r]
+        sl, prev = track.window(s, e)
+        assert self.now is not None
+        findings = judge_night(
+            s,
+            e,
+            self.now,
+            track.ts[sl],
+            track.cls[sl],
+            track.dist[sl],
+            track.tag[sl],
+            rule.grace_ms,
+            int(self.config.curfew_no_signal_minutes * MS_PER_MINUTE),
+            self.config.open_after,
+            self.config.close_after,
+            prev,
+        )
+        before = self._nights.get((r, s), {})
+        after = {f.kind: self._curfew_candidate(rule, s, e, f) for f in findings}
+        for kind, c in after.items():
+            old = before.get(kind)
+            if old is None or old.to_json() != c.to_json():
+                res.upserts.append(c)
+        for kind, c in before.items():
+            if kind not in after:
+                res.retracted.append(c.id)
+        if after:
+            self._nights[(r, s)] = after
+        else:
+            self._nights.pop((r, s), None)
+
+    def _curfew_candidate(self, rule: CurfewRule, s: int, e: int, f: Finding) -> Candidate:
+        details = dict(f.details)
+        details["window_start"] = iso(s)
+        details["window_end"] = iso(e)
+        if "last_known_at" in details:
+            details["last_known_at"] = iso(details["last_known_at"])
+        return Candidate(
+            id=candidate_id(f.kind, rule.subject_id, rule.order_id, rule.condition_id, s),
+            kind=f.kind,
+            subject_id=rule.subject_id,
+            order_id=rule.order_id,
+            condition_id=rule.condition_id,
+            zone_id=None,
+            opened_at=f.opened_at,
+            closed_at=f.closed_at,
+            status=f.status,
+            fix_count=f.fix_count,
+            explanation=explain_curfew(rule, s, e, f),
+            last_evidence_at=f.last_evidence_at,
+            evidence=[fix_ref(self.tag_ids[tag], ts) for ts, tag in f.evidence],
+            details=details,
+        )
 
     # ------------------------------------------------------------------ candidates
     def _cid(self, r: int, ep: Episode) -> str:
@@ -302,10 +445,9 @@ class Engine:
 
     def candidates(self) -> list[Candidate]:
         """Every current candidate, sorted by id."""
-        return sorted(
-            (self._candidate(cid, r, ep) for cid, (r, ep) in self._episode_of.items()),
-            key=lambda c: c.id,
-        )
+        zone = [self._candidate(cid, r, ep) for cid, (r, ep) in self._episode_of.items()]
+        nights = [c for per_night in self._nights.values() for c in per_night.values()]
+        return sorted(zone + nights, key=lambda c: c.id)
 
     def _candidate(self, cid: str, r: int, ep: Episode) -> Candidate:
         rule = self.rules[r]
@@ -332,6 +474,47 @@ class Engine:
             ),
             evidence=evidence,
         )
+
+
+def explain_curfew(rule: CurfewRule, s: int, e: int, f: Finding) -> str:
+    """One line for the desk about one curfew night."""
+    window = f"curfew {rule.condition_id} ({local_time(s)} to {local_clock(e, s)})"
+    d = f.details
+    if f.kind == "curfew_late_return":
+        return (
+            f"{rule.subject_id} home late for {window}: away at the start, home at "
+            f"{local_clock(f.closed_at or s, s)}, {d['minutes_late']} min after the start "
+            f"(grace {d['grace_minutes']} min); {f.fix_count} fixes away, up to "
+            f"{d['furthest_m']:.0f} m from the address."
+        )
+    if f.kind == "curfew_absent":
+        how = (
+            "away at the start and not home within the grace period"
+            if d["away_at_start"]
+            else f"left at {local_clock(f.opened_at, s)}"
+        )
+        if f.closed_at is None:
+            end = f"still away at last fix {local_clock(f.last_evidence_at, s)}"
+        elif f.closed_at == e:
+            end = "not home before the curfew ended"
+        else:
+            end = f"home at {local_clock(f.closed_at, s)}"
+        spells = f" ({d['spells']} absences)" if d.get("spells") else ""
+        return (
+            f"{rule.subject_id} absent during {window}: {how}, {end}{spells}; "
+            f"{f.fix_count} fixes wholly away, up to {d['furthest_m']:.0f} m from the "
+            "address."
+        )
+    known = ""
+    if "last_known_position" in d:
+        known = (
+            f"; last known position {d['last_known_position']} at "
+            f"{local_clock(d['last_known_at'], s)}, {d['last_known_age_minutes']} min old"
+        )
+    return (
+        f"No fix from {rule.subject_id}'s tag for {d['silent_minutes']} min during "
+        f"{window}, from {local_clock(f.opened_at, s)}{known}."
+    )
 
 
 _CLOSE_REASON = {
