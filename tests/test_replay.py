@@ -144,7 +144,7 @@ def test_parallel_parsing_gives_the_same_result(tmp_path, monkeypatch):
         monkeypatch.setattr(replay_mod, "PARALLEL_PARSE_BYTES", threshold)
         with Store(tmp_path / f"{threshold}.db") as st:
             st.load_registry(parse_registry(make_doc()))
-            s, _ = replay(st, tmp_path / "fixes.jsonl", progress=False, chunk=7)
+            s, _ = replay(st, tmp_path / "fixes.jsonl", progress=False, chunk=7, parallel=True)
             out.append(
                 (
                     s.fixes_read,

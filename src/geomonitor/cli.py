@@ -213,7 +213,14 @@ def _replay(args: argparse.Namespace) -> int:
         print("geomonitor replay: give --fixes and/or --anpr", file=sys.stderr)
         return 2
     with _store(args) as st:
-        summary, _ = replay(st, args.fixes, args.anpr, _config(args), progress=not args.no_progress)
+        summary, _ = replay(
+            st,
+            args.fixes,
+            args.anpr,
+            _config(args),
+            progress=not args.no_progress,
+            parallel=True,
+        )
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
     else:

@@ -34,18 +34,26 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
             f"{len(reg.zones)} zones, {len(reg.tags)} tags"
         )
         print("3. Replaying fixes and ANPR reads in arrival order ...")
-        summary, _ = replay(st, out / "fixes.jsonl", out / "anpr.jsonl")
+        summary, _ = replay(st, out / "fixes.jsonl", out / "anpr.jsonl", parallel=True)
         print("\n".join("   " + line for line in summary.lines()))
         cands = st.candidates()
         print(f"\n4. What the monitoring desk sees ({len(cands)} breach candidates):\n")
         print(format_table(cands))
         if cands:
             print(f"\n   e.g. {cands[0].id}: {cands[0].explanation}")
-        s = score(truth, cands)
-        print(
-            f"\n5. Against the planted ground truth: recall {s['recall']:.0%} "
-            f"({s['found']}/{s['planted']} breaches found), precision {s['precision']:.0%} "
-            f"({s['matching']}/{s['candidates']} candidates match a planted breach)"
-        )
+        for step, (label, kinds) in enumerate(
+            (
+                ("exclusion zones", ("exclusion_zone",)),
+                ("curfews", ("curfew_late_return", "curfew_absent", "curfew_no_signal")),
+            ),
+            5,
+        ):
+            s = score(truth, cands, kinds)
+            print(
+                f"\n{step}. {label.capitalize()} against the ground truth: "
+                f"recall {s['recall']:.0%} "
+                f"({s['found']}/{s['planted']} found), precision {s['precision']:.0%} "
+                f"({s['matching']}/{s['candidates']} candidates match)"
+            )
         print(f"\nDatabase: {db}   Try: geomonitor alerts list --db {db} --status open")
     return 0

@@ -511,8 +511,9 @@ def explain_curfew(rule: CurfewRule, s: int, e: int, f: Finding) -> str:
             f"; last known position {d['last_known_position']} at "
             f"{local_clock(d['last_known_at'], s)}, {d['last_known_age_minutes']} min old"
         )
+    gaps = f" in {d['gaps']} silences" if d["gaps"] > 1 else ""
     return (
-        f"No fix from {rule.subject_id}'s tag for {d['silent_minutes']} min during "
+        f"No fix from {rule.subject_id}'s tag for {d['silent_minutes']} min{gaps} during "
         f"{window}, from {local_clock(f.opened_at, s)}{known}."
     )
 

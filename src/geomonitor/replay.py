@@ -159,7 +159,11 @@ PARALLEL_PARSE_BYTES = 8 << 20
 
 
 def fix_chunks(
-    path: str | Path, tags: frozenset[str], default_accuracy_m: float, chunk: int
+    path: str | Path,
+    tags: frozenset[str],
+    default_accuracy_m: float,
+    chunk: int,
+    parallel: bool = False,
 ) -> Iterator[ParsedChunk]:
     """Parsed chunks of a fix file, in file order.
 
@@ -168,7 +172,7 @@ def fix_chunks(
     """
     p = Path(path)
     source = p.name
-    if detect_format(p) != "jsonl" or p.stat().st_size < PARALLEL_PARSE_BYTES:
+    if not parallel or detect_format(p) != "jsonl":
         it = iter_records(p)
         while True:
             part = list(islice(it, chunk))
@@ -228,8 +232,16 @@ def replay(
     config: EngineConfig | None = None,
     progress: bool = True,
     chunk: int = CHUNK,
+    parallel: bool = False,
 ) -> tuple[ReplaySummary, Engine]:
-    """Replay files into the store. Returns the summary and the (warm) engine."""
+    """Replay files into the store. Returns the summary and the (warm) engine.
+
+    With ``parallel``, a fix file over :data:`PARALLEL_PARSE_BYTES` is parsed and written
+    by two worker processes beside this one (the results are identical). Worker processes
+    start fresh and import the main module, so a script that passes ``parallel=True``
+    must guard its entry point with ``if __name__ == "__main__":`` (the ``geomonitor``
+    command does).
+    """
     config = config or EngineConfig()
     t0 = time.perf_counter()
     s = ReplaySummary()
@@ -251,8 +263,10 @@ def replay(
         # (fixes, rejections, candidate changes: one transaction) run a chunk behind in
         # another, while matching runs here; small files do everything in this process.
         # The stages keep file order, so the result is the same either way.
-        big = Path(fixes_path).stat().st_size >= PARALLEL_PARSE_BYTES
-        chunks = fix_chunks(fixes_path, frozenset(registry.tags), config.default_accuracy_m, chunk)
+        big = parallel and Path(fixes_path).stat().st_size >= PARALLEL_PARSE_BYTES
+        chunks = fix_chunks(
+            fixes_path, frozenset(registry.tags), config.default_accuracy_m, chunk, big
+        )
         with _Writer(store, in_background=big) as writer:
             for part in chunks:
                 batch = FixBatch.from_rows(part.rows)

@@ -39,6 +39,11 @@ NIGHT_SCHEDULE = [
     {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "20:00", "end": "06:00"}
 ]
 DEFAULT_START = "2026-11-16T00:00:00Z"
+CURFEW_TIMETABLE = [
+    {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "22:00", "end": "06:00"}
+]
+CURFEW_RADIUS_M = 100.0
+CURFEW_GRACE_MINUTES = 15
 
 
 @dataclass
@@ -89,6 +94,7 @@ def simulate(
 ) -> dict[str, Any]:
     """Write a scenario to ``out``; returns the ground truth (also in ``truth.json``)."""
     rng = np.random.default_rng(seed)
+    rng_c = np.random.default_rng(seed + 7919)  # curfew plantings
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = parse_ts(start)
@@ -172,7 +178,19 @@ def simulate(
         registry["subjects"].append(
             {"id": s.id, "district": DISTRICTS[s.district], "birth_date": bd.isoformat()}
         )
-        conds = []
+        hlon, hlat = to_wgs84(np.array([s.home[0]]), np.array([s.home[1]]))
+        conds: list[dict[str, Any]] = [
+            {
+                "id": "C-3",
+                "type": "curfew",
+                "location": {"lat": round(float(hlat[0]), 7), "lon": round(float(hlon[0]), 7)},
+                "radius_m": CURFEW_RADIUS_M,
+                "timetable": CURFEW_TIMETABLE,
+                "timezone": "Europe/London",
+                "grace_minutes": CURFEW_GRACE_MINUTES,
+                "starts": iso(t_start),  # the curfew starts with the data
+            }
+        ]
         for cid, z in s.zones:
             cond: dict[str, Any] = {"id": cid, "type": "exclusion_zone", "zone": z.id}
             if z.schedule is not None:
@@ -234,7 +252,8 @@ def simulate(
         avoid = shapely.union_all([z.geom.buffer(400) for _, z in s.zones])
         home = s.home
         waypoints: list[tuple[int, float, float]] = [(t_start, *home)]
-        visits: list[tuple[str, _Zone, int, int]] = []  # planted (cond, zone, t_in, t_out)
+        # planted (condition, zone or None for a curfew, start, end)
+        visits: list[tuple[str, _Zone | None, int, int]] = []
 
         def go(
             t: int,
@@ -320,6 +339,32 @@ def simulate(
                         # carry on with the rest of the day after the daytime visit
                         waypoints.append((max(t_back, t), *home))
                     decoys += 1
+            # Curfew breaches (their own random stream, so the rest of the scenario is
+            # unchanged): out late and home after the grace period, or out in the night.
+            if not any(d0 <= a < d0 + MS_PER_DAY for _, _, a, _ in visits):
+                last = max(w[0] for w in waypoints)
+                dest = _clear_destination(home, avoid, world, rng_c)
+                if dest is not None and rng_c.random() < 0.25:
+                    t_leave = d0 + int(rng_c.uniform(21.0, 21.3) * MS_PER_HOUR)
+                    t_home = d0 + int(rng_c.uniform(22.45, 23.5) * MS_PER_HOUR)
+                    if t_leave > last + 10 * MS_PER_MINUTE:
+                        waypoints.append((t_leave, *home))
+                        t_there = go(t_leave, home, dest, waypoints)
+                        travel = t_there - t_leave
+                        waypoints.append((t_home - travel, *dest))
+                        waypoints.append((t_home, *home))
+                        visits.append(("C-3", None, t_leave, t_home))
+                dest = _clear_destination(home, avoid, world, rng_c)
+                if dest is not None and rng_c.random() < 0.25:
+                    t_leave = d0 + int(rng_c.uniform(24.5, 26.0) * MS_PER_HOUR)
+                    if t_leave + 3 * MS_PER_HOUR < t_start + days * MS_PER_DAY:
+                        waypoints.append((t_leave, *home))
+                        t_there = go(t_leave, home, dest, waypoints)
+                        t_stay = t_there + int(rng_c.uniform(30, 90) * MS_PER_MINUTE)
+                        waypoints.append((t_stay, *dest))
+                        t_back = go(t_stay, dest, home, waypoints)
+                        waypoints.append((t_back, *home))
+                        visits.append(("C-3", None, t_leave, t_back))
         waypoints.append((t_start + days * MS_PER_DAY, *home))
         waypoints.sort(key=lambda w: w[0])
 
@@ -329,6 +374,7 @@ def simulate(
         wt = np.array([w[0] for w in waypoints], float)
         tx = np.interp(ts, wt, [w[1] for w in waypoints])
         ty = np.interp(ts, wt, [w[2] for w in waypoints])
+        _curfew_truth(s, ts, tx, ty, t_start, days, visits, planted, brushes)
         # Signal gaps, never during a planted visit.
         keep = np.ones(len(ts), bool)
         for _ in range(int(rng.integers(0, 2 * days + 1))):
@@ -342,6 +388,7 @@ def simulate(
                 continue
             keep[g0 : g0 + glen] = False
         ts, tx, ty = ts[keep], tx[keep], ty[keep]
+        _silence_truth(s, ts, t_start, days, planted, brushes)
         n = len(ts)
         moving = np.r_[0, np.hypot(np.diff(tx), np.diff(ty))] > 50
         acc = np.where(moving, rng.uniform(4, 15, n), rng.uniform(8, 35, n))
@@ -498,6 +545,11 @@ def simulate(
         "decoy_visits": decoys,
         "fixes": len(lines) - len(bad),
         "bad_fix_records": len(bad),
+        "curfew": {
+            "timetable": CURFEW_TIMETABLE,
+            "radius_m": CURFEW_RADIUS_M,
+            "grace_minutes": CURFEW_GRACE_MINUTES,
+        },
         "expected_rejections": {
             "malformed": 2,
             "out_of_range": 1,
@@ -512,6 +564,109 @@ def simulate(
         orjson.dumps(truth, option=orjson.OPT_INDENT_2).decode(), encoding="utf-8"
     )
     return truth
+
+
+def _clear_destination(
+    home: tuple[float, float], avoid: BaseGeometry, world: BaseGeometry, rng: np.random.Generator
+) -> tuple[float, float] | None:
+    """A place 1.5-4 km from home, reached without going near any of the subject's zones."""
+    for _ in range(40):
+        ang, dist = rng.uniform(0, 2 * np.pi), rng.uniform(1500, 4000)
+        p = (home[0] + dist * np.cos(ang), home[1] + dist * np.sin(ang))
+        if (
+            shapely.contains_xy(world, *p)
+            and not avoid.contains(shapely.Point(p))
+            and _segment_clear(home, p, avoid)
+        ):
+            return p
+    return None
+
+
+def _curfew_truth(
+    s: _Subject,
+    ts: np.ndarray,
+    tx: np.ndarray,
+    ty: np.ndarray,
+    t_start: int,
+    days: int,
+    visits: list,
+    planted: list,
+    brushes: list,
+) -> None:
+    """Curfew breaches from where the subject truly was, minute by minute.
+
+    Clearly away means more than 200 m from home; home means within the 100 m radius. A
+    return within five minutes either side of the grace period, or a spell away shorter
+    than five minutes, is ambiguous: a "brush".
+    """
+    tt = Timetable.parse(CURFEW_TIMETABLE)
+    grace = CURFEW_GRACE_MINUTES * MS_PER_MINUTE
+    five = 5 * MS_PER_MINUTE
+    d = np.hypot(tx - s.home[0], ty - s.home[1])
+    far, home = d > 200.0, d <= CURFEW_RADIUS_M
+    base = {"subject_id": s.id, "order_id": s.order, "condition_id": "C-3"}
+
+    def add(kind: str, a: int, b: int, clear: bool) -> None:
+        rec = {
+            "kind": kind,
+            **base,
+            "start": iso(a),
+            "end": iso(b),
+            "planted": any(c == "C-3" and va <= b and a <= vb for c, _, va, vb in visits),
+        }
+        (planted if clear else brushes).append(rec)
+
+    end = t_start + days * MS_PER_DAY
+    for ws, we in tt.intervals(t_start, end):
+        # The curfew starts with the data; the last night may run past it.
+        ws, we = max(ws, t_start), min(we, end)
+        m = (ts >= ws) & (ts < we)
+        wts, wfar, whome = ts[m], far[m], home[m]
+        if len(wts) == 0:
+            continue
+        i = 0
+        if wfar[0]:
+            back = np.flatnonzero(whome)
+            if len(back) == 0:
+                add("curfew_absent", ws + grace, we, True)
+                continue
+            r = int(wts[back[0]])
+            if r - ws > grace + five:
+                add("curfew_late_return", ws, r, True)
+            elif r - ws >= grace - five:
+                add("curfew_late_return", ws, r, False)
+            i = int(back[0])
+        # Spells away after being home.
+        idx = np.flatnonzero(wfar[i:]) + i
+        if len(idx) == 0:
+            continue
+        for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
+            a, b = int(wts[run[0]]), int(wts[run[-1]])
+            add("curfew_absent", a, b, b - a >= five)
+
+
+def _silence_truth(
+    s: _Subject, ts: np.ndarray, t_start: int, days: int, planted: list, brushes: list
+) -> None:
+    """Curfew nights with more than 30 minutes without a fix (35+ clear, 25-35 a brush)."""
+    tt = Timetable.parse(CURFEW_TIMETABLE)
+    end = t_start + days * MS_PER_DAY
+    for ws, we in tt.intervals(t_start, end):
+        ws, we = max(ws, t_start), min(we, end)
+        inside = ts[(ts >= ws) & (ts < we)]
+        edges = np.concatenate([[ws], inside, [we]])
+        for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+            if b - a > 25 * MS_PER_MINUTE:
+                rec = {
+                    "kind": "curfew_no_signal",
+                    "subject_id": s.id,
+                    "order_id": s.order,
+                    "condition_id": "C-3",
+                    "start": iso(int(a)),
+                    "end": iso(int(b)),
+                    "planted": True,
+                }
+                (planted if b - a > 35 * MS_PER_MINUTE else brushes).append(rec)
 
 
 def _inset(z: _Zone) -> float:
