@@ -26,12 +26,13 @@ Candidate ids are per night and kind, so a night's candidate keeps its id as it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from .times import MS_PER_DAY, MS_PER_MINUTE
-from .timetable import Timetable, intersect_intervals
+from .timetable import Timetable
 
 HOME = 0
 AWAY = 1
@@ -64,9 +65,16 @@ class CurfewRule:
         lo2, hi2 = max(lo, self.valid_from), min(hi, self.valid_to)
         if lo2 >= hi2:
             return []
-        win = self.timetable.intervals(lo2 - 2 * MS_PER_DAY, hi2 + 2 * MS_PER_DAY)
-        cut = intersect_intervals(win, [(self.valid_from, self.valid_to)])
-        return [(s, e) for s, e in cut if e > lo2 and s < hi2]
+        out = []
+        for day in range(lo2 // MS_PER_DAY - 2, hi2 // MS_PER_DAY + 1):
+            for a, b in self._windows_starting_on(day):
+                a, b = max(a, self.valid_from), min(b, self.valid_to)
+                if a < b and b > lo2 and a < hi2:
+                    out.append((a, b))
+        return out
+
+    def _windows_starting_on(self, day: int) -> tuple[tuple[int, int], ...]:
+        return windows_starting_on(self.timetable, day)
 
     def classify(
         self, x: np.ndarray, y: np.ndarray, acc: np.ndarray
@@ -77,6 +85,14 @@ class CurfewRule:
         cls[dist + acc <= self.radius_m] = HOME
         cls[dist - acc > self.radius_m] = AWAY
         return cls, dist
+
+
+@lru_cache(maxsize=65536)
+def windows_starting_on(timetable: Timetable, day: int) -> tuple[tuple[int, int], ...]:
+    """Windows of ``timetable`` whose UTC start falls on epoch day ``day`` (shared cache:
+    subjects on the same timetable share the work)."""
+    lo, hi = day * MS_PER_DAY, (day + 1) * MS_PER_DAY
+    return tuple((a, b) for a, b in timetable.intervals(lo, hi) if lo <= a < hi)
 
 
 @dataclass
@@ -94,6 +110,17 @@ class Finding:
     @property
     def status(self) -> str:
         return "open" if self.closed_at is None else "closed"
+
+    def signature(self) -> tuple:
+        return (
+            self.kind,
+            self.opened_at,
+            self.closed_at,
+            self.fix_count,
+            self.last_evidence_at,
+            len(self.evidence),
+            tuple(sorted(self.details.items())),
+        )
 
 
 @dataclass
@@ -134,7 +161,10 @@ def judge_night(
     homes = 0
     cur: _Spell | None = None
     first_home_of_return = 0
-    ts_l, cls_l, dist_l, tag_l = ts.tolist(), cls.tolist(), dist.tolist(), tag.tolist()
+    if (cls == AWAY).any():
+        ts_l, cls_l, dist_l, tag_l = ts.tolist(), cls.tolist(), dist.tolist(), tag.tolist()
+    else:  # home or unsure all along: no absence to walk through
+        ts_l, cls_l, dist_l, tag_l = [], [], [], []
     for i, c in enumerate(cls_l):
         t = ts_l[i]
         if c == AWAY:
@@ -236,19 +266,13 @@ def judge_night(
         findings = [f for f in findings if f.kind != "curfew_absent"] + [merged]
 
     # ---- no signal: silences inside the observed part of the window
-    times = ts_l
+    edges = np.concatenate([[s], ts, [max(end_seen, s)]])
     bounds: list[tuple[int, int | None, tuple[int, int, int] | None]] = []
-    last = prev_fix
-    edges = [*times, None]
-    cursor = s
-    for k, t_next in enumerate(edges):
-        stop = end_seen if t_next is None else t_next
-        if stop - cursor > no_signal_ms:
-            bounds.append((cursor, None if t_next is None and now < e else stop, last))
-        if t_next is None:
-            break
-        last = (t_next, tag_l[k], cls_l[k])
-        cursor = t_next
+    for k in np.flatnonzero(np.diff(edges) > no_signal_ms).tolist():
+        last = prev_fix if k == 0 else (int(ts[k - 1]), int(tag[k - 1]), int(cls[k - 1]))
+        trailing = k == len(ts)
+        stop = None if trailing and now < e else int(edges[k + 1])
+        bounds.append((int(edges[k]), stop, last))
     if bounds:
         first_gap, last_gap = bounds[0], bounds[-1]
         known = first_gap[2]

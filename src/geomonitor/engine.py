@@ -203,7 +203,8 @@ class Engine:
                 )
             )
         self.curfew_tracks = [CurfewTrack() for _ in self.curfews]
-        self._nights: dict[tuple[int, int], dict[str, Candidate]] = {}
+        # (rule, night start) -> kind -> (finding signature, candidate)
+        self._nights: dict[tuple[int, int], dict[str, tuple[tuple, Candidate]]] = {}
         #: The latest event time seen: how far the world has been observed.
         self.now: int | None = None
 
@@ -345,8 +346,21 @@ class Engine:
         segments: list[np.ndarray],
         res: EngineResult,
     ) -> None:
+        """Judge again every night whose evidence or observed extent this batch changed.
+
+        The nights judged, once all fixes are in, are those overlapping the span from a
+        subject's first fix to *now* (the latest event time seen), whatever the order the
+        fixes came in: a night's findings depend only on its fixes, the last fix before it
+        and *now*.
+        """
         if not self.curfews:
             return
+        attributed = batch.ts[subj >= 0]
+        if len(attributed) == 0:
+            return
+        old_now = self.now
+        now = max(old_now if old_now is not None else -FAR_FUTURE, int(attributed.max()))
+        self.now = now
         to_judge: set[tuple[int, int, int]] = set()
         for seg in segments:
             rules = self._curfews_of.get(int(subj[seg[0]]))
@@ -356,29 +370,32 @@ class Engine:
             lo, hi = int(ts[0]), int(ts[-1])
             for r in rules:
                 rule = self.curfews[r]
+                track = self.curfew_tracks[r]
+                first_before = int(track.ts[0]) if len(track.ts) else None
                 cls, dist = rule.classify(batch.x[seg], batch.y[seg], batch.accuracy_m[seg])
-                self.curfew_tracks[r].add(ts, cls, dist, tagix[seg], batch.rank[seg])
+                track.add(ts, cls, dist, tagix[seg], batch.rank[seg])
+                first = int(track.ts[0])
                 # The nights these fixes fall in, and the next one (whose "last known
-                # position" may be among them).
-                to_judge.update((r, a, b) for a, b in rule.nights(lo, hi + 1))
+                # position" may be among them) ...
+                spans = [(lo, hi + 1)]
                 to_judge.update((r, a, b) for a, b in rule.nights(hi + 1, hi + 8 * MS_PER_DAY)[:1])
-        # Event time moving on: nights it passed through may now show a silence, or end.
-        attributed = batch.ts[subj >= 0]
-        if len(attributed):
-            old = self.now
-            self.now = max(self.now or 0, int(attributed.max()))
-            if old is None or self.now > old:
-                back = self._curfew_lookback_ms
-                lo = (old if old is not None else self.now) - back
-                for r, rule in enumerate(self.curfews):
-                    to_judge.update((r, a, b) for a, b in rule.nights(lo, self.now + 1))
+                # ... and, when the subject's record now starts earlier, every night between.
+                if first_before is None:
+                    spans.append((first, now + 1))
+                elif first < first_before:
+                    spans.append((first, first_before + 1))
+                for a0, b0 in spans:
+                    to_judge.update((r, a, b) for a, b in rule.nights(a0, b0))
+        # Event time moving on: the nights it passed through may now show a silence, or end.
+        if old_now is None or now > old_now:
+            for r, rule in enumerate(self.curfews):
+                track = self.curfew_tracks[r]
+                if len(track.ts) == 0:
+                    continue
+                lo = int(track.ts[0]) if old_now is None else max(old_now, int(track.ts[0]))
+                to_judge.update((r, a, b) for a, b in rule.nights(lo, now + 1))
         for r, a, b in sorted(to_judge):
             self._judge_night(r, a, b, res)
-
-    @property
-    def _curfew_lookback_ms(self) -> int:
-        grace = max((c.grace_ms for c in self.curfews), default=0)
-        return max(grace, int(self.config.curfew_no_signal_minutes * MS_PER_MINUTE))
 
     def _judge_night(self, r: int, s: int, e: int, res: EngineResult) -> None:
         rule = self.curfews[r]
@@ -400,12 +417,17 @@ class Engine:
             prev,
         )
         before = self._nights.get((r, s), {})
-        after = {f.kind: self._curfew_candidate(rule, s, e, f) for f in findings}
-        for kind, c in after.items():
-            old = before.get(kind)
-            if old is None or old.to_json() != c.to_json():
+        after: dict[str, tuple[tuple, Candidate]] = {}
+        for f in findings:
+            sig = f.signature()
+            old = before.get(f.kind)
+            if old is not None and old[0] == sig:
+                after[f.kind] = old  # unchanged: no need to rebuild it
+            else:
+                c = self._curfew_candidate(rule, s, e, f)
+                after[f.kind] = (sig, c)
                 res.upserts.append(c)
-        for kind, c in before.items():
+        for kind, (_, c) in before.items():
             if kind not in after:
                 res.retracted.append(c.id)
         if after:
@@ -446,7 +468,7 @@ class Engine:
     def candidates(self) -> list[Candidate]:
         """Every current candidate, sorted by id."""
         zone = [self._candidate(cid, r, ep) for cid, (r, ep) in self._episode_of.items()]
-        nights = [c for per_night in self._nights.values() for c in per_night.values()]
+        nights = [c for per_night in self._nights.values() for _, c in per_night.values()]
         return sorted(zone + nights, key=lambda c: c.id)
 
     def _candidate(self, cid: str, r: int, ep: Episode) -> Candidate:
