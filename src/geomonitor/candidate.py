@@ -85,6 +85,19 @@ def local_clock(ms: int, ref: int) -> str:
     return local_time(ms)
 
 
+def fix_refs(tag_ids: list[str], ts: list[int]) -> list[str]:
+    """:func:`fix_ref` for many fixes at once (vectorised time formatting)."""
+    if not ts:
+        return []
+    import numpy as np
+
+    text = np.datetime_as_string(np.asarray(ts, dtype="datetime64[ms]"), unit="ms").tolist()
+    return [
+        f"{tag}@{t[:-4] if t.endswith('.000') else t}Z"
+        for tag, t in zip(tag_ids, text, strict=True)
+    ]
+
+
 def fix_ref(tag_id: str, ts: int) -> str:
     """Evidence reference to a stored fix: ``TAG@2026-11-21T21:14:05Z``."""
     return f"{tag_id}@{iso(ts)}"

@@ -55,6 +55,7 @@ class CurfewRule:
     timetable: Timetable
     valid_from: int
     valid_to: int
+    _days: dict[int, tuple[tuple[int, int], ...]] = field(default_factory=dict, repr=False)
 
     def nights(self, lo: int, hi: int) -> list[tuple[int, int]]:
         """Windows (UTC ``[s, e)``) that overlap ``[lo, hi)`` and fall in the validity period.
@@ -74,7 +75,10 @@ class CurfewRule:
         return out
 
     def _windows_starting_on(self, day: int) -> tuple[tuple[int, int], ...]:
-        return windows_starting_on(self.timetable, day)
+        got = self._days.get(day)
+        if got is None:
+            got = self._days[day] = windows_starting_on(self.timetable, day)
+        return got
 
     def classify(
         self, x: np.ndarray, y: np.ndarray, acc: np.ndarray
@@ -104,7 +108,8 @@ class Finding:
     closed_at: int | None
     fix_count: int
     last_evidence_at: int
-    evidence: list[tuple[int, int]] = field(default_factory=list)  # (ts, tag index)
+    evidence_ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    evidence_tag: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -118,9 +123,63 @@ class Finding:
             self.closed_at,
             self.fix_count,
             self.last_evidence_at,
-            len(self.evidence),
+            len(self.evidence_ts),
             tuple(sorted(self.details.items())),
         )
+
+
+def _spells(
+    s: int,
+    ts: np.ndarray,
+    cls: np.ndarray,
+    dist: np.ndarray,
+    tag: np.ndarray,
+    open_after: int,
+    close_after: int,
+) -> list[_Spell]:
+    """Spells away within a window, as the zone episode machine would find them.
+
+    Unsure fixes are dropped; among the rest, a run of ``open_after`` away fixes starts a
+    spell and a run of ``close_after`` home fixes ends it (shorter runs change nothing).
+    Vectorised over runs: the Python loop sees only the runs that change the state.
+    """
+    decisive = np.flatnonzero(cls != UNSURE)
+    v = cls[decisive]
+    if not (v == AWAY).any():
+        return []
+    change = np.flatnonzero(v[1:] != v[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    lens = np.diff(np.concatenate([starts, [len(v)]]))
+    vals = v[starts]
+    significant = np.where(vals == AWAY, lens >= open_after, lens >= close_after)
+    bounds: list[list[int | None]] = []  # [first fix index, end fix index or None]
+    away = False
+    for k in np.flatnonzero(significant).tolist():
+        at = int(decisive[starts[k]])
+        if vals[k] == AWAY and not away:
+            bounds.append([at, None])
+            away = True
+        elif vals[k] == HOME and away:
+            bounds[-1][1] = at
+            away = False
+    out = []
+    is_away = cls == AWAY
+    for a, b in bounds:
+        assert a is not None
+        stop = len(ts) if b is None else b
+        idx = np.flatnonzero(is_away[a:stop]) + a
+        seen_home = bool((cls[:a] == HOME).any())
+        out.append(
+            _Spell(
+                start=int(ts[a]) if seen_home else s,
+                first_away=int(ts[a]),
+                end=None if b is None else int(ts[b]),
+                away_ts=ts[idx],
+                away_tag=tag[idx],
+                max_dist=float(dist[idx].max()),
+            )
+        )
+    return out
 
 
 @dataclass
@@ -128,7 +187,8 @@ class _Spell:
     start: int
     first_away: int
     end: int | None = None
-    away_fixes: list[tuple[int, int]] = field(default_factory=list)
+    away_ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    away_tag: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     max_dist: float = 0.0
 
 
@@ -155,46 +215,7 @@ def judge_night(
     findings: list[Finding] = []
 
     # ---- absences: runs of away fixes, as zone episodes (unsure fixes are neutral)
-    spells: list[_Spell] = []
-    seen_home = False
-    run: list[int] = []  # indices of consecutive away fixes not yet an absence
-    homes = 0
-    cur: _Spell | None = None
-    first_home_of_return = 0
-    if (cls == AWAY).any():
-        ts_l, cls_l, dist_l, tag_l = ts.tolist(), cls.tolist(), dist.tolist(), tag.tolist()
-    else:  # home or unsure all along: no absence to walk through
-        ts_l, cls_l, dist_l, tag_l = [], [], [], []
-    for i, c in enumerate(cls_l):
-        t = ts_l[i]
-        if c == AWAY:
-            homes = 0
-            if cur is not None:
-                cur.away_fixes.append((t, tag_l[i]))
-                cur.max_dist = max(cur.max_dist, dist_l[i])
-                continue
-            run.append(i)
-            if len(run) >= open_after:
-                first = run[0]
-                cur = _Spell(start=s if not seen_home else ts_l[first], first_away=ts_l[first])
-                for k in run:
-                    cur.away_fixes.append((ts_l[k], tag_l[k]))
-                    cur.max_dist = max(cur.max_dist, dist_l[k])
-                spells.append(cur)
-                run = []
-        elif c == HOME:
-            run = []
-            if cur is not None:
-                homes += 1
-                if homes == 1:
-                    first_home_of_return = t
-                if homes >= close_after:
-                    cur.end = first_home_of_return
-                    cur = None
-                    homes = 0
-                    seen_home = True
-            else:
-                seen_home = True
+    spells = _spells(s, ts, cls, dist, tag, open_after, close_after)
 
     for sp in spells:
         away_at_start = sp.start == s
@@ -206,9 +227,10 @@ def judge_night(
                     "curfew_late_return",
                     s,
                     sp.end,
-                    len(sp.away_fixes),
+                    len(sp.away_ts),
                     sp.end,
-                    sp.away_fixes,
+                    sp.away_ts,
+                    sp.away_tag,
                     {
                         "minutes_late": int(-(-(sp.end - s) // MS_PER_MINUTE)),
                         "grace_minutes": grace_ms // MS_PER_MINUTE,
@@ -219,7 +241,7 @@ def judge_night(
             continue
         if away_at_start:
             # Still away: an absence once the grace period has run out, on the evidence.
-            if sp.away_fixes[-1][0] < s + grace_ms and end_seen < s + grace_ms:
+            if int(sp.away_ts[-1]) < s + grace_ms and end_seen < s + grace_ms:
                 continue
             closed = e if now >= e else None
             findings.append(
@@ -227,9 +249,10 @@ def judge_night(
                     "curfew_absent",
                     s + grace_ms,
                     closed,
-                    len(sp.away_fixes),
-                    sp.away_fixes[-1][0],
-                    sp.away_fixes,
+                    len(sp.away_ts),
+                    int(sp.away_ts[-1]),
+                    sp.away_ts,
+                    sp.away_tag,
                     {"away_at_start": True, "furthest_m": round(sp.max_dist, 1)},
                 )
             )
@@ -240,9 +263,10 @@ def judge_night(
                 "curfew_absent",
                 sp.first_away,
                 closed,
-                len(sp.away_fixes),
-                sp.away_fixes[-1][0],
-                sp.away_fixes,
+                len(sp.away_ts),
+                int(sp.away_ts[-1]),
+                sp.away_ts,
+                sp.away_tag,
                 {"away_at_start": False, "furthest_m": round(sp.max_dist, 1)},
             )
         )
@@ -256,7 +280,8 @@ def judge_night(
             absent[-1].closed_at,
             sum(f.fix_count for f in absent),
             absent[-1].last_evidence_at,
-            [ev for f in absent for ev in f.evidence],
+            np.concatenate([f.evidence_ts for f in absent]),
+            np.concatenate([f.evidence_tag for f in absent]),
             {
                 "away_at_start": absent[0].details["away_at_start"],
                 "spells": len(absent),
@@ -282,52 +307,88 @@ def judge_night(
                 ((b if b is not None else end_seen) - a) // MS_PER_MINUTE for a, b, _ in bounds
             ),
         }
-        evidence = []
+        ev_ts: list[int] = []
+        ev_tag: list[int] = []
         if known is not None:
             silence_end = first_gap[1] if first_gap[1] is not None else end_seen
             details["last_known_at"] = known[0]
             details["last_known_position"] = ("home", "away", "unsure")[known[2]]
             details["last_known_age_minutes"] = (silence_end - known[0]) // MS_PER_MINUTE
-            evidence.append((known[0], known[1]))
+            ev_ts.append(known[0])
+            ev_tag.append(known[1])
         findings.append(
             Finding(
-                "curfew_no_signal", first_gap[0], last_gap[1], 0, first_gap[0], evidence, details
+                "curfew_no_signal",
+                first_gap[0],
+                last_gap[1],
+                0,
+                first_gap[0],
+                np.array(ev_ts, np.int64),
+                np.array(ev_tag, np.int32),
+                details,
             )
         )
     return findings
 
 
 class CurfewTrack:
-    """A subject's fixes judged against one curfew address, sorted by event time."""
+    """A subject's fixes judged against one curfew address, sorted by event time.
 
-    __slots__ = ("cls", "dist", "rank", "tag", "ts")
+    Columns live in buffers with spare capacity, so fixes arriving in order append in
+    amortised constant time; late ones are merged in.
+    """
+
+    __slots__ = ("_bufs", "cls", "dist", "rank", "tag", "ts")
+
+    _DTYPES = (np.int64, np.int8, np.float64, np.int32, np.int64)
 
     def __init__(self) -> None:
-        self.ts = np.empty(0, np.int64)
-        self.cls = np.empty(0, np.int8)
-        self.dist = np.empty(0, np.float64)
-        self.tag = np.empty(0, np.int32)
-        self.rank = np.empty(0, np.int64)
+        self._bufs = [np.empty(0, d) for d in self._DTYPES]
+        self._views(0)
+
+    def _views(self, n: int) -> None:
+        b = self._bufs
+        self.ts, self.cls, self.dist, self.tag, self.rank = (
+            b[0][:n],
+            b[1][:n],
+            b[2][:n],
+            b[3][:n],
+            b[4][:n],
+        )
 
     def add(
         self, ts: np.ndarray, cls: np.ndarray, dist: np.ndarray, tag: np.ndarray, rank: np.ndarray
     ) -> None:
         """Merge fixes in (any order); of two for the same instant the lower rank stays."""
+        new = (ts, cls, dist, tag, rank)
+        n0 = len(self.ts)
+        in_order = len(ts) < 2 or bool((ts[1:] > ts[:-1]).all())
+        if in_order and (n0 == 0 or ts[0] > self.ts[-1]):
+            n1 = n0 + len(ts)
+            if n1 > len(self._bufs[0]):
+                cap = max(n1, 2 * len(self._bufs[0]), 64)
+                grown = []
+                for old, d in zip(self._bufs, self._DTYPES, strict=True):
+                    buf = np.empty(cap, d)
+                    buf[:n0] = old[:n0]
+                    grown.append(buf)
+                self._bufs = grown
+            for buf, col in zip(self._bufs, new, strict=True):
+                buf[n0:n1] = col
+            self._views(n1)
+            return
         cols = [
             np.concatenate([a, b])
-            for a, b in (
-                (self.ts, ts),
-                (self.cls, cls),
-                (self.dist, dist),
-                (self.tag, tag),
-                (self.rank, rank),
-            )
+            for a, b in zip((self.ts, self.cls, self.dist, self.tag, self.rank), new, strict=True)
         ]
         o = np.lexsort((cols[4], cols[0]))
         cols = [c[o] for c in cols]
         keep = np.ones(len(cols[0]), bool)
         keep[1:] = cols[0][1:] != cols[0][:-1]
-        self.ts, self.cls, self.dist, self.tag, self.rank = (c[keep] for c in cols)
+        self._bufs = [
+            c[keep].astype(d, copy=False) for c, d in zip(cols, self._DTYPES, strict=True)
+        ]
+        self._views(len(self._bufs[0]))
 
     def window(self, s: int, e: int) -> tuple[slice, tuple[int, int, int] | None]:
         """Index range of fixes in ``[s, e)`` and the last fix before ``s``."""

@@ -17,7 +17,7 @@ from itertools import repeat
 
 import numpy as np
 
-from .candidate import Candidate, candidate_id, fix_ref, local_clock, local_time
+from .candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
 from .crs import to_bng
 from .curfew import CurfewRule, CurfewTrack, Finding, judge_night
 from .episode import BREACH, CLEAR, INACTIVE, Episode, Track
@@ -208,6 +208,8 @@ class Engine:
         #: The latest event time seen: how far the world has been observed.
         self.now: int | None = None
 
+        self._ref_cache: dict[tuple[int, int], str] = {}
+        self._tag_names = np.array(self.tag_ids, dtype=object)
         # Candidate id -> (rule index, episode); what was last emitted for each.
         self._episode_of: dict[str, tuple[int, Episode]] = {}
         self._emitted: dict[str, tuple] = {}
@@ -435,6 +437,18 @@ class Engine:
         else:
             self._nights.pop((r, s), None)
 
+    def _refs(self, evidence: list[tuple[int, int]]) -> list[str]:
+        """Evidence references ``TAG@time``; each fix's text is made once and remembered
+        (candidates are rebuilt as their evidence grows)."""
+        cache = self._ref_cache
+        missing = [ev for ev in evidence if ev not in cache]
+        if missing:
+            if len(cache) > 2_000_000:
+                cache.clear()
+            refs = fix_refs([self.tag_ids[tag] for _, tag in missing], [t for t, _ in missing])
+            cache.update(zip(missing, refs, strict=True))
+        return [cache[ev] for ev in evidence]
+
     def _curfew_candidate(self, rule: CurfewRule, s: int, e: int, f: Finding) -> Candidate:
         details = dict(f.details)
         details["window_start"] = iso(s)
@@ -454,7 +468,7 @@ class Engine:
             fix_count=f.fix_count,
             explanation=explain_curfew(rule, s, e, f),
             last_evidence_at=f.last_evidence_at,
-            evidence=[fix_ref(self.tag_ids[tag], ts) for ts, tag in f.evidence],
+            evidence=fix_refs(self._tag_names[f.evidence_tag].tolist(), f.evidence_ts.tolist()),
             details=details,
         )
 
@@ -474,7 +488,7 @@ class Engine:
     def _candidate(self, cid: str, r: int, ep: Episode) -> Candidate:
         rule = self.rules[r]
         zone = self.registry.zones[rule.zone_id]
-        evidence = [fix_ref(self.tag_ids[tag], ts) for ts, tag, o in ep.evidence if o != CLEAR]
+        evidence = self._refs([(ts, tag) for ts, tag, o in ep.evidence if o != CLEAR])
         status = "open" if ep.closed_at is None else "closed"
         return Candidate(
             id=cid,
