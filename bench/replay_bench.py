@@ -240,10 +240,11 @@ def main() -> None:
             with Store(Path(d) / "bench.db") as st:
                 st.load_registry(registry)
                 s, _ = replay(st, p, progress=False, parallel=True)
+                final = len(st.candidates())
             print(
                 f"replay:  {s.fixes_per_second:>12,.0f} fixes/s  (JSONL {size / 1e6:.0f} MB "
                 f"-> SQLite, {s.fixes_read:,} fixes in {s.seconds:.1f} s, "
-                f"{s.candidates_opened:,} candidates)"
+                f"{final:,} candidates)"
             )
 
 

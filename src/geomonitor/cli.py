@@ -52,6 +52,13 @@ def _config_args(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="consecutive outside fixes that close an episode",
     )
+    p.add_argument(
+        "--no-signal-minutes",
+        type=float,
+        default=d.curfew_no_signal_minutes,
+        metavar="MIN",
+        help="silence inside a curfew window that raises curfew_no_signal",
+    )
 
 
 def _config(args: argparse.Namespace) -> EngineConfig:
@@ -59,6 +66,7 @@ def _config(args: argparse.Namespace) -> EngineConfig:
         default_accuracy_m=args.default_accuracy,
         open_after=args.open_after,
         close_after=args.close_after,
+        curfew_no_signal_minutes=args.no_signal_minutes,
     )
 
 
