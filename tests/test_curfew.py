@@ -233,3 +233,13 @@ def test_event_time_passing_the_end_closes_the_night():
     (c,) = e.candidates()
     assert c.kind == "curfew_absent" and c.status == "closed"
     assert c.closed_at == at("07:00", "2026-11-22")
+
+
+def test_condition_thresholds_apply_to_curfews():
+    # Two fixes away at 23:00 and 23:05, home again: an absence by default...
+    def where(t):
+        return 1500 if at("23:00") <= t < at("23:10") else 0
+
+    assert [c.kind for c in run(trail(*NIGHT, where))] == ["curfew_absent"]
+    # ...but not when the condition asks for three in a row.
+    assert run(trail(*NIGHT, where), registry(curfew(open_after=3))) == []

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from .times import iso, to_datetime
 
 UK = ZoneInfo("Europe/London")
@@ -86,11 +88,9 @@ def local_clock(ms: int, ref: int) -> str:
 
 
 def fix_refs(tag_ids: list[str], ts: list[int]) -> list[str]:
-    """:func:`fix_ref` for many fixes at once (vectorised time formatting)."""
+    """:func:`fix_ref` for many fixes at once (vectorised time formatting, same text)."""
     if not ts:
         return []
-    import numpy as np
-
     text = np.datetime_as_string(np.asarray(ts, dtype="datetime64[ms]"), unit="ms").tolist()
     return [
         f"{tag}@{t[:-4] if t.endswith('.000') else t}Z"

@@ -55,6 +55,8 @@ class CurfewRule:
     timetable: Timetable
     valid_from: int
     valid_to: int
+    open_after: int = 2
+    close_after: int = 2
     _days: dict[int, tuple[tuple[int, int], ...]] = field(default_factory=dict, repr=False)
 
     def nights(self, lo: int, hi: int) -> list[tuple[int, int]]:

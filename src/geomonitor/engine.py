@@ -200,6 +200,8 @@ class Engine:
                     cond.schedule,
                     vf,
                     min(ends) if ends else FAR_FUTURE,
+                    cond.open_after or cfg.open_after,
+                    cond.close_after or cfg.close_after,
                 )
             )
         self.curfew_tracks = [CurfewTrack() for _ in self.curfews]
@@ -414,8 +416,8 @@ class Engine:
             track.tag[sl],
             rule.grace_ms,
             int(self.config.curfew_no_signal_minutes * MS_PER_MINUTE),
-            self.config.open_after,
-            self.config.close_after,
+            rule.open_after,
+            rule.close_after,
             prev,
         )
         before = self._nights.get((r, s), {})
