@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .columns import Columns
 from .times import MS_PER_DAY, MS_PER_MINUTE
 from .timetable import Timetable
 
@@ -340,57 +341,38 @@ class CurfewTrack:
     amortised constant time; late ones are merged in.
     """
 
-    __slots__ = ("_bufs", "cls", "dist", "rank", "tag", "ts")
+    __slots__ = ("_cols", "cls", "dist", "rank", "tag", "ts")
 
     _DTYPES = (np.int64, np.int8, np.float64, np.int32, np.int64)
 
     def __init__(self) -> None:
-        self._bufs = [np.empty(0, d) for d in self._DTYPES]
-        self._views(0)
+        self._cols = Columns(self._DTYPES)
+        self._refresh()
 
-    def _views(self, n: int) -> None:
-        b = self._bufs
-        self.ts, self.cls, self.dist, self.tag, self.rank = (
-            b[0][:n],
-            b[1][:n],
-            b[2][:n],
-            b[3][:n],
-            b[4][:n],
-        )
+    def _refresh(self) -> None:
+        self.ts, self.cls, self.dist, self.tag, self.rank = self._cols.views()
 
     def add(
         self, ts: np.ndarray, cls: np.ndarray, dist: np.ndarray, tag: np.ndarray, rank: np.ndarray
     ) -> None:
         """Merge fixes in (any order); of two for the same instant the lower rank stays."""
         new = (ts, cls, dist, tag, rank)
-        n0 = len(self.ts)
         in_order = len(ts) < 2 or bool((ts[1:] > ts[:-1]).all())
-        if in_order and (n0 == 0 or ts[0] > self.ts[-1]):
-            n1 = n0 + len(ts)
-            if n1 > len(self._bufs[0]):
-                cap = max(n1, 2 * len(self._bufs[0]), 64)
-                grown = []
-                for old, d in zip(self._bufs, self._DTYPES, strict=True):
-                    buf = np.empty(cap, d)
-                    buf[:n0] = old[:n0]
-                    grown.append(buf)
-                self._bufs = grown
-            for buf, col in zip(self._bufs, new, strict=True):
-                buf[n0:n1] = col
-            self._views(n1)
-            return
-        cols = [
-            np.concatenate([a, b])
-            for a, b in zip((self.ts, self.cls, self.dist, self.tag, self.rank), new, strict=True)
-        ]
-        o = np.lexsort((cols[4], cols[0]))
-        cols = [c[o] for c in cols]
-        keep = np.ones(len(cols[0]), bool)
-        keep[1:] = cols[0][1:] != cols[0][:-1]
-        self._bufs = [
-            c[keep].astype(d, copy=False) for c, d in zip(cols, self._DTYPES, strict=True)
-        ]
-        self._views(len(self._bufs[0]))
+        if in_order and (len(self.ts) == 0 or ts[0] > self.ts[-1]):
+            self._cols.append(new)
+        else:
+            cols = [
+                np.concatenate([a, b])
+                for a, b in zip(
+                    (self.ts, self.cls, self.dist, self.tag, self.rank), new, strict=True
+                )
+            ]
+            o = np.lexsort((cols[4], cols[0]))
+            cols = [c[o] for c in cols]
+            keep = np.ones(len(cols[0]), bool)
+            keep[1:] = cols[0][1:] != cols[0][:-1]
+            self._cols.replace([c[keep] for c in cols])
+        self._refresh()
 
     def window(self, s: int, e: int) -> tuple[slice, tuple[int, int, int] | None]:
         """Index range of fixes in ``[s, e)`` and the last fix before ``s``."""

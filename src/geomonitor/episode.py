@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .columns import Columns
+
 CLEAR = 0
 BREACH = 1
 UNCERTAIN = 2
@@ -76,7 +78,7 @@ class Track:
     """
 
     __slots__ = (
-        "_bufs",
+        "_cols",
         "_first_clear",
         "_last_breach",
         "_open",
@@ -106,9 +108,9 @@ class Track:
         self.close_after = close_after
         self.max_gap_ms = max_gap_ms
         self.active_until = active_until
-        # Columns live in buffers with spare capacity (appends are amortised O(1));
-        # ts, obs, rank, tag, depth and acc are views of the filled part.
-        self._set_columns([np.empty(0, d) for d in self._DTYPES])
+        # ts, obs, rank, tag, depth and acc are views of growable columns.
+        self._cols = Columns(self._DTYPES)
+        self._refresh()
         self.episodes: list[Episode] = []
         self.processed = 0
         self._reset_machine()
@@ -196,43 +198,19 @@ class Track:
         ):
             cols.append(np.concatenate([old[mask], new]))
         o = np.argsort(cols[0], kind="stable")
-        self._set_columns(
-            [c[o].astype(d, copy=False) for c, d in zip(cols, self._DTYPES, strict=True)]
-        )
+        self._cols.replace([c[o] for c in cols])
+        self._refresh()
         self._reset_machine()
         start = j + 1  # indices up to j are unchanged (late fixes all come after ts[j])
         touched = self._advance(start)
         return touched, removed
 
-    def _set_columns(self, cols: list[np.ndarray]) -> None:
-        self._bufs = cols
-        self._views(len(cols[0]))
-
-    def _views(self, n: int) -> None:
-        b = self._bufs
-        self.ts, self.obs, self.rank, self.tag, self.depth, self.acc = (
-            b[0][:n],
-            b[1][:n],
-            b[2][:n],
-            b[3][:n],
-            b[4][:n],
-            b[5][:n],
-        )
+    def _refresh(self) -> None:
+        self.ts, self.obs, self.rank, self.tag, self.depth, self.acc = self._cols.views()
 
     def _append(self, *cols: np.ndarray) -> None:
-        n0 = len(self.ts)
-        n1 = n0 + len(cols[0])
-        if n1 > len(self._bufs[0]):
-            cap = max(n1, 2 * len(self._bufs[0]), 64)
-            grown = []
-            for old, d in zip(self._bufs, self._DTYPES, strict=True):
-                new = np.empty(cap, d)
-                new[:n0] = old[:n0]
-                grown.append(new)
-            self._bufs = grown
-        for buf, col in zip(self._bufs, cols, strict=True):
-            buf[n0:n1] = col
-        self._views(n1)
+        self._cols.append(cols)
+        self._refresh()
 
     def _rewind_point(self, t: int) -> int:
         """Index of the last observation before ``t`` after which the machine was idle."""

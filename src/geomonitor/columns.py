@@ -1,0 +1,49 @@
+"""Growable numpy columns: the storage behind per-subject timelines.
+
+Fixes mostly arrive in event-time order, so timelines mostly grow at the end. Columns keep
+spare capacity (doubling), so appending is amortised constant time per row; the filled
+part is exposed as views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class Columns:
+    """A fixed set of equally long numpy columns with room to grow at the end."""
+
+    __slots__ = ("_bufs", "_dtypes", "n")
+
+    def __init__(self, dtypes: Sequence[type]):
+        self._dtypes = tuple(dtypes)
+        self._bufs: list[np.ndarray] = [np.empty(0, d) for d in self._dtypes]
+        self.n = 0
+
+    def views(self) -> tuple[np.ndarray, ...]:
+        """The filled part of every column (views: valid until the next change)."""
+        return tuple(b[: self.n] for b in self._bufs)
+
+    def append(self, cols: Sequence[np.ndarray]) -> None:
+        n0 = self.n
+        n1 = n0 + len(cols[0])
+        if n1 > len(self._bufs[0]):
+            cap = max(n1, 2 * len(self._bufs[0]), 64)
+            grown: list[np.ndarray] = []
+            for old, d in zip(self._bufs, self._dtypes, strict=True):
+                bigger: np.ndarray = np.empty(cap, d)
+                bigger[:n0] = old[:n0]
+                grown.append(bigger)
+            self._bufs = grown
+        for buf, col in zip(self._bufs, cols, strict=True):
+            buf[n0:n1] = col
+        self.n = n1
+
+    def replace(self, cols: Sequence[np.ndarray]) -> None:
+        """Make the columns exactly these (after a merge)."""
+        self._bufs = [
+            np.asarray(c).astype(d, copy=False) for c, d in zip(cols, self._dtypes, strict=True)
+        ]
+        self.n = len(self._bufs[0])
