@@ -94,3 +94,19 @@ def batch(fixes: list[Fix]) -> FixBatch:
 @pytest.fixture
 def registry() -> Registry:
     return make_registry()
+
+
+def deliver(engine, arrival: list[Fix], rng, max_batch: int) -> list[dict]:
+    """Feed fixes to ``engine`` in random-sized batches; return the candidates obtained by
+    applying its change stream (upserts and retractions) in order, sorted by id."""
+    live: dict[str, dict] = {}
+    i = 0
+    while i < len(arrival):
+        k = rng.randint(1, max_batch)
+        res = engine.process(batch(arrival[i : i + k]))
+        for cid in res.retracted:
+            del live[cid]
+        for c in res.upserts:
+            live[c.id] = c.to_json()
+        i += k
+    return [live[k] for k in sorted(live)]

@@ -11,7 +11,7 @@ from geomonitor.engine import Engine
 from geomonitor.fix import Fix
 from geomonitor.times import parse_ts
 
-from .conftest import BASE_DOC, CENTRE_LAT, CENTRE_LON, batch, fix_at, make_registry
+from .conftest import BASE_DOC, CENTRE_LAT, CENTRE_LON, batch, deliver, fix_at, make_registry
 
 MIN = 60_000
 EVERY_NIGHT = [
@@ -211,18 +211,9 @@ def test_any_arrival_order_gives_the_same_nights(fixes, seed):
     if rng.random() < 0.5:  # in order, a few at a time: event time alone must close nights
         arrival.sort(key=lambda f: f.ts)
     e = Engine(REG)
-    live: dict[str, dict] = {}
-    i = 0
-    while i < len(arrival):
-        k = rng.randint(1, 25)
-        res = e.process(batch(arrival[i : i + k]))
-        for cid in res.retracted:
-            del live[cid]
-        for c in res.upserts:
-            live[c.id] = c.to_json()
-        i += k
+    streamed = deliver(e, arrival, rng, 25)
     assert [c.to_json() for c in e.candidates()] == want
-    assert [live[k] for k in sorted(live)] == want
+    assert streamed == want
 
 
 def test_event_time_passing_the_end_closes_the_night():

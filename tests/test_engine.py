@@ -11,7 +11,7 @@ from geomonitor.engine import Engine, EngineConfig
 from geomonitor.fix import Fix
 from geomonitor.times import parse_ts
 
-from .conftest import BASE_DOC, T0, batch, fix_at, make_registry
+from .conftest import BASE_DOC, T0, batch, deliver, fix_at, make_registry
 
 MIN = 60_000
 
@@ -192,19 +192,10 @@ def test_any_arrival_order_gives_the_same_candidates(fixes, seed):
     arrival = fixes + [f for f in fixes if rng.random() < 0.2]
     rng.shuffle(arrival)
     e = Engine(REG, index=in_order.index)
-    live: dict[str, dict] = {}
-    i = 0
-    while i < len(arrival):
-        k = rng.randint(1, 12)
-        res = e.process(batch(arrival[i : i + k]))
-        for cid in res.retracted:
-            del live[cid]
-        for c in res.upserts:
-            live[c.id] = c.to_json()
-        i += k
+    streamed = deliver(e, arrival, rng, 12)
     assert [c.to_json() for c in e.candidates()] == want
     # The change stream, applied in order, ends in the same place.
-    assert [live[k] for k in sorted(live)] == want
+    assert streamed == want
 
 
 def test_conflicting_duplicates_resolve_the_same_way_whatever_arrives_first():
