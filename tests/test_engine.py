@@ -217,7 +217,9 @@ def test_order_ending_during_a_long_silence_closes_at_the_order_end():
     reg = make_registry(orders=orders)
     fixes = [fix_at(0, 0, m) for m in range(5)]
     fixes.append(fix_at(0, 0, 60 * 24 * 10))  # ten days later, after the order ended
-    (c,) = run(fixes, registry=reg)
+    cands = run(fixes, registry=reg)
+    assert sorted(c.kind for c in cands) == ["exclusion_zone", "no_contact"]  # the silence too
+    (c,) = [c for c in cands if c.kind == "exclusion_zone"]
     assert c.status == "closed" and c.close_reason == "condition_inactive"
     assert c.closed_at == parse_ts("2026-11-25T00:00:00Z")
 

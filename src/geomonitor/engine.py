@@ -20,6 +20,7 @@ import numpy as np
 from .candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
 from .crs import to_bng
 from .curfew import CurfewRule, CurfewTrack, Finding, judge_night
+from .device import DeviceConfig, DeviceEvent, DeviceTrack, device_events
 from .episode import BREACH, CLEAR, INACTIVE, Episode, Track
 from .episode import UNCERTAIN as UNCERTAIN_OBS
 from .fix import FixBatch
@@ -29,6 +30,8 @@ from .timetable import ActivePeriods, Timetable, intersect_intervals
 from .zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
 FAR_FUTURE = 2**62
+#: Device events that are also candidates for the monitoring desk (while fitted).
+DESK_DEVICE_KINDS = ("strap_tamper", "no_contact")
 #: Zone condition types and the kind of candidate each raises.
 ZONE_KINDS = {"exclusion_zone": "exclusion_zone", "inclusion_zone": "outside_inclusion_zone"}
 #: Observation for each zone class (inside, outside, uncertain), per condition type: being
@@ -50,6 +53,7 @@ class EngineConfig:
     h3_resolution: int = 9
     index_margin_m: float = 250.0
     curfew_no_signal_minutes: float = 30.0
+    device: DeviceConfig = field(default_factory=DeviceConfig)
 
 
 @dataclass
@@ -104,6 +108,8 @@ class EngineResult:
     retracted: list[str] = field(default_factory=list)
     attributed: int = 0
     unattributed: int = 0
+    device_upserts: list[DeviceEvent] = field(default_factory=list)
+    device_removed: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 class Engine:
@@ -211,6 +217,8 @@ class Engine:
         self.now: int | None = None
 
         self._ref_cache: dict[tuple[int, int], str] = {}
+        self.device_tracks = [DeviceTrack() for _ in self.tag_ids]
+        self._device_events: dict[int, dict[tuple[str, str, int], tuple[tuple, DeviceEvent]]] = {}
         self._tag_names = np.array(self.tag_ids, dtype=object)
         # Candidate id -> (rule index, episode); what was last emitted for each.
         self._episode_of: dict[str, tuple[int, Episode]] = {}
@@ -261,8 +269,14 @@ class Engine:
         bounds = np.flatnonzero(np.diff(ss)) + 1
         segments = np.split(order, bounds) if len(order) else []
         tagix = tix.astype(np.int32)
+        # Event time: the latest instant any fitted tag has reported.
+        old_now = self.now
+        attributed = batch.ts[subj >= 0]
+        if len(attributed):
+            self.now = max(old_now if old_now is not None else -FAR_FUTURE, int(attributed.max()))
         self._match_zones(batch, subj, tagix, segments, res)
-        self._match_curfews(batch, subj, tagix, segments, res)
+        self._match_curfews(batch, subj, tagix, segments, old_now, res)
+        self._match_devices(batch, tix, old_now, res)
         res.retracted.sort()
         res.upserts.sort(key=lambda c: c.id)
         return res
@@ -348,6 +362,7 @@ class Engine:
         subj: np.ndarray,
         tagix: np.ndarray,
         segments: list[np.ndarray],
+        old_now: int | None,
         res: EngineResult,
     ) -> None:
         """Judge again every night whose evidence or observed extent this batch changed.
@@ -357,14 +372,9 @@ class Engine:
         fixes came in: a night's findings depend only on its fixes, the last fix before it
         and *now*.
         """
-        if not self.curfews:
+        if not self.curfews or self.now is None:
             return
-        attributed = batch.ts[subj >= 0]
-        if len(attributed) == 0:
-            return
-        old_now = self.now
-        now = max(old_now if old_now is not None else -FAR_FUTURE, int(attributed.max()))
-        self.now = now
+        now = self.now
         to_judge: set[tuple[int, int, int]] = set()
         for seg in segments:
             rules = self._curfews_of.get(int(subj[seg[0]]))
@@ -400,6 +410,174 @@ class Engine:
                 to_judge.update((r, a, b) for a, b in rule.nights(lo, now + 1))
         for r, a, b in sorted(to_judge):
             self._judge_night(r, a, b, res)
+
+    def _match_devices(
+        self, batch: FixBatch, tix: np.ndarray, old_now: int | None, res: EngineResult
+    ) -> None:
+        """Device health of every tag that reported, and of fitted tags gone quiet."""
+        known = tix >= 0
+        dirty: set[int] = set()
+        if known.any():
+            idx = np.flatnonzero(known)
+            order = idx[np.argsort(tix[idx], kind="stable")]
+            st = tix[order]
+            strap = (
+                np.array([batch.strap[i] == "tamper" for i in order.tolist()], bool)
+                if len(batch.strap)
+                else np.zeros(len(order), bool)
+            )
+            batt = (
+                np.array(
+                    [
+                        np.nan if batch.battery_pct[i] is None else batch.battery_pct[i]
+                        for i in order.tolist()
+                    ],
+                    np.float32,
+                )
+                if len(batch.battery_pct)
+                else np.full(len(order), np.nan, np.float32)
+            )
+            chg = (
+                np.array(
+                    [
+                        -1 if batch.charging[i] is None else int(batch.charging[i])
+                        for i in order.tolist()
+                    ],
+                    np.int8,
+                )
+                if len(batch.charging)
+                else np.full(len(order), -1, np.int8)
+            )
+            cuts = np.flatnonzero(np.diff(st)) + 1
+            for a, b in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(order)].tolist(), strict=True):
+                sel = order[a:b]
+                t = int(st[a])
+                o = np.argsort(batch.ts[sel], kind="stable")
+                sel, part = sel[o], slice(a, b)
+                self.device_tracks[t].add(
+                    (
+                        batch.ts[sel],
+                        batch.x[sel],
+                        batch.y[sel],
+                        batch.accuracy_m[sel].astype(np.float32),
+                        batt[part][o],
+                        strap[part][o],
+                        chg[part][o],
+                        batch.rank[sel],
+                    )
+                )
+                dirty.add(t)
+        if self.now is None:
+            return
+        # Event time moving on: a fitted tag that has gone quiet may now be out of contact.
+        if old_now is None or self.now > old_now:
+            limit = int(self.config.device.no_contact_minutes * MS_PER_MINUTE)
+            for t, track in enumerate(self.device_tracks):
+                if len(track.ts) and self.now - int(track.ts[-1]) > limit:
+                    dirty.add(t)
+        for t in sorted(dirty):
+            self._judge_device(t, res)
+
+    def _fitted_mask(self, t: int, ts: np.ndarray) -> np.ndarray:
+        fits = self._fittings.get(t)
+        if fits is None:
+            return np.zeros(len(ts), bool)
+        starts, ends, _ = fits
+        k = np.searchsorted(starts, ts, side="right") - 1
+        ok = k >= 0
+        ok[ok] = ts[ok] < ends[k[ok]]
+        return ok
+
+    def _subject_at(self, t: int, when: int) -> str | None:
+        fits = self._fittings.get(t)
+        if fits is None:
+            return None
+        starts, ends, subjects = fits
+        k = int(np.searchsorted(starts, when, side="right")) - 1
+        if k >= 0 and when < ends[k]:
+            return self.subject_ids[int(subjects[k])]
+        return None
+
+    def _judge_device(self, t: int, res: EngineResult) -> None:
+        assert self.now is not None
+        track = self.device_tracks[t]
+        tag_id = self.tag_ids[t]
+        events = device_events(
+            tag_id, track, self.now, self._fitted_mask(t, track.ts), self.config.device
+        )
+        before = self._device_events.get(t, {})
+        after: dict[tuple[str, str, int], tuple[tuple, DeviceEvent]] = {}
+        for ev in events:
+            ev.details["subject_id"] = self._subject_at(t, ev.started_at)
+            sig = ev.signature()
+            old = before.get(ev.key)
+            if old is not None and old[0] == sig:
+                after[ev.key] = old
+                continue
+            after[ev.key] = (sig, ev)
+            res.device_upserts.append(ev)
+            if ev.kind in DESK_DEVICE_KINDS and ev.details["subject_id"] is not None:
+                res.upserts.append(self._device_candidate(ev))
+        for key, (_, ev) in before.items():
+            if key not in after:
+                res.device_removed.append(key)
+                if ev.kind in DESK_DEVICE_KINDS and ev.details.get("subject_id") is not None:
+                    res.retracted.append(self._device_candidate(ev).id)
+        if after:
+            self._device_events[t] = after
+        else:
+            self._device_events.pop(t, None)
+
+    def _device_candidate(self, ev: DeviceEvent) -> Candidate:
+        subject = ev.details["subject_id"]
+        if ev.kind == "strap_tamper":
+            what = (
+                f"strap tamper reported by tag {ev.tag_id} worn by {subject} at "
+                f"{local_time(ev.started_at)}"
+            )
+            what += (
+                f", intact again at {local_clock(ev.ended_at, ev.started_at)}"
+                if ev.ended_at is not None
+                else ", no intact report since"
+            )
+        else:
+            quiet = (
+                f"until {local_clock(ev.ended_at, ev.started_at)}"
+                if ev.ended_at is not None
+                else "and still silent"
+            )
+            what = (
+                f"no contact from tag {ev.tag_id} worn by {subject} since "
+                f"{local_time(ev.started_at)} {quiet}"
+            )
+            if "battery_pct_at_last_fix" in ev.details:
+                what += f"; battery {ev.details['battery_pct_at_last_fix']:.0f}% at last fix"
+        details = {k: v for k, v in ev.details.items() if k != "subject_id"}
+        details["tag_id"] = ev.tag_id
+        details["severity"] = "high" if ev.kind == "strap_tamper" else "medium"
+        return Candidate(
+            id=candidate_id(ev.kind, subject, "-", ev.tag_id, ev.started_at),
+            kind=ev.kind,
+            subject_id=subject,
+            order_id="-",
+            condition_id=ev.tag_id,
+            zone_id=None,
+            opened_at=ev.started_at,
+            closed_at=ev.ended_at,
+            status="open" if ev.ended_at is None else "closed",
+            fix_count=len(ev.evidence),
+            explanation=what[0].upper() + what[1:] + ".",
+            last_evidence_at=max(ev.evidence) if ev.evidence else ev.started_at,
+            evidence=fix_refs([ev.tag_id] * len(ev.evidence), ev.evidence),
+            details=details,
+        )
+
+    def device_events(self) -> list[DeviceEvent]:
+        """Every current device event, by tag, kind and start."""
+        return sorted(
+            (ev for per in self._device_events.values() for _, ev in per.values()),
+            key=lambda ev: ev.key,
+        )
 
     def _judge_night(self, r: int, s: int, e: int, res: EngineResult) -> None:
         rule = self.curfews[r]
@@ -485,7 +663,12 @@ class Engine:
         """Every current candidate, sorted by id."""
         zone = [self._candidate(cid, r, ep) for cid, (r, ep) in self._episode_of.items()]
         nights = [c for per_night in self._nights.values() for _, c in per_night.values()]
-        return sorted(zone + nights, key=lambda c: c.id)
+        device = [
+            self._device_candidate(ev)
+            for ev in self.device_events()
+            if ev.kind in DESK_DEVICE_KINDS and ev.details.get("subject_id") is not None
+        ]
+        return sorted(zone + nights + device, key=lambda c: c.id)
 
     def _candidate(self, cid: str, r: int, ep: Episode) -> Candidate:
         rule = self.rules[r]

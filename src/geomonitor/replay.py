@@ -22,9 +22,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .candidate import Candidate
 from .deadletter import Rejection
-from .engine import Engine, EngineConfig
+from .engine import Engine, EngineConfig, EngineResult
 from .fix import FixBatch, FixError, FixRow, validate_fix
 from .read import Read, ReadError, parse_read
 from .registry import Registry
@@ -254,6 +253,7 @@ def replay(
         s.warmup_fixes += len(batch)
     with store.transaction():
         w = store.sync_candidates(engine.candidates())
+        store.sync_device_events(engine.device_events())
     _count(s, w)
 
     if fixes_path is not None:
@@ -271,7 +271,7 @@ def replay(
             for part in chunks:
                 batch = FixBatch.from_rows(part.rows)
                 res = engine.process(batch)
-                writer.submit(batch, part.rejections, res.upserts, res.retracted)
+                writer.submit(batch, part.rejections, res)
                 s.fixes_read += part.records
                 s.fixes_accepted += len(batch)
                 s.unfitted += res.unattributed
@@ -309,16 +309,13 @@ def replay(
 
 
 def _write_chunk(
-    store: Store,
-    batch: FixBatch,
-    rejections: list[Rejection],
-    upserts: list[Candidate],
-    retracted: list[str],
+    store: Store, batch: FixBatch, rejections: list[Rejection], res: EngineResult
 ) -> tuple[int, CandidateWrite]:
     with store.transaction():
         written = store.insert_batch(batch)
         store.insert_rejections(rejections)
-        w = store.apply_candidates(upserts, retracted)
+        w = store.apply_candidates(res.upserts, res.retracted)
+        store.apply_device_events(res.device_upserts, res.device_removed)
     return written, w
 
 
@@ -363,21 +360,13 @@ class _Writer:
             )
         self._pending: deque[Future[tuple[int, CandidateWrite]]] = deque()
 
-    def submit(
-        self,
-        batch: FixBatch,
-        rejections: list[Rejection],
-        upserts: list[Candidate],
-        retracted: list[str],
-    ) -> None:
+    def submit(self, batch: FixBatch, rejections: list[Rejection], res: EngineResult) -> None:
         if self._pool is None:
-            self.results.append(_write_chunk(self.store, batch, rejections, upserts, retracted))
+            self.results.append(_write_chunk(self.store, batch, rejections, res))
             return
         while len(self._pending) >= self.depth:
             self.results.append(self._pending.popleft().result())
-        self._pending.append(
-            self._pool.submit(_write_chunk_in_writer, batch, rejections, upserts, retracted)
-        )
+        self._pending.append(self._pool.submit(_write_chunk_in_writer, batch, rejections, res))
 
     def __enter__(self) -> _Writer:
         return self

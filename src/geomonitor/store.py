@@ -26,6 +26,7 @@ from .deadletter import Rejection
 from .fix import Fix, FixBatch
 from .read import Read
 from .registry import Registry, registry_from_entities
+from .times import iso
 
 DEFAULT_DB = "geomonitor.db"
 DB_ENV = "GEOMONITOR_DB"
@@ -110,6 +111,21 @@ MIGRATIONS: list[str] = [
         finished_at TEXT,
         summary TEXT
     );
+    """,
+    # 2: device health events (the faulty-unit audit reads these)
+    """
+    CREATE TABLE device_events (
+        tag_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        subject_id TEXT,
+        details TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (tag_id, kind, started_at)
+    );
+    CREATE INDEX device_events_kind ON device_events(kind, started_at);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -339,7 +355,8 @@ class Store:
     def iter_fix_batches(self, size: int = 200_000) -> Iterator[FixBatch]:
         """Every stored fix, as batches in (tag, time) order: for warming an engine up."""
         cur = self.db.execute(
-            "SELECT tag_id, ts, lat, lon, x, y, accuracy_m, rank FROM fixes ORDER BY tag_id, ts"
+            "SELECT tag_id, ts, lat, lon, x, y, accuracy_m, rank, battery_pct, strap, charging "
+            "FROM fixes ORDER BY tag_id, ts"
         )
         while True:
             rows = cur.fetchmany(size)
@@ -355,6 +372,9 @@ class Store:
                 y=np.array(cols[5], float),
                 accuracy_m=np.array(cols[6], float),
                 rank=np.array(cols[7], np.int64),
+                battery_pct=cols[8],
+                strap=cols[9],
+                charging=[None if c is None else bool(c) for c in cols[10]],
             )
 
     def fixes_of_tag(self, tag_id: str, start: int, end: int) -> list[dict[str, Any]]:
@@ -522,6 +542,77 @@ class Store:
                 (cid,),
             )
         ]
+
+    # ------------------------------------------------------------------ device health
+    def apply_device_events(
+        self, upserts: Iterable[Any], removed: Iterable[tuple[str, str, int]] = ()
+    ) -> None:
+        """Write device events (:class:`geomonitor.device.DeviceEvent`) and drop superseded
+        ones."""
+        now = _now()
+        self.db.executemany(
+            "INSERT INTO device_events VALUES (?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(tag_id, kind, started_at) DO UPDATE SET ended_at=excluded.ended_at, "
+            "subject_id=excluded.subject_id, details=excluded.details, "
+            "evidence=excluded.evidence, recorded_at=excluded.recorded_at",
+            [
+                (
+                    e.tag_id,
+                    e.kind,
+                    e.started_at,
+                    e.ended_at,
+                    e.details.get("subject_id"),
+                    _dumps({k: v for k, v in e.details.items() if k != "subject_id"}),
+                    _dumps(e.evidence),
+                    now,
+                )
+                for e in upserts
+            ],
+        )
+        self.db.executemany(
+            "DELETE FROM device_events WHERE tag_id=? AND kind=? AND started_at=?", list(removed)
+        )
+
+    def device_events(
+        self, tag_id: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        q = (
+            "SELECT tag_id, kind, started_at, ended_at, subject_id, details, evidence "
+            "FROM device_events"
+        )
+        conds, args = [], []
+        if tag_id:
+            conds.append("tag_id=?")
+            args.append(tag_id)
+        if kind:
+            conds.append("kind=?")
+            args.append(kind)
+        if conds:
+            q += " WHERE " + " AND ".join(conds)
+        q += " ORDER BY tag_id, started_at, kind"
+        out = []
+        for t, k, a, b, subj, det, ev in self.db.execute(q, args):
+            out.append(
+                {
+                    "tag_id": t,
+                    "kind": k,
+                    "started_at": iso(a),
+                    "ended_at": iso(b),
+                    "subject_id": subj,
+                    "details": orjson.loads(det),
+                    "evidence_fixes": len(orjson.loads(ev)),
+                }
+            )
+        return out
+
+    def sync_device_events(self, current: list[Any]) -> None:
+        """Make the stored device events equal ``current`` (after an engine warm-up)."""
+        stored = {
+            (t, k, a)
+            for t, k, a in self.db.execute("SELECT tag_id, kind, started_at FROM device_events")
+        }
+        keys = {e.key for e in current}
+        self.apply_device_events(current, sorted(stored - keys))
 
     # ------------------------------------------------------------------ runs
     def start_run(self, command: str) -> int:

@@ -1,0 +1,247 @@
+"""Device health: what a tag's own reports say about the tag.
+
+From the same fixes, per tag (fitted or not):
+
+* ``strap_tamper``: the strap reported cut or opened; each run of tamper reports is one
+  event, ended by the next intact report. A desk candidate at once while the tag is fitted.
+* ``low_battery``: battery at or below the threshold (default 20%, as the national
+  monitoring service's rule), until it is above it again or charging.
+* ``battery_depleted``: battery at or below 5%, or contact lost right after a low-battery
+  report (missed charging).
+* ``no_contact``: no fix for longer than the threshold (default 2 hours) while fitted,
+  including now (the latest event time seen on any tag) since the last fix. A desk
+  candidate.
+* ``implausible_jump``: consecutive fixes implying more than 250 km/h even allowing for
+  both accuracy radii: a GPS fault. (A single wild fix cannot open or close a zone episode
+  on its own: episodes need consecutive fixes.)
+* ``poor_accuracy``: clock hours in which most fixes (at least 10) had an accuracy radius
+  worse than the threshold (default 100 m), merged into streaks.
+
+Events are a pure function of the tag's sorted fixes and *now*; they are recomputed when
+the tag's fixes change, so arrival order does not matter. An event's identity is its tag,
+kind and start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .columns import Columns
+from .times import MS_PER_HOUR, MS_PER_MINUTE
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    low_battery_pct: float = 20.0
+    depleted_battery_pct: float = 5.0
+    no_contact_minutes: float = 120.0
+    max_speed_kmh: float = 250.0
+    poor_accuracy_m: float = 100.0
+    poor_accuracy_share: float = 0.5
+    poor_accuracy_min_fixes: int = 10
+
+
+@dataclass
+class DeviceEvent:
+    kind: str
+    tag_id: str
+    started_at: int
+    ended_at: int | None
+    evidence: list[int] = field(default_factory=list)  # fix times (ms)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.tag_id, self.kind, self.started_at)
+
+    def signature(self) -> tuple:
+        return (
+            self.kind,
+            self.started_at,
+            self.ended_at,
+            len(self.evidence),
+            tuple(sorted(self.details.items())),
+        )
+
+
+class DeviceTrack:
+    """One tag's fixes, sorted by event time, with what device health needs."""
+
+    __slots__ = ("_cols", "acc", "batt", "charging", "rank", "tamper", "ts", "x", "y")
+
+    _DTYPES = (
+        np.int64,
+        np.float64,
+        np.float64,
+        np.float32,
+        np.float32,
+        np.bool_,
+        np.int8,
+        np.int64,
+    )
+
+    def __init__(self) -> None:
+        self._cols = Columns(self._DTYPES)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        (self.ts, self.x, self.y, self.acc, self.batt, self.tamper, self.charging, self.rank) = (
+            self._cols.views()
+        )
+
+    def add(self, cols: tuple[np.ndarray, ...]) -> None:
+        """Merge fixes (columns in ``_DTYPES`` order, any order; lower rank wins a tie)."""
+        ts = cols[0]
+        in_order = len(ts) < 2 or bool((ts[1:] > ts[:-1]).all())
+        if in_order and (len(self.ts) == 0 or ts[0] > self.ts[-1]):
+            self._cols.append(cols)
+        else:
+            merged = [np.concatenate([a, b]) for a, b in zip(self._cols.views(), cols, strict=True)]
+            o = np.lexsort((merged[7], merged[0]))
+            merged = [c[o] for c in merged]
+            keep = np.ones(len(merged[0]), bool)
+            keep[1:] = merged[0][1:] != merged[0][:-1]
+            self._cols.replace([c[keep] for c in merged])
+        self._refresh()
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Index ranges ``[a, b)`` of consecutive True values."""
+    if not mask.any():
+        return []
+    m = mask.astype(np.int8)
+    edges = np.diff(np.concatenate([[0], m, [0]]))
+    return list(
+        zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True)
+    )
+
+
+def device_events(
+    tag_id: str, t: DeviceTrack, now: int, fitted: np.ndarray, cfg: DeviceConfig
+) -> list[DeviceEvent]:
+    """Every event of one tag. ``fitted[i]``: whether fix ``i``'s instant was in a fitting;
+    ``fitted[-1]`` extended to *now* decides whether a trailing silence counts."""
+    n = len(t.ts)
+    out: list[DeviceEvent] = []
+    if n == 0:
+        return out
+    ts = t.ts
+
+    def end_after(b: int) -> int | None:
+        return int(ts[b]) if b < n else None
+
+    for a, b in _runs(t.tamper):
+        out.append(
+            DeviceEvent(
+                "strap_tamper",
+                tag_id,
+                int(ts[a]),
+                end_after(b),
+                ts[a:b].tolist(),
+                {"reports": b - a},
+            )
+        )
+
+    has_batt = ~np.isnan(t.batt)
+    low = has_batt & (t.batt <= cfg.low_battery_pct) & (t.charging != 1)
+    # Reports without a battery reading neither start nor end a low spell.
+    idx = np.flatnonzero(has_batt)
+    for a, b in _runs(low[idx]):
+        ia, ib = int(idx[a]), int(idx[b - 1])
+        end = int(ts[idx[b]]) if b < len(idx) else None
+        out.append(
+            DeviceEvent(
+                "low_battery",
+                tag_id,
+                int(ts[ia]),
+                end,
+                [int(ts[ia]), int(ts[ib])],
+                {"lowest_pct": float(np.nanmin(t.batt[ia : ib + 1]))},
+            )
+        )
+    dead = has_batt & (t.batt <= cfg.depleted_battery_pct)
+    for a, b in _runs(dead):
+        out.append(
+            DeviceEvent(
+                "battery_depleted",
+                tag_id,
+                int(ts[a]),
+                end_after(b),
+                ts[a:b].tolist(),
+                {"lowest_pct": float(t.batt[a:b].min())},
+            )
+        )
+
+    limit = int(cfg.no_contact_minutes * MS_PER_MINUTE)
+    nxt = np.concatenate([ts[1:], [now]])
+    gaps = np.flatnonzero((nxt - ts > limit) & fitted)
+    for k in gaps.tolist():
+        trailing = k == n - 1
+        start, end = int(ts[k]), (None if trailing else int(ts[k + 1]))
+        silent = ((end if end is not None else now) - start) // MS_PER_MINUTE
+        details: dict[str, Any] = {"silent_minutes": int(silent)}
+        if has_batt[k]:
+            details["battery_pct_at_last_fix"] = float(t.batt[k])
+        out.append(DeviceEvent("no_contact", tag_id, start, end, [start], details))
+        if has_batt[k] and t.batt[k] <= cfg.low_battery_pct and t.charging[k] != 1:
+            out.append(
+                DeviceEvent(
+                    "battery_depleted",
+                    tag_id,
+                    start,
+                    end,
+                    [start],
+                    {"missed_charging": True, "lowest_pct": float(t.batt[k])},
+                )
+            )
+
+    if n > 1:
+        dt = np.diff(ts) / 1000.0
+        dist = np.hypot(np.diff(t.x), np.diff(t.y))
+        slack = t.acc[1:] + t.acc[:-1]
+        speed = np.where(dt > 0, (dist - slack) / np.maximum(dt, 1e-3), np.inf) * 3.6
+        for k in np.flatnonzero(speed > cfg.max_speed_kmh).tolist():
+            out.append(
+                DeviceEvent(
+                    "implausible_jump",
+                    tag_id,
+                    int(ts[k + 1]),
+                    int(ts[k + 1]),
+                    [int(ts[k]), int(ts[k + 1])],
+                    {"km_h": round(float(speed[k]), 0), "metres": round(float(dist[k]), 0)},
+                )
+            )
+
+    hour = ts // MS_PER_HOUR
+    poor = t.acc > cfg.poor_accuracy_m
+    hours, start_idx, counts = np.unique(hour, return_index=True, return_counts=True)
+    bad_counts = np.add.reduceat(poor.astype(np.int64), start_idx)
+    bad_hour = (counts >= cfg.poor_accuracy_min_fixes) & (
+        bad_counts > cfg.poor_accuracy_share * counts
+    )
+    streak_start = None
+    for i, (h, bad) in enumerate(zip(hours.tolist(), bad_hour.tolist(), strict=True)):
+        contiguous = i > 0 and hours[i - 1] == h - 1 and bad_hour[i - 1]
+        if bad and not contiguous:
+            streak_start = h
+        if bad and (i == len(hours) - 1 or not (hours[i + 1] == h + 1 and bad_hour[i + 1])):
+            assert streak_start is not None
+            sel = (hour >= streak_start) & (hour <= h)
+            out.append(
+                DeviceEvent(
+                    "poor_accuracy",
+                    tag_id,
+                    int(streak_start * MS_PER_HOUR),
+                    int((h + 1) * MS_PER_HOUR),
+                    [],
+                    {
+                        "hours": int(h - streak_start + 1),
+                        "share_poor": round(float(poor[sel].mean()), 2),
+                        "median_accuracy_m": round(float(np.median(t.acc[sel])), 1),
+                    },
+                )
+            )
+    return out
