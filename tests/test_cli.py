@@ -78,6 +78,9 @@ def test_load_replay_list_show(files, capsys):
     assert "opened" in shown.split("history:")[1]
     assert main(["alerts", "show", "C-nope", "--db", db]) == 1
 
+    assert main(["devices", "--db", db]) == 0
+    assert capsys.readouterr().out.strip() == "no device events"
+
     assert main(["rejected", "--db", db]) == 0
     rej = capsys.readouterr().out
     assert "naive_time 1" in rej and "line 41" in rej and "raw:" not in rej

@@ -156,3 +156,47 @@ def test_parallel_parsing_gives_the_same_result(tmp_path, monkeypatch):
             )
     assert out[0] == out[1]
     assert out[0][3] == [f"line {n}" for n in range(21, 27)]
+
+
+def test_device_events_survive_a_second_replay_with_late_fixes(tmp_path):
+    def line(m, strap="ok", batt=80):
+        f = fix_at(1000, 0, m)
+        return json.dumps(
+            {
+                "tag_id": f.tag_id,
+                "ts": iso(f.ts),
+                "lat": f.lat,
+                "lon": f.lon,
+                "accuracy_m": 10,
+                "strap": strap,
+                "battery_pct": batt,
+            }
+        )
+
+    lines = [
+        line(m, "tamper" if 10 <= m < 14 else "ok", 15 if m >= 30 else 80) for m in range(40)
+    ] + [line(300)]
+    (tmp_path / "a.jsonl").write_text("\n".join(lines[:8] + lines[16:]) + "\n")
+    (tmp_path / "b.jsonl").write_text("\n".join(lines[8:16]) + "\n")  # forwarded late
+    (tmp_path / "all.jsonl").write_text("\n".join(lines) + "\n")
+    got = []
+    for files in (["a.jsonl", "b.jsonl"], ["all.jsonl"]):
+        with Store(tmp_path / f"{len(files)}.db") as st:
+            st.load_registry(parse_registry(make_doc()))
+            for f in files:
+                replay(st, tmp_path / f, progress=False)
+            got.append(
+                (
+                    [c.to_json() for c in st.candidates()],
+                    [(e["kind"], e["started_at"], e["ended_at"]) for e in st.device_events()],
+                )
+            )
+    assert got[0] == got[1]
+    cands, events = got[1]
+    assert sorted(c["kind"] for c in cands) == ["no_contact", "strap_tamper"]
+    assert {k for k, _, _ in events} == {
+        "strap_tamper",
+        "low_battery",
+        "no_contact",
+        "battery_depleted",
+    }

@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
 
+    p = sub.add_parser("devices", help="device health events per tag (faulty-unit audit)")
+    _db_arg(p)
+    p.add_argument("--tag", help="only this tag")
+    p.add_argument("--kind", help="only this kind (strap_tamper, low_battery, ...)")
+    p.add_argument("--format", choices=["table", "jsonl"], default="table")
+
     p = sub.add_parser("rejected", help="records rejected on input, with reasons")
     _db_arg(p)
     p.add_argument("--reason")
@@ -162,6 +168,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _alerts(args)
     if cmd == "rejected":
         return _rejected(args)
+    if cmd == "devices":
+        return _devices(args)
     if cmd == "simulate":
         from .simulate import simulate
 
@@ -324,6 +332,35 @@ def format_table(cands: list[Any]) -> str:
     return "\n".join(
         "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
     )
+
+
+def _devices(args: argparse.Namespace) -> int:
+    with _store(args) as st:
+        events = st.device_events(args.tag, args.kind)
+    if args.format == "jsonl":
+        for ev in events:
+            print(json.dumps(ev))
+        return 0
+    if not events:
+        print("no device events")
+        return 0
+    rows = [("TAG", "KIND", "STARTED (UTC)", "ENDED (UTC)", "SUBJECT", "DETAILS")]
+    for ev in events:
+        det = ", ".join(f"{k}={v}" for k, v in sorted(ev["details"].items()))
+        rows.append(
+            (
+                ev["tag_id"],
+                ev["kind"],
+                (ev["started_at"] or "")[:16],
+                (ev["ended_at"] or "-")[:16],
+                ev["subject_id"] or "(not fitted)",
+                det,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    return 0
 
 
 def _rejected(args: argparse.Namespace) -> int:
