@@ -25,7 +25,9 @@ def scenario(tmp_path_factory):
     with Store(out / "g.db") as st:
         reg, _ = load_registry_file(out / "registry.json")
         st.load_registry(reg)
-        summary, _ = replay(st, out / "fixes.jsonl", out / "anpr.jsonl", progress=False)
+        summary, _ = replay(
+            st, out / "fixes.jsonl", out / "anpr.jsonl", progress=False, parallel=True
+        )
         cands = st.candidates()
     return out, truth, summary, cands, reg
 
@@ -48,6 +50,29 @@ def test_every_curfew_breach_and_silence_is_found(scenario):
     assert {"curfew_late_return", "curfew_absent", "curfew_no_signal"} <= kinds
     assert s["recall"] == 1.0, s
     assert s["precision"] >= 0.95, s
+
+
+def test_every_tamper_and_lost_contact_is_found(scenario):
+    _, truth, _, cands, _ = scenario
+    for kinds in (("strap_tamper",), ("no_contact",)):
+        s = score(truth, cands, kinds)
+        assert s["planted"] >= 1 and s["recall"] == 1.0, (kinds, s)
+        assert s["precision"] >= 0.95, (kinds, s)
+
+
+def test_faulty_units_stand_out_in_the_device_events(scenario):
+    out, truth, _, _, _ = scenario
+    with Store(out / "g.db") as st:
+        events = st.device_events()
+    hardware = {"poor_accuracy", "implausible_jump", "low_battery", "battery_depleted"}
+    faults: dict[str, set[str]] = {}
+    for ev in events:
+        if ev["kind"] in hardware:
+            faults.setdefault(ev["tag_id"], set()).add(ev["kind"])
+    # Every faulty unit shows all its faults, and no healthy unit shows any. (A silence of
+    # over two hours is a no-contact event on any tag, faulty or not.)
+    assert truth["faulty_units"]
+    assert faults == {u["tag_id"]: set(u["faults"]) & hardware for u in truth["faulty_units"]}
 
 
 def test_scenario_exercises_the_hard_parts(scenario):

@@ -45,6 +45,7 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
             (
                 ("exclusion zones", ("exclusion_zone",)),
                 ("curfews", ("curfew_late_return", "curfew_absent", "curfew_no_signal")),
+                ("tampers and lost contact", ("strap_tamper", "no_contact")),
             ),
             5,
         ):
@@ -55,5 +56,14 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
                 f"({s['found']}/{s['planted']} found), precision {s['precision']:.0%} "
                 f"({s['matching']}/{s['candidates']} candidates match)"
             )
+        faulty = {u["tag_id"] for u in truth["faulty_units"]}
+        flagged = sorted(
+            {
+                e["tag_id"]
+                for e in st.device_events()
+                if e["kind"] in ("poor_accuracy", "implausible_jump", "battery_depleted")
+            }
+        )
+        print(f"\n   Device audit: faulty units planted {sorted(faulty)}, flagged {flagged}")
         print(f"\nDatabase: {db}   Try: geomonitor alerts list --db {db} --status open")
     return 0

@@ -95,6 +95,8 @@ def simulate(
     """Write a scenario to ``out``; returns the ground truth (also in ``truth.json``)."""
     rng = np.random.default_rng(seed)
     rng_c = np.random.default_rng(seed + 7919)  # curfew plantings
+    rng_d = np.random.default_rng(seed + 104729)  # device faults and tampers
+    faulty: list[dict[str, Any]] = []
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = parse_ts(start)
@@ -388,7 +390,6 @@ def simulate(
                 continue
             keep[g0 : g0 + glen] = False
         ts, tx, ty = ts[keep], tx[keep], ty[keep]
-        _silence_truth(s, ts, t_start, days, planted, brushes)
         n = len(ts)
         moving = np.r_[0, np.hypot(np.diff(tx), np.diff(ty))] > 50
         acc = np.where(moving, rng.uniform(4, 15, n), rng.uniform(8, 35, n))
@@ -454,6 +455,29 @@ def simulate(
             arrival[b0 : b0 + blen] = ts[min(b0 + blen, n - 1)] + int(
                 rng.uniform(1, 6) * MS_PER_HOUR
             )
+        strap, faults = _plant_device_faults(
+            s,
+            subj.index(s),
+            len(subj),
+            ts,
+            acc,
+            batt,
+            lat,
+            lon,
+            visits,
+            t_start,
+            days,
+            rng_d,
+            planted,
+            faulty,
+        )
+        keep_dev = faults.pop("keep", None)
+        if keep_dev is not None:
+            ts, lat, lon, acc, batt, strap, source, arrival = (
+                a[keep_dev] for a in (ts, lat, lon, acc, batt, strap, source, arrival)
+            )
+            n = len(ts)
+        _silence_truth(s, ts, t_start, days, planted, brushes)
         dup = rng.random(n) < 0.005
         for k in range(n):
             rec: dict[str, Any] = {
@@ -463,7 +487,7 @@ def simulate(
                 "lon": round(float(lon[k]), 7),
                 "accuracy_m": round(float(acc[k]), 1),
                 "battery_pct": int(batt[k]),
-                "strap": "ok",
+                "strap": str(strap[k]),
                 "charging": False,
                 "source": source[k],
             }
@@ -542,6 +566,7 @@ def simulate(
         "start": iso(t_start),
         "breaches": planted,
         "brushes": brushes,
+        "faulty_units": faulty,
         "decoy_visits": decoys,
         "fixes": len(lines) - len(bad),
         "bad_fix_records": len(bad),
@@ -564,6 +589,88 @@ def simulate(
         orjson.dumps(truth, option=orjson.OPT_INDENT_2).decode(), encoding="utf-8"
     )
     return truth
+
+
+def _plant_device_faults(
+    s: _Subject,
+    k: int,
+    count: int,
+    ts: np.ndarray,
+    acc: np.ndarray,
+    batt: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    visits: list,
+    t_start: int,
+    days: int,
+    rng: np.random.Generator,
+    planted: list,
+    faulty: list,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Strap tampers on some tags; one faulty unit in every ten subjects or so.
+
+    A tamper is a run of 3-8 reports with the strap open. A faulty unit has three hours
+    of poor accuracy, one fix thrown 30 km, and a battery that runs down and dies four
+    hours before the end of the scenario (so contact is lost while fitted).
+    """
+    n = len(ts)
+    strap = np.array(["ok"] * n, dtype=object)
+    out: dict[str, Any] = {}
+    busy = [(a - 30 * MS_PER_MINUTE, b + 30 * MS_PER_MINUTE) for _, _, a, b in visits]
+
+    def free(i0: int, i1: int) -> bool:
+        return not any(ts[i0] <= b and ts[i1] >= a for a, b in busy)
+
+    if rng.random() < 0.2 and n > 200:
+        for _ in range(20):
+            i0 = int(rng.integers(60, n - 60))
+            i1 = i0 + int(rng.integers(3, 9))
+            if free(i0, i1):
+                strap[i0:i1] = "tamper"
+                planted.append(
+                    {
+                        "kind": "strap_tamper",
+                        "subject_id": s.id,
+                        "order_id": "-",
+                        "condition_id": s.tag,
+                        "start": iso(int(ts[i0])),
+                        "end": iso(int(ts[i1])),
+                        "planted": True,
+                    }
+                )
+                break
+    if count >= 5 and k % 10 == 3:
+        end = t_start + days * MS_PER_DAY
+        death = end - 4 * MS_PER_HOUR
+        if any(b > death - 60 * MS_PER_MINUTE for _, _, _, b in visits):
+            return strap, out
+        # Three hours of poor accuracy, mid-scenario.
+        p0 = int(np.searchsorted(ts, t_start + MS_PER_DAY + 10 * MS_PER_HOUR))
+        p1 = int(np.searchsorted(ts, t_start + MS_PER_DAY + 13 * MS_PER_HOUR))
+        acc[p0:p1] = rng.uniform(200, 600, p1 - p0)
+        # One fix thrown 30 km (a GPS fault).
+        j = int(np.searchsorted(ts, t_start + MS_PER_DAY + 15 * MS_PER_HOUR))
+        lat[j] += 0.27
+        # The battery runs down over the last eight hours, then the tag goes quiet.
+        b0 = int(np.searchsorted(ts, death - 8 * MS_PER_HOUR))
+        d = int(np.searchsorted(ts, death))
+        batt[b0:d] = np.linspace(40, 4, d - b0)
+        out["keep"] = np.arange(n) < d
+        # The silence it leaves is in the ground truth with every other (_silence_truth).
+        faulty.append(
+            {
+                "tag_id": s.tag,
+                "subject_id": s.id,
+                "faults": [
+                    "poor_accuracy",
+                    "implausible_jump",
+                    "low_battery",
+                    "battery_depleted",
+                    "no_contact",
+                ],
+            }
+        )
+    return strap, out
 
 
 def _clear_destination(
@@ -648,7 +755,22 @@ def _curfew_truth(
 def _silence_truth(
     s: _Subject, ts: np.ndarray, t_start: int, days: int, planted: list, brushes: list
 ) -> None:
-    """Curfew nights with more than 30 minutes without a fix (35+ clear, 25-35 a brush)."""
+    """Silences: curfew nights with more than 30 minutes without a fix (35+ clear, 25-35 a
+    brush), and more than two hours without any fix (no contact; 1h55-2h05 a brush)."""
+    end_all = t_start + days * MS_PER_DAY
+    edges_all = np.concatenate([ts, [end_all]])
+    for a0, b0 in zip(edges_all[:-1].tolist(), edges_all[1:].tolist(), strict=True):
+        if b0 - a0 > 115 * MS_PER_MINUTE:
+            gap = {
+                "kind": "no_contact",
+                "subject_id": s.id,
+                "order_id": "-",
+                "condition_id": s.tag,
+                "start": iso(int(a0)),
+                "end": iso(int(b0)),
+                "planted": True,
+            }
+            (planted if b0 - a0 > 125 * MS_PER_MINUTE else brushes).append(gap)
     tt = Timetable.parse(CURFEW_TIMETABLE)
     end = t_start + days * MS_PER_DAY
     for ws, we in tt.intervals(t_start, end):
