@@ -270,3 +270,13 @@ def test_inclusion_zone_only_from_its_start():
     reg = inclusion_registry(starts="2026-11-21T18:20:00Z")
     (c,) = run(trip_out(range(10, 30)), registry=reg)
     assert c.opened_at == T0 + 20 * MIN and c.fix_count == 10
+
+
+def test_a_wild_fix_neither_closes_nor_opens_an_episode_on_its_own():
+    fixes = visit(range(10, 40))
+    inside = [f for f in fixes if T0 + 10 * MIN <= f.ts < T0 + 40 * MIN]
+    wild = fix_at(25_000, 0, 25)  # 25 km away for one minute: a GPS fault
+    fixes = [f for f in fixes if f.ts != wild.ts] + [wild]
+    (c,) = run(fixes)
+    assert c.opened_at == T0 + 10 * MIN and c.closed_at == T0 + 40 * MIN
+    assert c.fix_count == len(inside) - 1

@@ -119,11 +119,50 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     )
 
 
+@dataclass
+class _Cols:
+    ts: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    acc: np.ndarray
+    batt: np.ndarray
+    tamper: np.ndarray
+    charging: np.ndarray
+
+
 def device_events(
-    tag_id: str, t: DeviceTrack, now: int, fitted: np.ndarray, cfg: DeviceConfig
+    tag_id: str,
+    track: DeviceTrack,
+    now: int,
+    fitted: np.ndarray,
+    cfg: DeviceConfig,
+    since: int | None = None,
 ) -> list[DeviceEvent]:
-    """Every event of one tag. ``fitted[i]``: whether fix ``i``'s instant was in a fitting;
-    ``fitted[-1]`` extended to *now* decides whether a trailing silence counts."""
+    """Events of one tag starting at or after ``since`` (all of them if ``None``).
+
+    ``fitted[i]``: whether fix ``i``'s instant was in a fitting (decides whether a silence
+    after it counts). The caller chooses ``since`` so that no event spans it; the fixes
+    from the one before ``since`` on are enough to find every event that starts after it.
+    """
+    a0 = 0 if since is None else max(0, int(np.searchsorted(track.ts, since)) - 1)
+    t = _Cols(
+        track.ts[a0:],
+        track.x[a0:],
+        track.y[a0:],
+        track.acc[a0:],
+        track.batt[a0:],
+        track.tamper[a0:],
+        track.charging[a0:],
+    )
+    events = _events(tag_id, t, now, fitted[a0:], cfg)
+    if since is None:
+        return events
+    return [ev for ev in events if ev.started_at >= since]
+
+
+def _events(
+    tag_id: str, t: _Cols, now: int, fitted: np.ndarray, cfg: DeviceConfig
+) -> list[DeviceEvent]:
     n = len(t.ts)
     out: list[DeviceEvent] = []
     if n == 0:

@@ -25,7 +25,7 @@ from .episode import BREACH, CLEAR, INACTIVE, Episode, Track
 from .episode import UNCERTAIN as UNCERTAIN_OBS
 from .fix import FixBatch
 from .registry import Condition, Order, Registry
-from .times import MS_PER_DAY, MS_PER_MINUTE, iso
+from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso
 from .timetable import ActivePeriods, Timetable, intersect_intervals
 from .zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
@@ -416,7 +416,7 @@ class Engine:
     ) -> None:
         """Device health of every tag that reported, and of fitted tags gone quiet."""
         known = tix >= 0
-        dirty: set[int] = set()
+        dirty: dict[int, int] = {}  # tag -> earliest instant whose evidence changed
         if known.any():
             idx = np.flatnonzero(known)
             order = idx[np.argsort(tix[idx], kind="stable")]
@@ -466,7 +466,8 @@ class Engine:
                         batch.rank[sel],
                     )
                 )
-                dirty.add(t)
+                first = int(batch.ts[sel[0]])
+                dirty[t] = min(dirty.get(t, first), first)
         if self.now is None:
             return
         # Event time moving on: a fitted tag that has gone quiet may now be out of contact.
@@ -474,9 +475,10 @@ class Engine:
             limit = int(self.config.device.no_contact_minutes * MS_PER_MINUTE)
             for t, track in enumerate(self.device_tracks):
                 if len(track.ts) and self.now - int(track.ts[-1]) > limit:
-                    dirty.add(t)
+                    last = int(track.ts[-1])
+                    dirty[t] = min(dirty.get(t, last), last)
         for t in sorted(dirty):
-            self._judge_device(t, res)
+            self._judge_device(t, dirty[t], res)
 
     def _fitted_mask(self, t: int, ts: np.ndarray) -> np.ndarray:
         fits = self._fittings.get(t)
@@ -498,14 +500,34 @@ class Engine:
             return self.subject_ids[int(subjects[k])]
         return None
 
-    def _judge_device(self, t: int, res: EngineResult) -> None:
+    def _judge_device(self, t: int, since: int, res: EngineResult) -> None:
+        """Recompute the tag's events from a point before ``since`` that no event spans
+        (events that ended before it cannot have changed)."""
         assert self.now is not None
         track = self.device_tracks[t]
         tag_id = self.tag_ids[t]
-        events = device_events(
-            tag_id, track, self.now, self._fitted_mask(t, track.ts), self.config.device
-        )
         before = self._device_events.get(t, {})
+        # A silence before the earliest changed fix starts at the fix before it.
+        k = int(np.searchsorted(track.ts, since)) - 1
+        if k >= 0:
+            since = int(track.ts[k])
+        cut = since - since % MS_PER_HOUR  # accuracy streaks are judged by clock hour
+        moved = True
+        while moved:
+            moved = False
+            for _, ev in before.values():
+                if ev.started_at < cut and (ev.ended_at is None or ev.ended_at >= cut):
+                    cut = ev.started_at - ev.started_at % MS_PER_HOUR
+                    moved = True
+        kept = [ev for _, ev in before.values() if ev.started_at < cut]
+        events = kept + device_events(
+            tag_id,
+            track,
+            self.now,
+            self._fitted_mask(t, track.ts),
+            self.config.device,
+            since=cut,
+        )
         after: dict[tuple[str, str, int], tuple[tuple, DeviceEvent]] = {}
         for ev in events:
             ev.details["subject_id"] = self._subject_at(t, ev.started_at)
