@@ -24,6 +24,7 @@ kind and start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,14 +135,14 @@ def device_events(
     tag_id: str,
     track: DeviceTrack,
     now: int,
-    fitted: np.ndarray,
+    fitted_of: Callable[[np.ndarray], np.ndarray],
     cfg: DeviceConfig,
     since: int | None = None,
 ) -> list[DeviceEvent]:
     """Events of one tag starting at or after ``since`` (all of them if ``None``).
 
-    ``fitted[i]``: whether fix ``i``'s instant was in a fitting (decides whether a silence
-    after it counts). The caller chooses ``since`` so that no event spans it; the fixes
+    ``fitted_of(ts)`` says which instants were in a fitting (a silence after a fix counts
+    only if it was). The caller chooses ``since`` so that no event spans it; the fixes
     from the one before ``since`` on are enough to find every event that starts after it.
     """
     a0 = 0 if since is None else max(0, int(np.searchsorted(track.ts, since)) - 1)
@@ -154,7 +155,7 @@ def device_events(
         track.tamper[a0:],
         track.charging[a0:],
     )
-    events = _events(tag_id, t, now, fitted[a0:], cfg)
+    events = _events(tag_id, t, now, fitted_of(t.ts), cfg)
     if since is None:
         return events
     return [ev for ev in events if ev.started_at >= since]

@@ -421,32 +421,15 @@ class Engine:
             idx = np.flatnonzero(known)
             order = idx[np.argsort(tix[idx], kind="stable")]
             st = tix[order]
-            strap = (
-                np.array([batch.strap[i] == "tamper" for i in order.tolist()], bool)
-                if len(batch.strap)
-                else np.zeros(len(order), bool)
-            )
+            m = len(order)
+            strap = batch.tamper[order] if len(batch.tamper) else np.zeros(m, bool)
             batt = (
-                np.array(
-                    [
-                        np.nan if batch.battery_pct[i] is None else batch.battery_pct[i]
-                        for i in order.tolist()
-                    ],
-                    np.float32,
-                )
-                if len(batch.battery_pct)
-                else np.full(len(order), np.nan, np.float32)
+                batch.battery[order].astype(np.float32)
+                if len(batch.battery)
+                else np.full(m, np.nan, np.float32)
             )
             chg = (
-                np.array(
-                    [
-                        -1 if batch.charging[i] is None else int(batch.charging[i])
-                        for i in order.tolist()
-                    ],
-                    np.int8,
-                )
-                if len(batch.charging)
-                else np.full(len(order), -1, np.int8)
+                batch.charging_code[order] if len(batch.charging_code) else np.full(m, -1, np.int8)
             )
             cuts = np.flatnonzero(np.diff(st)) + 1
             for a, b in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(order)].tolist(), strict=True):
@@ -524,7 +507,7 @@ class Engine:
             tag_id,
             track,
             self.now,
-            self._fitted_mask(t, track.ts),
+            lambda ts: self._fitted_mask(t, ts),
             self.config.device,
             since=cut,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -228,6 +228,11 @@ class FixBatch:
     charging: Sequence[bool | None] = ()
     source: Sequence[str] = ()
     extra: Sequence[dict[str, Any] | None] = ()
+    #: Device columns as arrays: battery (NaN when not reported), strap open, charging
+    #: (-1 unknown, 0 no, 1 yes). Empty when the batch carries no device reports.
+    battery: np.ndarray = field(default_factory=lambda: np.empty(0))
+    tamper: np.ndarray = field(default_factory=lambda: np.empty(0, bool))
+    charging_code: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -288,6 +293,9 @@ class FixBatch:
             y=y,
             accuracy_m=acc,
             rank=rank_of(lat, lon, acc, batt_arr, strap_code, source_code),
+            battery=np.where(batt_arr < 0, np.nan, batt_arr),
+            tamper=strap_code == 1,
+            charging_code=np.array([-1 if c is None else int(c) for c in charging], np.int8),
             battery_pct=batt,
             strap=strap,
             charging=charging,

@@ -375,6 +375,9 @@ class Store:
                 battery_pct=cols[8],
                 strap=cols[9],
                 charging=[None if c is None else bool(c) for c in cols[10]],
+                battery=np.array([np.nan if b is None else b for b in cols[8]], float),
+                tamper=np.array([v == "tamper" for v in cols[9]], bool),
+                charging_code=np.array([-1 if c is None else int(c) for c in cols[10]], np.int8),
             )
 
     def fixes_of_tag(self, tag_id: str, start: int, end: int) -> list[dict[str, Any]]:
