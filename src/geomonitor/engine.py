@@ -437,18 +437,21 @@ class Engine:
                 t = int(st[a])
                 o = np.argsort(batch.ts[sel], kind="stable")
                 sel, part = sel[o], slice(a, b)
-                self.device_tracks[t].add(
-                    (
-                        batch.ts[sel],
-                        batch.x[sel],
-                        batch.y[sel],
-                        batch.accuracy_m[sel].astype(np.float32),
-                        batt[part][o],
-                        strap[part][o],
-                        chg[part][o],
-                        batch.rank[sel],
-                    )
+                track = self.device_tracks[t]
+                prev_last = int(track.ts[-1]) if len(track.ts) else None
+                cols = (
+                    batch.ts[sel],
+                    batch.x[sel],
+                    batch.y[sel],
+                    batch.accuracy_m[sel].astype(np.float32),
+                    batt[part][o],
+                    strap[part][o],
+                    chg[part][o],
+                    batch.rank[sel],
                 )
+                track.add(cols)
+                if self._uneventful_append(t, prev_last, cols):
+                    continue
                 first = int(batch.ts[sel[0]])
                 dirty[t] = min(dirty.get(t, first), first)
         if self.now is None:
@@ -462,6 +465,38 @@ class Engine:
                     dirty[t] = min(dirty.get(t, last), last)
         for t in sorted(dirty):
             self._judge_device(t, dirty[t], res)
+
+    def _uneventful_append(
+        self, t: int, prev_last: int | None, cols: tuple[np.ndarray, ...]
+    ) -> bool:
+        """Whether fixes appended after a tag's last one can neither start nor change any
+        device event (the common case: nothing to recompute)."""
+        ts, _, _, acc, batt, tamper, _, _ = cols
+        if (
+            prev_last is None
+            or ts[0] <= prev_last
+            or (len(ts) > 1 and not (ts[1:] > ts[:-1]).all())
+        ):
+            return False
+        for _, ev in self._device_events.get(t, {}).values():
+            if ev.ended_at is None or ev.ended_at >= prev_last:
+                return False
+        cfg = self.config.device
+        track = self.device_tracks[t]
+        k = len(track.ts) - len(ts) - 1  # the fix before the appended ones
+        all_ts = track.ts[k:]
+        if tamper.any() or (acc > cfg.poor_accuracy_m).any():
+            return False
+        if (batt <= cfg.low_battery_pct).any():  # NaN compares False: no reading, no change
+            return False
+        if (np.diff(all_ts) > cfg.no_contact_minutes * MS_PER_MINUTE).any():
+            return False
+        dt = np.diff(all_ts) / 1000.0
+        dist = np.hypot(np.diff(track.x[k:]), np.diff(track.y[k:]))
+        slack = track.acc[k + 1 :] + track.acc[k:-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            speed = (dist - slack) / dt * 3.6
+        return not (speed > cfg.max_speed_kmh).any()
 
     def _fitted_mask(self, t: int, ts: np.ndarray) -> np.ndarray:
         fits = self._fittings.get(t)
