@@ -485,8 +485,16 @@ class Engine:
         track = self.device_tracks[t]
         k = len(track.ts) - len(ts) - 1  # the fix before the appended ones
         all_ts = track.ts[k:]
-        if tamper.any() or (acc > cfg.poor_accuracy_m).any():
+        if tamper.any():
             return False
+        if (acc > cfg.poor_accuracy_m).any():
+            # A poor fix matters only if it tips its clock hour into a poor-accuracy hour.
+            for h in np.unique(ts[acc > cfg.poor_accuracy_m] // MS_PER_HOUR).tolist():
+                a = int(np.searchsorted(track.ts, h * MS_PER_HOUR))
+                b = int(np.searchsorted(track.ts, (h + 1) * MS_PER_HOUR))
+                bad = int((track.acc[a:b] > cfg.poor_accuracy_m).sum())
+                if b - a >= cfg.poor_accuracy_min_fixes and bad > cfg.poor_accuracy_share * (b - a):
+                    return False
         if (batt <= cfg.low_battery_pct).any():  # NaN compares False: no reading, no change
             return False
         if (np.diff(all_ts) > cfg.no_contact_minutes * MS_PER_MINUTE).any():
