@@ -519,17 +519,8 @@ class Store:
     def candidates(
         self, status: str | None = None, subject_id: str | None = None
     ) -> list[Candidate]:
-        q = "SELECT body FROM candidates"
-        conds, args = [], []
-        if status:
-            conds.append("status=?")
-            args.append(status)
-        if subject_id:
-            conds.append("subject_id=?")
-            args.append(subject_id)
-        if conds:
-            q += " WHERE " + " AND ".join(conds)
-        q += " ORDER BY opened_at, id"
+        where, args = _where(status=status, subject_id=subject_id)
+        q = f"SELECT body FROM candidates{where} ORDER BY opened_at, id"
         return [Candidate.from_json(orjson.loads(b)) for (b,) in self.db.execute(q, args)]
 
     def candidate(self, cid: str) -> Candidate | None:
@@ -579,20 +570,11 @@ class Store:
     def device_events(
         self, tag_id: str | None = None, kind: str | None = None
     ) -> list[dict[str, Any]]:
+        where, args = _where(tag_id=tag_id, kind=kind)
         q = (
             "SELECT tag_id, kind, started_at, ended_at, subject_id, details, evidence "
-            "FROM device_events"
+            f"FROM device_events{where} ORDER BY tag_id, started_at, kind"
         )
-        conds, args = [], []
-        if tag_id:
-            conds.append("tag_id=?")
-            args.append(tag_id)
-        if kind:
-            conds.append("kind=?")
-            args.append(kind)
-        if conds:
-            q += " WHERE " + " AND ".join(conds)
-        q += " ORDER BY tag_id, started_at, kind"
         out = []
         for t, k, a, b, subj, det, ev in self.db.execute(q, args):
             out.append(
@@ -628,6 +610,14 @@ class Store:
         self.db.execute(
             "UPDATE runs SET finished_at=?, summary=? WHERE id=?", (_now(), _dumps(summary), run_id)
         )
+
+
+def _where(**filters: str | None) -> tuple[str, list[str]]:
+    """A ``WHERE`` clause (column names are ours, values are bound) for the given filters."""
+    used = {k: v for k, v in filters.items() if v}
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(f"{k}=?" for k in used), list(used.values())
 
 
 def _split_sql(script: str) -> list[str]:
