@@ -246,31 +246,20 @@ def judge_night(
             # Still away: an absence once the grace period has run out, on the evidence.
             if int(sp.away_ts[-1]) < s + grace_ms and end_seen < s + grace_ms:
                 continue
-            closed = e if now >= e else None
-            findings.append(
-                Finding(
-                    "curfew_absent",
-                    s + grace_ms,
-                    closed,
-                    len(sp.away_ts),
-                    int(sp.away_ts[-1]),
-                    sp.away_ts,
-                    sp.away_tag,
-                    {"away_at_start": True, "furthest_m": round(sp.max_dist, 1)},
-                )
-            )
-            continue
+            opened = s + grace_ms
+        else:
+            opened = sp.first_away
         closed = sp.end if sp.end is not None else (e if now >= e else None)
         findings.append(
             Finding(
                 "curfew_absent",
-                sp.first_away,
+                opened,
                 closed,
                 len(sp.away_ts),
                 int(sp.away_ts[-1]),
                 sp.away_ts,
                 sp.away_tag,
-                {"away_at_start": False, "furthest_m": round(sp.max_dist, 1)},
+                {"away_at_start": away_at_start, "furthest_m": round(sp.max_dist, 1)},
             )
         )
 

@@ -276,18 +276,7 @@ def simulate(
             here = home
             # Day trips: 1-3 destinations that keep clear of every zone.
             for _ in range(int(rng.integers(1, 4))):
-                dest = None
-                for _ in range(60):
-                    ang, dist = rng.uniform(0, 2 * np.pi), rng.uniform(800, 7000)
-                    cand = (here[0] + dist * np.cos(ang), here[1] + dist * np.sin(ang))
-                    if (
-                        shapely.contains_xy(world, *cand)
-                        and not avoid.contains(shapely.Point(cand))
-                        and _segment_clear(here, cand, avoid)
-                        and _segment_clear(cand, home, avoid)
-                    ):
-                        dest = cand
-                        break
+                dest = _clear_destination(here, home, avoid, world, rng, 800, 7000, 60)
                 if dest is None:
                     continue
                 t = go(t, here, dest, waypoints)
@@ -345,7 +334,7 @@ def simulate(
             # unchanged): out late and home after the grace period, or out in the night.
             if not any(d0 <= a < d0 + MS_PER_DAY for _, _, a, _ in visits):
                 last = max(w[0] for w in waypoints)
-                dest = _clear_destination(home, avoid, world, rng_c)
+                dest = _clear_destination(home, home, avoid, world, rng_c, 1500, 4000, 40)
                 if dest is not None and rng_c.random() < 0.25:
                     t_leave = d0 + int(rng_c.uniform(21.0, 21.3) * MS_PER_HOUR)
                     t_home = d0 + int(rng_c.uniform(22.45, 23.5) * MS_PER_HOUR)
@@ -356,7 +345,7 @@ def simulate(
                         waypoints.append((t_home - travel, *dest))
                         waypoints.append((t_home, *home))
                         visits.append(("C-3", None, t_leave, t_home))
-                dest = _clear_destination(home, avoid, world, rng_c)
+                dest = _clear_destination(home, home, avoid, world, rng_c, 1500, 4000, 40)
                 if dest is not None and rng_c.random() < 0.25:
                     t_leave = d0 + int(rng_c.uniform(24.5, 26.0) * MS_PER_HOUR)
                     if t_leave + 3 * MS_PER_HOUR < t_start + days * MS_PER_DAY:
@@ -674,16 +663,25 @@ def _plant_device_faults(
 
 
 def _clear_destination(
-    home: tuple[float, float], avoid: BaseGeometry, world: BaseGeometry, rng: np.random.Generator
+    here: tuple[float, float],
+    home: tuple[float, float],
+    avoid: BaseGeometry,
+    world: BaseGeometry,
+    rng: np.random.Generator,
+    near: float,
+    far: float,
+    tries: int,
 ) -> tuple[float, float] | None:
-    """A place 1.5-4 km from home, reached without going near any of the subject's zones."""
-    for _ in range(40):
-        ang, dist = rng.uniform(0, 2 * np.pi), rng.uniform(1500, 4000)
-        p = (home[0] + dist * np.cos(ang), home[1] + dist * np.sin(ang))
+    """A place ``near``-``far`` metres from ``here``, in the county, reached from ``here``
+    and left for ``home`` without going near any of the subject's zones."""
+    for _ in range(tries):
+        ang, dist = rng.uniform(0, 2 * np.pi), rng.uniform(near, far)
+        p = (here[0] + dist * np.cos(ang), here[1] + dist * np.sin(ang))
         if (
             shapely.contains_xy(world, *p)
             and not avoid.contains(shapely.Point(p))
-            and _segment_clear(home, p, avoid)
+            and _segment_clear(here, p, avoid)
+            and _segment_clear(p, home, avoid)
         ):
             return p
     return None
