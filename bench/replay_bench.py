@@ -40,7 +40,10 @@ from geomonitor.times import iso, parse_ts
 T0 = parse_ts("2026-11-16T18:00:00Z")  # 1,000 minutes: a whole curfew night
 
 
-def build(subjects: int, n_fixes: int, seed: int, curfews: bool = True):
+def build(subjects: int, n_fixes: int, seed: int, curfews: bool = True, absent_share: float = 0.05):
+    """The scenario. With curfews, a share ``absent_share`` of subjects stays out all
+    night; the others are home from 21:45 to 06:00 (``absent_share=1``: nobody complies,
+    the worst case)."""
     rng = np.random.default_rng(seed)
     ws = wards()
     cent = np.array([[w.geometry.centroid.x, w.geometry.centroid.y] for w in ws])
@@ -111,6 +114,11 @@ def build(subjects: int, n_fixes: int, seed: int, curfews: bool = True):
         for k in range(per):
             p = p + steps[k] + 0.01 * (np.array([home.x, home.y]) - p)
             pos[k] = p
+        if curfews and rng.random() >= absent_share:
+            # Complies: indoors from 21:45 until 06:00 (minutes 225-720 after 18:00 UTC).
+            home_part = slice(225, min(720, per))
+            pos[home_part] = [home.x, home.y]
+            pos[home_part] += rng.normal(0, 8, pos[home_part].shape)
         acc = np.where(rng.random(per) < 0.03, rng.uniform(50, 800, per), rng.uniform(4, 30, per))
         noise = rng.normal(0, 1, (per, 2)) * (acc / 2.5)[:, None]
         tags += [tag] * per
@@ -176,10 +184,22 @@ def main() -> None:
         action="store_true",
         help="exclusion zones only (the core issue's original workload)",
     )
+    ap.add_argument(
+        "--absent-share",
+        type=float,
+        default=0.05,
+        help="share of subjects out all curfew night (1.0: the worst case, nobody complies)",
+    )
     args = ap.parse_args()
 
     t = time.perf_counter()
-    doc, fixes = build(args.subjects, args.fixes, args.seed, curfews=not args.no_curfews)
+    doc, fixes = build(
+        args.subjects,
+        args.fixes,
+        args.seed,
+        curfews=not args.no_curfews,
+        absent_share=args.absent_share,
+    )
     registry = parse_registry(doc)
     n = len(fixes)
     print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,3 +131,32 @@ def test_any_arrival_order_gives_the_same_device_events(fixes, seed):
         ev.signature() for ev in one.device_events()
     ]
     assert streamed == [c.to_json() for c in one.candidates()]
+
+
+def _story(step: str) -> list:
+    """A calm tag history with one device event in the middle."""
+    fixes = [fix_at(1000, 0, m) for m in range(0, 20, 2)]
+    fixes += {
+        "jump": [fix_at(30_000, 0, 21)],
+        "gap": [fix_at(1000, 0, 200)],  # 3 h silent, then back
+        "low": [fix_at(1000, 0, 21, battery_pct=15)],
+        "dead": [fix_at(1000, 0, 21, battery_pct=3)],
+        "tamper": [fix_at(1000, 0, 21, strap="tamper")],
+        "poor": [fix_at(1000, 0, 21 + k, acc=300.0) for k in range(0, 38, 2)],
+    }[step]
+    t = max(f.ts for f in fixes)
+    return fixes + [fix_at(1000, 0, (t - T0) // MIN + 1 + k) for k in range(0, 10, 2)]
+
+
+@pytest.mark.parametrize("step", ["jump", "gap", "low", "dead", "tamper", "poor"])
+def test_fixes_arriving_one_at_a_time_in_order_find_every_event(step):
+    """The incremental path (new fixes after the tag's last one) must see each event."""
+    fixes = _story(step)
+    whole = engine_after(fixes)
+    assert whole.device_events(), step
+    e = Engine(make_registry(), index=whole.index)
+    for f in fixes:
+        e.process(batch([f]))
+    assert [ev.signature() for ev in e.device_events()] == [
+        ev.signature() for ev in whole.device_events()
+    ]

@@ -217,6 +217,8 @@ class Engine:
         self.now: int | None = None
 
         self._ref_cache: dict[tuple[int, int], str] = {}
+        # candidate id -> the fixes (times, tag indexes) its evidence list was made from
+        self._night_evidence: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.device_tracks = [DeviceTrack() for _ in self.tag_ids]
         self._device_events: dict[int, dict[tuple[str, str, int], tuple[tuple, DeviceEvent]]] = {}
         self._tag_names = np.array(self.tag_ids, dtype=object)
@@ -419,40 +421,32 @@ class Engine:
         dirty: dict[int, int] = {}  # tag -> earliest instant whose evidence changed
         if known.any():
             idx = np.flatnonzero(known)
-            order = idx[np.argsort(tix[idx], kind="stable")]
+            order = idx[np.lexsort((batch.ts[idx], tix[idx]))]  # by tag, then event time
             st = tix[order]
             m = len(order)
-            strap = batch.tamper[order] if len(batch.tamper) else np.zeros(m, bool)
-            batt = (
+            cols_all = (
+                batch.ts[order],
+                batch.x[order],
+                batch.y[order],
+                batch.accuracy_m[order].astype(np.float32),
                 batch.battery[order].astype(np.float32)
                 if len(batch.battery)
-                else np.full(m, np.nan, np.float32)
-            )
-            chg = (
-                batch.charging_code[order] if len(batch.charging_code) else np.full(m, -1, np.int8)
+                else np.full(m, np.nan, np.float32),
+                batch.tamper[order] if len(batch.tamper) else np.zeros(m, bool),
+                batch.charging_code[order] if len(batch.charging_code) else np.full(m, -1, np.int8),
+                batch.rank[order],
             )
             cuts = np.flatnonzero(np.diff(st)) + 1
-            for a, b in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(order)].tolist(), strict=True):
-                sel = order[a:b]
+            starts = np.r_[0, cuts]
+            ends = np.r_[cuts, m]
+            quiet = self._quiet_appends(st, starts, cols_all)
+            for a, b, ok in zip(starts.tolist(), ends.tolist(), quiet.tolist(), strict=True):
                 t = int(st[a])
-                o = np.argsort(batch.ts[sel], kind="stable")
-                sel, part = sel[o], slice(a, b)
                 track = self.device_tracks[t]
-                prev_last = int(track.ts[-1]) if len(track.ts) else None
-                cols = (
-                    batch.ts[sel],
-                    batch.x[sel],
-                    batch.y[sel],
-                    batch.accuracy_m[sel].astype(np.float32),
-                    batt[part][o],
-                    strap[part][o],
-                    chg[part][o],
-                    batch.rank[sel],
-                )
-                track.add(cols)
-                if self._uneventful_append(t, prev_last, cols):
+                track.add(tuple(c[a:b] for c in cols_all))
+                if ok and not self._poor_hour_tipped(t, cols_all[0][a:b], cols_all[3][a:b]):
                     continue
-                first = int(batch.ts[sel[0]])
+                first = int(cols_all[0][a])
                 dirty[t] = min(dirty.get(t, first), first)
         if self.now is None:
             return
@@ -466,45 +460,63 @@ class Engine:
         for t in sorted(dirty):
             self._judge_device(t, dirty[t], res)
 
-    def _uneventful_append(
-        self, t: int, prev_last: int | None, cols: tuple[np.ndarray, ...]
-    ) -> bool:
-        """Whether fixes appended after a tag's last one can neither start nor change any
-        device event (the common case: nothing to recompute)."""
-        ts, _, _, acc, batt, tamper, _, _ = cols
-        if (
-            prev_last is None
-            or ts[0] <= prev_last
-            or (len(ts) > 1 and not (ts[1:] > ts[:-1]).all())
-        ):
-            return False
-        for _, ev in self._device_events.get(t, {}).values():
-            if ev.ended_at is None or ev.ended_at >= prev_last:
-                return False
+    def _quiet_appends(
+        self, tags: np.ndarray, starts: np.ndarray, cols: tuple[np.ndarray, ...]
+    ) -> np.ndarray:
+        """For each tag's group of new fixes (``cols`` sorted by tag then time, groups
+        starting at ``starts``): whether they come after the tag's last fix and can neither
+        start nor change any device event, so nothing needs recomputing (the common case).
+        Poor-accuracy hours are checked separately (:meth:`_poor_hour_tipped`)."""
+        ts, x, y, acc, batt, tamper = cols[:6]
         cfg = self.config.device
-        track = self.device_tracks[t]
-        k = len(track.ts) - len(ts) - 1  # the fix before the appended ones
-        all_ts = track.ts[k:]
-        if tamper.any():
-            return False
-        if (acc > cfg.poor_accuracy_m).any():
-            # A poor fix matters only if it tips its clock hour into a poor-accuracy hour.
-            for h in np.unique(ts[acc > cfg.poor_accuracy_m] // MS_PER_HOUR).tolist():
-                a = int(np.searchsorted(track.ts, h * MS_PER_HOUR))
-                b = int(np.searchsorted(track.ts, (h + 1) * MS_PER_HOUR))
-                bad = int((track.acc[a:b] > cfg.poor_accuracy_m).sum())
-                if b - a >= cfg.poor_accuracy_min_fixes and bad > cfg.poor_accuracy_share * (b - a):
-                    return False
-        if (batt <= cfg.low_battery_pct).any():  # NaN compares False: no reading, no change
-            return False
-        if (np.diff(all_ts) > cfg.no_contact_minutes * MS_PER_MINUTE).any():
-            return False
-        dt = np.diff(all_ts) / 1000.0
-        dist = np.hypot(np.diff(track.x[k:]), np.diff(track.y[k:]))
-        slack = track.acc[k + 1 :] + track.acc[k:-1]
+        n_groups = len(starts)
+        # The fix before each new one: the previous new fix, or the tag's stored last fix.
+        prev_ts = np.empty(len(ts), np.int64)
+        prev_ts[1:] = ts[:-1]
+        prev_x, prev_y, prev_acc = np.empty_like(x), np.empty_like(y), np.empty_like(acc)
+        prev_x[1:], prev_y[1:], prev_acc[1:] = x[:-1], y[:-1], acc[:-1]
+        ok = np.ones(n_groups, bool)
+        for g, (a, t) in enumerate(zip(starts.tolist(), tags[starts].tolist(), strict=True)):
+            track = self.device_tracks[t]
+            if len(track.ts) == 0:
+                ok[g] = False
+                prev_ts[a], prev_x[a], prev_y[a], prev_acc[a] = ts[a] - 1, x[a], y[a], acc[a]
+                continue
+            last = int(track.ts[-1])
+            prev_ts[a] = last
+            prev_x[a], prev_y[a], prev_acc[a] = track.x[-1], track.y[-1], track.acc[-1]
+            for _, ev in self._device_events.get(t, {}).values():
+                if ev.ended_at is None or ev.ended_at >= last:
+                    ok[g] = False  # an event still open, or ending at the last fix
+                    break
+        dt = ts - prev_ts
+        dist = np.hypot(x - prev_x, y - prev_y)
         with np.errstate(divide="ignore", invalid="ignore"):
-            speed = (dist - slack) / dt * 3.6
-        return not (speed > cfg.max_speed_kmh).any()
+            speed = (dist - (acc + prev_acc)) / (dt / 1000.0) * 3.6
+        bad = (
+            (dt <= 0)  # not after the tag's last fix, or out of order within the batch
+            | tamper
+            | (batt <= cfg.low_battery_pct)  # NaN compares False: no reading, no change
+            | (dt > cfg.no_contact_minutes * MS_PER_MINUTE)
+            | (speed > cfg.max_speed_kmh)
+        )
+        return ok & ~np.logical_or.reduceat(bad, starts)
+
+    def _poor_hour_tipped(self, t: int, ts: np.ndarray, acc: np.ndarray) -> bool:
+        """Whether new poor-accuracy fixes of tag ``t`` (already added to its track) make
+        their clock hour a poor-accuracy hour."""
+        cfg = self.config.device
+        poor = acc > cfg.poor_accuracy_m
+        if not poor.any():
+            return False
+        track = self.device_tracks[t]
+        for h in np.unique(ts[poor] // MS_PER_HOUR).tolist():
+            a = int(np.searchsorted(track.ts, h * MS_PER_HOUR))
+            b = int(np.searchsorted(track.ts, (h + 1) * MS_PER_HOUR))
+            bad = int((track.acc[a:b] > cfg.poor_accuracy_m).sum())
+            if b - a >= cfg.poor_accuracy_min_fixes and bad > cfg.poor_accuracy_share * (b - a):
+                return True
+        return False
 
     def _fitted_mask(self, t: int, ts: np.ndarray) -> np.ndarray:
         fits = self._fittings.get(t)
@@ -654,12 +666,13 @@ class Engine:
             if old is not None and old[0] == sig:
                 after[f.kind] = old  # unchanged: no need to rebuild it
             else:
-                c = self._curfew_candidate(rule, s, e, f)
+                c = self._curfew_candidate(rule, s, e, f, old[1] if old else None)
                 after[f.kind] = (sig, c)
                 res.upserts.append(c)
         for kind, (_, c) in before.items():
             if kind not in after:
                 res.retracted.append(c.id)
+                self._night_evidence.pop(c.id, None)
         if after:
             self._nights[(r, s)] = after
         else:
@@ -677,13 +690,33 @@ class Engine:
             cache.update(zip(missing, refs, strict=True))
         return [cache[ev] for ev in evidence]
 
-    def _curfew_candidate(self, rule: CurfewRule, s: int, e: int, f: Finding) -> Candidate:
+    def _night_refs(self, f: Finding, old: Candidate | None) -> list[str]:
+        """Evidence references of a night's finding. A night's evidence mostly grows at
+        the end as fixes arrive, so when the previous candidate's evidence is a prefix of
+        the new one (compared on the fix arrays) only the new fixes are formatted."""
+        if old is not None:
+            prev = self._night_evidence.get(old.id)
+            if prev is not None:
+                pts, ptag = prev
+                n = len(pts)
+                if (
+                    n <= len(f.evidence_ts)
+                    and np.array_equal(f.evidence_ts[:n], pts)
+                    and np.array_equal(f.evidence_tag[:n], ptag)
+                ):
+                    tail = self._tag_names[f.evidence_tag[n:]].tolist()
+                    return old.evidence + fix_refs(tail, f.evidence_ts[n:].tolist())
+        return fix_refs(self._tag_names[f.evidence_tag].tolist(), f.evidence_ts.tolist())
+
+    def _curfew_candidate(
+        self, rule: CurfewRule, s: int, e: int, f: Finding, old: Candidate | None = None
+    ) -> Candidate:
         details = dict(f.details)
         details["window_start"] = iso(s)
         details["window_end"] = iso(e)
         if "last_known_at" in details:
             details["last_known_at"] = iso(details["last_known_at"])
-        return Candidate(
+        c = Candidate(
             id=candidate_id(f.kind, rule.subject_id, rule.order_id, rule.condition_id, s),
             kind=f.kind,
             subject_id=rule.subject_id,
@@ -696,9 +729,11 @@ class Engine:
             fix_count=f.fix_count,
             explanation=explain_curfew(rule, s, e, f),
             last_evidence_at=f.last_evidence_at,
-            evidence=fix_refs(self._tag_names[f.evidence_tag].tolist(), f.evidence_ts.tolist()),
+            evidence=self._night_refs(f, old),
             details=details,
         )
+        self._night_evidence[c.id] = (f.evidence_ts, f.evidence_tag)
+        return c
 
     # ------------------------------------------------------------------ candidates
     def _cid(self, r: int, ep: Episode) -> str:
