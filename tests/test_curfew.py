@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from geomonitor.engine import Engine
 from geomonitor.fix import Fix
-from geomonitor.times import parse_ts
+from geomonitor.times import iso, parse_ts
 
 from .conftest import BASE_DOC, CENTRE_LAT, CENTRE_LON, batch, deliver, fix_at, make_registry
 
@@ -176,6 +176,26 @@ def test_silence_filled_with_home_fixes_resolves():
     e.process(batch([f for f in fixes if not at("22:00") <= f.ts < at("22:45")]))
     r = e.process(batch([f for f in fixes if at("22:00") <= f.ts < at("22:45")]))
     assert len(r.retracted) == 1 and r.upserts == [] and e.candidates() == []
+
+
+def test_late_fixes_that_swap_evidence_at_the_same_count_update_the_candidate():
+    """Two late fixes turn a lone away fix into home-time and extend the first spell:
+    the absence keeps its times and count but its evidence changes, and so must the
+    candidate the desk sees."""
+    away = {"19:55", "20:00", "20:05", "20:10", "20:15", "20:20", "20:25", "20:30"}
+    away |= {"21:35", "21:45", "21:50"}
+    fixes = trail(
+        "2026-11-21T18:00:00Z",
+        "2026-11-21T22:05:00Z",
+        lambda t: 150 if iso(t)[11:16] in away else 0,
+    )
+    late = {at("20:30"), at("21:40")}
+    e = Engine(registry())
+    e.process(batch([f for f in fixes if f.ts not in late]))
+    res = e.process(batch([f for f in fixes if f.ts in late]))
+    (want,) = run(fixes)
+    assert [c.to_json() for c in res.upserts] == [want.to_json()]
+    assert [c.to_json() for c in e.candidates()] == [want.to_json()]
 
 
 PLACES = {"home": 0, "edge": 95, "near": 150, "out": 2000}

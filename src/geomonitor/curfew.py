@@ -77,6 +77,17 @@ class CurfewRule:
                     out.append((a, b))
         return out
 
+    def next_night(self, after: int, horizon_days: int = 8) -> tuple[int, int] | None:
+        """The first window (as :meth:`nights` gives it) starting at or after ``after``,
+        looking at most ``horizon_days`` ahead."""
+        day0 = max(after, self.valid_from) // MS_PER_DAY
+        for day in range(day0 - 1, day0 + horizon_days + 1):
+            for a, b in self._windows_starting_on(day):
+                a, b = max(a, self.valid_from), min(b, self.valid_to)
+                if a < b and a >= after:
+                    return a, b
+        return None
+
     def _windows_starting_on(self, day: int) -> tuple[tuple[int, int], ...]:
         got = self._days.get(day)
         if got is None:
@@ -126,7 +137,9 @@ class Finding:
             self.closed_at,
             self.fix_count,
             self.last_evidence_at,
-            len(self.evidence_ts),
+            # The evidence itself: a late fix can swap one for another at the same count.
+            self.evidence_ts.tobytes(),
+            self.evidence_tag.tobytes(),
             tuple(sorted(self.details.items())),
         )
 

@@ -63,7 +63,7 @@ class DeviceEvent:
             self.kind,
             self.started_at,
             self.ended_at,
-            len(self.evidence),
+            tuple(self.evidence),  # a late fix can swap evidence at the same count
             tuple(sorted(self.details.items())),
         )
 

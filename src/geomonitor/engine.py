@@ -394,7 +394,9 @@ class Engine:
                 # The nights these fixes fall in, and the next one (whose "last known
                 # position" may be among them) ...
                 spans = [(lo, hi + 1)]
-                to_judge.update((r, a, b) for a, b in rule.nights(hi + 1, hi + 8 * MS_PER_DAY)[:1])
+                nxt = rule.next_night(hi + 1)
+                if nxt is not None and nxt[0] <= now:  # not begun: judged when time gets there
+                    to_judge.add((r, *nxt))
                 # ... and, when the subject's record now starts earlier, every night between.
                 if first_before is None:
                     spans.append((first, now + 1))

@@ -58,7 +58,7 @@ class Episode:
             self.breach_count,
             self.uncertain_count,
             round(self.max_depth_m, 2),
-            len(self.evidence),
+            tuple(self.evidence),  # a late fix can swap evidence at the same count
             self.last_obs_at,
         )
 
