@@ -137,7 +137,7 @@ def test_parallel_parsing_gives_the_same_result(tmp_path, monkeypatch):
     import geomonitor.replay as replay_mod
 
     lines = _visit_lines()
-    body = "\n".join(lines[:20] + BAD + lines[20:]) + "\n"
+    body = "\n".join(lines[:20] + BAD + ["", "  "] + lines[20:]) + "\n"  # and blank lines
     (tmp_path / "fixes.jsonl").write_text(body)
     out = []
     for threshold in (1 << 40, 0):  # in-process, then a parser process
@@ -151,11 +151,13 @@ def test_parallel_parsing_gives_the_same_result(tmp_path, monkeypatch):
                     s.fixes_accepted,
                     s.fixes_rejected,
                     [r["locator"] for r in st.rejections()],
+                    [(r["reason"], r["field"], r["message"], r["raw"]) for r in st.rejections()],
                     [c.to_json() for c in st.candidates()],
                 )
             )
     assert out[0] == out[1]
     assert out[0][3] == [f"line {n}" for n in range(21, 27)]
+    assert out[0][0] == len(lines) + len(BAD)  # blank lines are not records
 
 
 def test_device_events_survive_a_second_replay_with_late_fixes(tmp_path):
