@@ -110,3 +110,13 @@ def deliver(engine, arrival: list[Fix], rng, max_batch: int) -> list[dict]:
             live[c.id] = c.to_json()
         i += k
     return [live[k] for k in sorted(live)]
+
+
+@pytest.fixture(scope="session")
+def kafka_broker():
+    """A real Kafka-protocol broker (tansu) for the whole test session."""
+    from .broker import Broker
+
+    b = Broker()
+    yield b
+    b.stop()

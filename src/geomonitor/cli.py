@@ -61,6 +61,62 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _stream_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML configuration (see docs/deployment.md); GEOMONITOR_* variables override it",
+    )
+    p.add_argument("--bootstrap-servers", default=None, help="Kafka brokers, host:port,...")
+    p.add_argument("--group-id", default=None, help="consumer group")
+    _db_arg(p)
+
+
+def _stream_config(args: argparse.Namespace) -> Any:
+    from .stream import load_config
+
+    cfg = load_config(args.config)
+    if args.bootstrap_servers:
+        cfg.bootstrap_servers = args.bootstrap_servers
+    if args.group_id:
+        cfg.group_id = args.group_id
+    if args.db:
+        cfg.store = str(args.db)
+    return cfg
+
+
+def _consume(args: argparse.Namespace) -> int:
+    import logging
+
+    from .stream import StreamConsumer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    cfg = _stream_config(args)
+    if args.idle_exit is not None:
+        cfg.idle_exit_s = args.idle_exit
+    with Store(cfg.store) as store:
+        stats = StreamConsumer(cfg, args.input, store).run()
+    print(
+        f"consumed {stats.messages:,} messages ({stats.accepted:,} accepted, "
+        f"{stats.rejected:,} dead-lettered), published {stats.published:,} output messages "
+        f"in {stats.seconds:.1f} s"
+    )
+    return 0
+
+
+def _produce(args: argparse.Namespace) -> int:
+    from .stream import ensure_topics, produce
+
+    cfg = _stream_config(args)
+    ensure_topics(cfg, args.partitions)
+    counts = produce(cfg, args.fixes, args.anpr)
+    for topic, n in counts.items():
+        print(f"{topic}: {n:,} messages")
+    return 0
+
+
 def _config(args: argparse.Namespace) -> EngineConfig:
     return EngineConfig(
         default_accuracy_m=args.default_accuracy,
@@ -130,6 +186,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--start", default="2026-11-16T00:00:00Z")
 
+    p = sub.add_parser(
+        "consume", help="run a Kafka stream consumer (fixes or ANPR reads) into the store"
+    )
+    p.add_argument("input", choices=["fixes", "anpr"])
+    _stream_args(p)
+    p.add_argument(
+        "--idle-exit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds with nothing to consume (default: run until SIGTERM)",
+    )
+
+    p = sub.add_parser("produce", help="publish fix and ANPR read files to the input topics")
+    _stream_args(p)
+    p.add_argument("--fixes", type=Path, help="fix file (JSONL/CSV, gzip allowed)")
+    p.add_argument("--anpr", type=Path, help="ANPR read file")
+    p.add_argument(
+        "--partitions",
+        type=int,
+        default=4,
+        help="partitions for topics that do not exist yet (default 4)",
+    )
+
     p = sub.add_parser("demo", help="simulate, load, replay and show what the desk would see")
     p.add_argument("--out", type=Path, default=Path("demo-output"))
     p.add_argument("--subjects", type=int, default=30)
@@ -150,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except FileNotFoundError as e:
         print(f"geomonitor: file not found: {e.filename}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        from .stream import ConfigError
+
+        if not isinstance(e, ConfigError):
+            raise
+        print(f"geomonitor: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (e.g. piped into head): stop quietly, like other tools.
@@ -179,6 +266,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             f"anpr.jsonl, truth.json ({len(truth['breaches'])} planted breaches)"
         )
         return 0
+    if cmd == "consume":
+        return _consume(args)
+    if cmd == "produce":
+        return _produce(args)
     if cmd == "demo":
         from .demo import run_demo
 

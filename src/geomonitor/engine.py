@@ -283,6 +283,22 @@ class Engine:
         res.upserts.sort(key=lambda c: c.id)
         return res
 
+    def advance(self, now: int) -> EngineResult:
+        """Move event time on to ``now`` without new fixes (a stream consumer whose
+        partitions are quiet, learning that others have reached ``now``): silences it
+        passes are judged as if fixes up to ``now`` had arrived elsewhere."""
+        res = EngineResult()
+        if self.now is not None and now <= self.now:
+            return res
+        old_now, self.now = self.now, now
+        empty = FixBatch.from_rows([])
+        none = np.empty(0, np.int64)
+        self._match_curfews(empty, none, none.astype(np.int32), [], old_now, res)
+        self._match_devices(empty, none, old_now, res)
+        res.retracted.sort()
+        res.upserts.sort(key=lambda c: c.id)
+        return res
+
     def _match_zones(
         self,
         batch: FixBatch,

@@ -13,7 +13,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,38 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX device_events_kind ON device_events(kind, started_at);
     """,
+    # 3: stream consumers: offsets stored with the results they produced, which tags
+    # arrive on which partition (to warm an engine for its partitions), and an outbox of
+    # output messages published after each commit (see docs/deployment.md)
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE stream_offsets (
+        group_id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        next_offset INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (group_id, topic, partition)
+    );
+    CREATE TABLE tag_partitions (
+        topic TEXT NOT NULL,
+        tag_id TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        PRIMARY KEY (topic, tag_id)
+    );
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        key BLOB,
+        value BLOB NOT NULL,
+        headers TEXT NOT NULL,
+        published INTEGER NOT NULL DEFAULT 0,
+        out_partition INTEGER,
+        out_offset INTEGER
+    );
+    CREATE INDEX outbox_pending ON outbox(owner, published, seq);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -167,6 +199,8 @@ class CandidateWrite:
     updated: int = 0
     closed: int = 0
     retracted: int = 0
+    #: Each change as written to the history: (candidate id, subject id, action, body).
+    events: list[tuple[str, str, str, str | None]] = field(default_factory=list)
 
 
 class Store:
@@ -352,11 +386,14 @@ class Store:
     def fix_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM fixes").fetchone()[0])
 
-    def iter_fix_batches(self, size: int = 200_000) -> Iterator[FixBatch]:
+    def iter_fix_batches(
+        self, size: int = 200_000, only_wanted: bool = False
+    ) -> Iterator[FixBatch]:
         """Every stored fix, as batches in (tag, time) order: for warming an engine up."""
+        where = " WHERE tag_id IN (SELECT tag_id FROM wanted_tags)" if only_wanted else ""
         cur = self.db.execute(
             "SELECT tag_id, ts, lat, lon, x, y, accuracy_m, rank, battery_pct, strap, charging "
-            "FROM fixes ORDER BY tag_id, ts"
+            f"FROM fixes{where} ORDER BY tag_id, ts"
         )
         while True:
             rows = cur.fetchmany(size)
@@ -497,10 +534,14 @@ class Store:
                 ),
             )
             events.append((c.id, action, now, body))
+            w.events.append((c.id, c.subject_id, action, body))
         for cid in retracted:
-            if self.db.execute("DELETE FROM candidates WHERE id=?", (cid,)).rowcount:
+            row = self.db.execute("SELECT subject_id FROM candidates WHERE id=?", (cid,)).fetchone()
+            if row is not None:
+                self.db.execute("DELETE FROM candidates WHERE id=?", (cid,))
                 w.retracted += 1
                 events.append((cid, "retracted", now, None))
+                w.events.append((cid, row[0], "retracted", None))
         self.db.executemany(
             "INSERT INTO candidate_events (candidate_id, action, recorded_at, body) "
             "VALUES (?,?,?,?)",
@@ -508,9 +549,16 @@ class Store:
         )
         return w
 
-    def sync_candidates(self, current: list[Candidate]) -> CandidateWrite:
-        """Make the stored candidates equal ``current`` (after an engine warm-up)."""
-        stored = {i: b for i, b in self.db.execute("SELECT id, body FROM candidates")}
+    def sync_candidates(
+        self, current: list[Candidate], subjects: set[str] | None = None
+    ) -> CandidateWrite:
+        """Make the stored candidates equal ``current`` (after an engine warm-up); with
+        ``subjects``, only the candidates of those subjects."""
+        stored = {
+            i: b
+            for i, subj, b in self.db.execute("SELECT id, subject_id, body FROM candidates")
+            if subjects is None or subj in subjects
+        }
         ups = [c for c in current if stored.get(c.id) != _dumps(c.to_json())]
         ids = {c.id for c in current}
         gone = sorted(i for i in stored if i not in ids)
@@ -590,14 +638,140 @@ class Store:
             )
         return out
 
-    def sync_device_events(self, current: list[Any]) -> None:
-        """Make the stored device events equal ``current`` (after an engine warm-up)."""
+    def sync_device_events(
+        self, current: list[Any], tags: set[str] | None = None
+    ) -> tuple[list[Any], list[tuple[str, str, int]]]:
+        """Make the stored device events equal ``current`` (after an engine warm-up); with
+        ``tags``, only those tags' events. Returns what changed (upserts, removed keys)."""
         stored = {
-            (t, k, a)
-            for t, k, a in self.db.execute("SELECT tag_id, kind, started_at FROM device_events")
+            (t, k, a): (b, subj, d, ev)
+            for t, k, a, b, subj, d, ev in self.db.execute(
+                "SELECT tag_id, kind, started_at, ended_at, subject_id, details, evidence "
+                "FROM device_events"
+            )
+            if tags is None or t in tags
         }
-        keys = {e.key for e in current}
-        self.apply_device_events(current, sorted(stored - keys))
+        ups = [
+            e
+            for e in current
+            if stored.get(e.key)
+            != (
+                e.ended_at,
+                e.details.get("subject_id"),
+                _dumps({k: v for k, v in e.details.items() if k != "subject_id"}),
+                _dumps(e.evidence),
+            )
+        ]
+        gone = sorted(stored.keys() - {e.key for e in current})
+        self.apply_device_events(ups, gone)
+        return ups, gone
+
+    def stream_watermark(self, group_id: str, topic: str) -> int | None:
+        """The latest event time any consumer of the group has matched (see
+        :meth:`geomonitor.engine.Engine.advance`)."""
+        row = self.db.execute(
+            "SELECT value FROM meta WHERE key=?", (f"watermark/{group_id}/{topic}",)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def raise_stream_watermark(self, group_id: str, topic: str, now: int) -> None:
+        key = f"watermark/{group_id}/{topic}"
+        old = self.stream_watermark(group_id, topic)
+        if old is None or now > old:
+            self.db.execute(
+                "INSERT INTO meta VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, str(now)),
+            )
+
+    # ------------------------------------------------------------------ stream consumers
+    def store_id(self) -> str:
+        """A random id made once per database: prefixes output event ids."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
+        if row is not None:
+            return str(row[0])
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (os.urandom(6).hex(),)
+            )
+        return str(self.db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()[0])
+
+    def stream_offsets(self, group_id: str, topic: str) -> dict[int, int]:
+        """Next offset to consume per partition, as committed with the results."""
+        return dict(
+            self.db.execute(
+                "SELECT partition, next_offset FROM stream_offsets WHERE group_id=? AND topic=?",
+                (group_id, topic),
+            ).fetchall()
+        )
+
+    def save_stream_offset(self, group_id: str, topic: str, partition: int, nxt: int) -> None:
+        self.db.execute(
+            "INSERT INTO stream_offsets VALUES (?,?,?,?,?) ON CONFLICT(group_id, topic, "
+            "partition) DO UPDATE SET next_offset=excluded.next_offset, "
+            "updated_at=excluded.updated_at",
+            (group_id, topic, partition, nxt, _now()),
+        )
+
+    def note_tag_partitions(self, topic: str, partition: int, tags: Iterable[str]) -> None:
+        self.db.executemany(
+            "INSERT INTO tag_partitions VALUES (?,?,?) ON CONFLICT(topic, tag_id) "
+            "DO UPDATE SET partition=excluded.partition",
+            [(topic, t, partition) for t in tags],
+        )
+
+    def tags_on_partitions(self, topic: str, partitions: Iterable[int]) -> list[str]:
+        parts = sorted(set(partitions))
+        if not parts:
+            return []
+        marks = ",".join("?" * len(parts))
+        return [
+            t
+            for (t,) in self.db.execute(
+                f"SELECT tag_id FROM tag_partitions WHERE topic=? AND partition IN ({marks}) "
+                "ORDER BY tag_id",
+                [topic, *parts],
+            )
+        ]
+
+    def iter_fix_batches_of(self, tags: list[str], size: int = 200_000) -> Iterator[FixBatch]:
+        """Like :meth:`iter_fix_batches`, for some tags only."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_tags (tag_id TEXT PRIMARY KEY)")
+        self.db.execute("DELETE FROM wanted_tags")
+        self.db.executemany("INSERT OR IGNORE INTO wanted_tags VALUES (?)", [(t,) for t in tags])
+        yield from self.iter_fix_batches(size, only_wanted=True)
+
+    def add_outbox(self, owner: str, rows: Iterable[tuple[str, bytes | None, bytes, str]]) -> None:
+        """Queue output messages (topic, key, value, headers as JSON) in this transaction."""
+        self.db.executemany(
+            "INSERT INTO outbox (owner, topic, key, value, headers) VALUES (?,?,?,?,?)",
+            [(owner, *r) for r in rows],
+        )
+
+    def pending_outbox(self, owner: str) -> list[tuple[int, str, bytes | None, bytes, str]]:
+        return self.db.execute(
+            "SELECT seq, topic, key, value, headers FROM outbox WHERE owner=? AND published=0 "
+            "ORDER BY seq",
+            (owner,),
+        ).fetchall()
+
+    def mark_published(self, done: Iterable[tuple[int, int | None, int | None]]) -> None:
+        """Mark outbox rows (seq, partition, offset) as published."""
+        with self.transaction():
+            self.db.executemany(
+                "UPDATE outbox SET published=1, out_partition=?, out_offset=? WHERE seq=?",
+                [(p, o, seq) for seq, p, o in done],
+            )
+
+    def published_marks(self, topic: str) -> dict[int, int]:
+        """Highest offset known published by this store, per partition of ``topic``."""
+        return dict(
+            self.db.execute(
+                "SELECT out_partition, MAX(out_offset) FROM outbox WHERE topic=? AND "
+                "published=1 AND out_partition IS NOT NULL GROUP BY out_partition",
+                (topic,),
+            ).fetchall()
+        )
 
     # ------------------------------------------------------------------ runs
     def start_run(self, command: str) -> int:

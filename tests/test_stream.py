@@ -1,0 +1,284 @@
+"""Kafka stream consumers against a real Kafka-protocol broker (tansu): the same candidates
+as a file replay, crashes without loss or duplicates, two consumers in a group, dead
+letters."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+
+from geomonitor.registry import load_registry_file
+from geomonitor.replay import replay
+from geomonitor.simulate import simulate
+from geomonitor.store import Store
+from geomonitor.stream import (
+    ConfigError,
+    StreamConfig,
+    StreamConsumer,
+    ensure_topics,
+    load_config,
+    produce,
+)
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    """A small simulated scenario and what a file replay makes of it."""
+    out = tmp_path_factory.mktemp("stream")
+    simulate(out, subjects=10, days=2, seed=5)
+    reg, _ = load_registry_file(out / "registry.json")
+    with Store(out / "replay.db") as st:
+        st.load_registry(reg)
+        replay(st, out / "fixes.jsonl", progress=False)
+        want = sorted((c.to_json() for c in st.candidates()), key=lambda c: c["id"])
+        rejected = len(st.rejections(limit=100_000))
+    assert want and rejected, "the scenario must have candidates and bad records"
+    return out, reg, want, rejected
+
+
+def _config(broker, db: Path) -> StreamConfig:
+    """Fresh topics and group per test; short group timeouts (tansu holds a join for the
+    rebalance timeout)."""
+    run = uuid.uuid4().hex[:8]
+    return StreamConfig(
+        bootstrap_servers=broker.bootstrap,
+        group_id=f"g-{run}",
+        client_id=f"c-{run}",
+        fixes_topic=f"fixes-{run}",
+        anpr_topic=f"anpr-{run}",
+        candidates_topic=f"cands-{run}",
+        device_events_topic=f"devices-{run}",
+        deadletter_topic=f"dead-{run}",
+        store=str(db),
+        max_poll_records=300,
+        poll_timeout_ms=200,
+        max_poll_interval_ms=3000,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        idle_exit_s=4.0,
+    )
+
+
+def _fresh_store(scenario, db: Path) -> None:
+    _, reg, _, _ = scenario
+    with Store(db) as st:
+        st.load_registry(reg)
+
+
+def _stored(db: Path) -> list[dict]:
+    with Store(db) as st:
+        return sorted((c.to_json() for c in st.candidates()), key=lambda c: c["id"])
+
+
+def _same(got: list[dict], want: list[dict]) -> None:
+    """Assert equal candidate lists, saying which differ."""
+    g, w = {c["id"]: c for c in got}, {c["id"]: c for c in want}
+    extra = [(i, g[i]["kind"]) for i in sorted(g.keys() - w.keys())]
+    missing = [(i, w[i]["kind"]) for i in sorted(w.keys() - g.keys())]
+    changed = [
+        (i, sorted(k for k in w[i] if g[i].get(k) != w[i][k]))
+        for i in sorted(g.keys() & w.keys())
+        if g[i] != w[i]
+    ]
+    assert not (extra or missing or changed), f"extra {extra} missing {missing} changed {changed}"
+
+
+def _read_topic(cfg: StreamConfig, topic: str) -> list:
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or [])]
+        c.assign(tps)
+        c.seek_to_beginning()
+        out, empty = [], 0
+        while empty < 4:
+            polled = c.poll(timeout_ms=400)
+            empty = 0 if polled else empty + 1
+            for msgs in polled.values():
+                out.extend(msgs)
+        return out
+    finally:
+        c.close()
+
+
+def _fold_candidates(msgs) -> tuple[list[dict], list[str]]:
+    """Apply the candidate events in order: the desk's view; and every event id."""
+    live: dict[str, dict] = {}
+    ids = []
+    for m in sorted(msgs, key=lambda m: (m.partition, m.offset)):
+        doc = orjson.loads(m.value)
+        ids.append(doc["event_id"])
+        assert dict(m.headers)["event_id"].decode() == doc["event_id"]
+        if doc["action"] == "retracted":
+            live.pop(doc["candidate_id"], None)
+        else:
+            live[doc["candidate_id"]] = doc["candidate"]
+    return sorted(live.values(), key=lambda c: c["id"]), ids
+
+
+def _consumer_process(cfg: StreamConfig, idle_exit: float = 6.0) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.update(
+        GEOMONITOR_KAFKA_BOOTSTRAP_SERVERS=cfg.bootstrap_servers,
+        GEOMONITOR_KAFKA_GROUP_ID=cfg.group_id,
+        GEOMONITOR_KAFKA_CLIENT_ID=cfg.client_id,
+        GEOMONITOR_KAFKA_MAX_POLL_RECORDS=str(cfg.max_poll_records),
+        GEOMONITOR_KAFKA_POLL_TIMEOUT_MS=str(cfg.poll_timeout_ms),
+        GEOMONITOR_KAFKA_MAX_POLL_INTERVAL_MS=str(cfg.max_poll_interval_ms),
+        GEOMONITOR_KAFKA_SESSION_TIMEOUT_MS=str(cfg.session_timeout_ms),
+        GEOMONITOR_KAFKA_HEARTBEAT_INTERVAL_MS=str(cfg.heartbeat_interval_ms),
+        GEOMONITOR_TOPICS_FIXES=cfg.fixes_topic,
+        GEOMONITOR_TOPICS_ANPR=cfg.anpr_topic,
+        GEOMONITOR_TOPICS_CANDIDATES=cfg.candidates_topic,
+        GEOMONITOR_TOPICS_DEVICE_EVENTS=cfg.device_events_topic,
+        GEOMONITOR_TOPICS_DEADLETTER=cfg.deadletter_topic,
+        GEOMONITOR_DB=cfg.store,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "geomonitor.cli", "consume", "fixes", "--idle-exit", str(idle_exit)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_the_stream_gives_the_same_candidates_as_a_replay(kafka_broker, scenario, tmp_path):
+    out, _, want, rejected = scenario
+    cfg = _config(kafka_broker, tmp_path / "s.db")
+    _fresh_store(scenario, tmp_path / "s.db")
+    ensure_topics(cfg, partitions=4)
+    sent = produce(cfg, fixes=out / "fixes.jsonl")
+    with Store(cfg.store) as st:
+        stats = StreamConsumer(cfg, "fixes", st).run()
+    assert stats.messages == sent[cfg.fixes_topic]
+    assert stats.rejected == rejected
+    _same(_stored(tmp_path / "s.db"), want)
+    # The candidates topic, applied in order, is the desk's view: the same candidates.
+    desk, ids = _fold_candidates(_read_topic(cfg, cfg.candidates_topic))
+    _same(desk, want)
+    assert len(ids) == len(set(ids))
+
+
+def test_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, scenario, tmp_path):
+    out, _, want, rejected = scenario
+    cfg = _config(kafka_broker, tmp_path / "k.db")
+    _fresh_store(scenario, tmp_path / "k.db")
+    ensure_topics(cfg, partitions=4)
+    produce(cfg, fixes=out / "fixes.jsonl")
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(4):
+        p = _consumer_process(cfg)
+        time.sleep(rng.uniform(3.5, 7.0))  # joins after ~3 s, then dies mid-stream
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait(30)
+    assert kills >= 2
+    # Idle long enough for the group to drop the last killed member (session timeout)
+    # and hand this one all the partitions.
+    p = _consumer_process(cfg, idle_exit=15.0)
+    output = p.communicate(timeout=240)[0].decode()
+    assert p.returncode == 0, output
+    _same(_stored(tmp_path / "k.db"), want)
+    desk, ids = _fold_candidates(_read_topic(cfg, cfg.candidates_topic))
+    _same(desk, want)
+    assert len(ids) == len(set(ids)), "an output event was published twice"
+    dead = _read_topic(cfg, cfg.deadletter_topic)
+    assert len(dead) == rejected
+    assert len({dict(m.headers)["event_id"] for m in dead}) == rejected
+    with Store(cfg.store) as st:
+        assert len(st.rejections(limit=100_000)) == rejected
+
+
+def test_two_consumers_in_a_group_share_the_work(kafka_broker, scenario, tmp_path):
+    out, _, want, _ = scenario
+    cfg = _config(kafka_broker, tmp_path / "two.db")
+    _fresh_store(scenario, tmp_path / "two.db")
+    ensure_topics(cfg, partitions=4)
+    produce(cfg, fixes=out / "fixes.jsonl")
+    procs = [_consumer_process(cfg) for _ in range(2)]
+    logs = [p.communicate(timeout=240)[0].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), logs
+    # Both took part (each logged an assignment of its own partitions).
+    assert all("assigned partitions [" in log_ for log_ in logs), logs
+    _same(_stored(tmp_path / "two.db"), want)
+    desk, ids = _fold_candidates(_read_topic(cfg, cfg.candidates_topic))
+    _same(desk, want)
+    assert len(ids) == len(set(ids))
+
+
+def test_malformed_messages_go_to_the_dead_letter_topic(kafka_broker, scenario, tmp_path):
+    from kafka import KafkaProducer
+
+    out, _, _, _ = scenario
+    cfg = _config(kafka_broker, tmp_path / "d.db")
+    _fresh_store(scenario, tmp_path / "d.db")
+    ensure_topics(cfg, partitions=2)
+    good = next(
+        line
+        for line in (out / "fixes.jsonl").read_bytes().splitlines()
+        if b'"tag_id"' in line and b'"ts"' in line and b'"lat"' in line
+    )
+    bad = [b"not json at all", b'{"tag_id": "BUD-X", "ts": "2026-11-16T10:00:00"}', b"[]"]
+    producer = KafkaProducer(bootstrap_servers=cfg.bootstrap_servers)
+    for v in [bad[0], good, bad[1], bad[2], good]:
+        producer.send(cfg.fixes_topic, key=b"k", value=v)
+    producer.flush()
+    producer.close()
+    with Store(cfg.store) as st:
+        stats = StreamConsumer(cfg, "fixes", st).run()
+        assert (stats.messages, stats.accepted, stats.rejected) == (5, 2, 3)
+        reasons = sorted(r["reason"] for r in st.rejections())
+    assert reasons == ["malformed", "malformed", "naive_time"]
+    dead = _read_topic(cfg, cfg.deadletter_topic)
+    assert sorted(m.value for m in dead) == sorted(bad)
+    for m in dead:
+        h = {k: v.decode() for k, v in m.headers}
+        assert h["source_topic"] == cfg.fixes_topic
+        assert int(h["source_offset"]) in (0, 2, 3)
+        assert h["reason"] in ("malformed", "naive_time") and h["message"]
+
+
+def test_configuration_from_toml_and_environment(tmp_path):
+    f = tmp_path / "geomonitor.toml"
+    f.write_text(
+        '[kafka]\nbootstrap_servers = "k1:9092,k2:9092"\ngroup_id = "desk"\n'
+        '[topics]\nfixes = "wy.fixes"\n[thresholds]\nno_contact_minutes = 90\n'
+    )
+    cfg = load_config(f, env={"GEOMONITOR_KAFKA_GROUP_ID": "night", "GEOMONITOR_DB": "x.db"})
+    assert cfg.bootstrap_servers == "k1:9092,k2:9092"
+    assert cfg.group_id == "night"  # the environment wins
+    assert cfg.fixes_topic == "wy.fixes" and cfg.candidates_topic == "geomonitor.candidates"
+    assert cfg.store == "x.db"
+    assert cfg.engine_config().device.no_contact_minutes == 90
+    f.write_text("[kafka]\nbootstrap = 'oops'\n")
+    with pytest.raises(ConfigError, match=r"kafka\.bootstrap"):
+        load_config(f, env={})
+    with pytest.raises(ConfigError, match="max_poll_records"):
+        load_config(None, env={"GEOMONITOR_KAFKA_MAX_POLL_RECORDS": "many"})
+
+
+def test_candidate_messages_carry_no_more_than_the_candidate(tmp_path):
+    from geomonitor.stream import _with_event_id, candidate_message
+
+    v = candidate_message("C-1", "S-1", "retracted", None)
+    doc = json.loads(_with_event_id(v, "abc-1"))
+    assert doc == {
+        "event_id": "abc-1",
+        "action": "retracted",
+        "candidate_id": "C-1",
+        "subject_id": "S-1",
+        "candidate": None,
+    }
