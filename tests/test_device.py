@@ -79,6 +79,21 @@ def test_silent_tag_goes_out_of_contact_as_event_time_moves_on():
     assert [(x.id, x.status) for x in r.upserts] == [(c.id, "closed")]
 
 
+def test_advancing_event_time_is_the_same_as_another_tag_reporting():
+    """A stream consumer whose partitions are quiet moves its event time on to what the
+    group has seen (Engine.advance): the same as the other tag's fix arriving here."""
+    quiet = [fix_at(1000, 0, m, battery_pct=12) for m in range(5)]
+    here = Engine(make_registry())
+    here.process(batch(quiet))
+    moved = here.advance(T0 + 180 * MIN)
+    there = Engine(make_registry())
+    there.process(batch(quiet))
+    reported = there.process(batch([fix_at(0, 0, 180, tag="BUD-0002")]))
+    assert [c.to_json() for c in moved.upserts] == [c.to_json() for c in reported.upserts]
+    assert [c.kind for c in moved.upserts] == ["no_contact"]
+    assert here.advance(T0 + 170 * MIN).upserts == []  # time never goes back
+
+
 def test_implausible_jump_is_a_device_event_not_a_breach():
     fixes = [fix_at(1000, 0, m) for m in range(10)]
     fixes[5] = fix_at(30_000, 0, 5)  # 29 km in a minute and back

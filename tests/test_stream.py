@@ -282,3 +282,45 @@ def test_candidate_messages_carry_no_more_than_the_candidate(tmp_path):
         "subject_id": "S-1",
         "candidate": None,
     }
+
+
+def test_a_crash_between_publishing_and_recording_it_duplicates_nothing(
+    kafka_broker, scenario, tmp_path, monkeypatch
+):
+    """The worst moment to die: output messages are on the topics but the store does not
+    know. The next owner finds them there and publishes only the rest."""
+    out, _, want, _ = scenario
+    cfg = _config(kafka_broker, tmp_path / "c.db")
+    _fresh_store(scenario, tmp_path / "c.db")
+    ensure_topics(cfg, partitions=2)
+    produce(cfg, fixes=out / "fixes.jsonl")
+
+    class Crash(Exception):
+        pass
+
+    calls = {"n": 0}
+    real = Store.mark_published
+
+    def flaky(self, done):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Crash  # published, not recorded
+        return real(self, done)
+
+    monkeypatch.setattr(Store, "mark_published", flaky)
+    with Store(cfg.store) as st, pytest.raises(Crash):
+        StreamConsumer(cfg, "fixes", st).run()
+    monkeypatch.setattr(Store, "mark_published", real)
+    with Store(cfg.store) as st:
+        assert st.db.execute("SELECT COUNT(*) FROM outbox WHERE published=0").fetchone()[0]
+        StreamConsumer(cfg, "fixes", st).run()
+        assert st.db.execute("SELECT COUNT(*) FROM outbox WHERE published=0").fetchone()[0] == 0
+    desk, ids = _fold_candidates(_read_topic(cfg, cfg.candidates_topic))
+    _same(desk, want)
+    assert len(ids) == len(set(ids)), "an output event was published twice"
+
+
+def test_the_example_configuration_loads_with_the_defaults():
+    example = Path(__file__).parents[1] / "consumers" / "geomonitor.example.toml"
+    cfg = load_config(example, env={})
+    assert cfg == StreamConfig(store="geomonitor.db")

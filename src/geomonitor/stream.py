@@ -217,6 +217,9 @@ class StreamStats:
     batches: int = 0
     rebalances: int = 0
     seconds: float = 0.0
+    #: time.monotonic() when the first and the last batch were committed
+    first_batch_at: float | None = None
+    last_batch_at: float | None = None
 
 
 class StreamConsumer:
@@ -450,6 +453,9 @@ class StreamConsumer:
         self.stats.rejected += rejected
         self.stats.batches += 1
         self._publish(partition)
+        self.stats.last_batch_at = time.monotonic()
+        if self.stats.first_batch_at is None:
+            self.stats.first_batch_at = self.stats.last_batch_at
         if self.assigned and min(self.assigned) != partition:
             self._publish(min(self.assigned))  # corrections after a rebuild, if any
 
