@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=200)
     ap.add_argument("--fixes", type=int, default=200_000)
     ap.add_argument("--partitions", type=int, default=4)
-    ap.add_argument("--max-poll-records", type=int, default=5000)
+    ap.add_argument("--max-poll-records", type=int, default=20_000)
     ap.add_argument("--bootstrap", default=None, help="an existing broker (default: start tansu)")
     args = ap.parse_args()
 

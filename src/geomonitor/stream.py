@@ -89,7 +89,7 @@ class StreamConfig:
     bootstrap_servers: str = "localhost:9092"
     group_id: str = "geomonitor"
     client_id: str = "geomonitor"
-    max_poll_records: int = 5000
+    max_poll_records: int = 20_000
     poll_timeout_ms: int = 1000
     max_poll_interval_ms: int = 300_000
     session_timeout_ms: int = 10_000
