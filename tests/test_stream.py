@@ -324,3 +324,28 @@ def test_the_example_configuration_loads_with_the_defaults():
     example = Path(__file__).parents[1] / "consumers" / "geomonitor.example.toml"
     cfg = load_config(example, env={})
     assert cfg == StreamConfig(store="geomonitor.db")
+
+
+def test_sigterm_finishes_the_batch_commits_and_closes(kafka_broker, scenario, tmp_path):
+    out, _, want, _ = scenario
+    cfg = _config(kafka_broker, tmp_path / "t.db")
+    cfg.max_poll_records = 200
+    _fresh_store(scenario, tmp_path / "t.db")
+    ensure_topics(cfg, partitions=2)
+    produce(cfg, fixes=out / "fixes.jsonl")
+    p = _consumer_process(cfg)
+    time.sleep(5.0)  # joined and part way through
+    p.send_signal(signal.SIGTERM)
+    output = p.communicate(timeout=60)[0].decode()
+    assert p.returncode == 0, output
+    assert "consumed" in output
+    with Store(cfg.store) as st:
+        assert st.db.execute("SELECT COUNT(*) FROM outbox WHERE published=0").fetchone()[0] == 0
+        done = sum(st.stream_offsets(cfg.group_id, cfg.fixes_topic).values())
+    assert done > 0
+    p = _consumer_process(cfg, idle_exit=15.0)  # the rest, from where it stopped
+    assert p.wait(240) == 0
+    _same(_stored(tmp_path / "t.db"), want)
+    desk, ids = _fold_candidates(_read_topic(cfg, cfg.candidates_topic))
+    _same(desk, want)
+    assert len(ids) == len(set(ids))
