@@ -23,8 +23,6 @@ import time
 import uuid
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
@@ -32,8 +30,7 @@ from geomonitor.registry import parse_registry
 from geomonitor.replay import replay
 from geomonitor.store import Store
 from geomonitor.stream import StreamConfig, StreamConsumer, ensure_topics, produce
-from geomonitor.times import iso
-from replay_bench import build
+from replay_bench import build, write_jsonl
 
 
 def main() -> None:
@@ -57,19 +54,7 @@ def main() -> None:
         registry = parse_registry(doc)
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "fixes.jsonl"
-            with open(path, "wb") as fh:
-                for f in fixes:
-                    rec = {
-                        "tag_id": f.tag_id,
-                        "ts": iso(f.ts),
-                        "lat": f.lat,
-                        "lon": f.lon,
-                        "accuracy_m": f.accuracy_m,
-                        "battery_pct": 80,
-                        "strap": "ok",
-                        "source": "gps",
-                    }
-                    fh.write(orjson.dumps(rec) + b"\n")
+            write_jsonl(fixes, path)
             n = len(fixes)
             del fixes
             run = uuid.uuid4().hex[:8]

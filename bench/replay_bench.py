@@ -173,6 +173,23 @@ def naive(registry, fixes: list[Fix], sample: int) -> float:
     return len(sub) / (time.perf_counter() - t)
 
 
+def write_jsonl(fixes: list[Fix], path: Path) -> None:
+    """The fixes as a JSONL fix file (device fields as a healthy tag reports them)."""
+    with open(path, "wb") as fh:
+        for f in fixes:
+            rec = {
+                "tag_id": f.tag_id,
+                "ts": iso(f.ts),
+                "lat": f.lat,
+                "lon": f.lon,
+                "accuracy_m": f.accuracy_m,
+                "battery_pct": 80,
+                "strap": "ok",
+                "source": "gps",
+            }
+            fh.write(orjson.dumps(rec) + b"\n")
+
+
 def _replay_fresh(jsonl: str, doc: bytes, db: str) -> tuple[float, float, int, int]:
     with Store(db) as st:
         st.load_registry(parse_registry(orjson.loads(doc)))
@@ -248,23 +265,7 @@ def main() -> None:
     if not args.skip_replay:
         with tempfile.TemporaryDirectory() as d:
             p = Path(d) / "fixes.jsonl"
-            with open(p, "wb") as fh:
-                for f in fixes:
-                    fh.write(
-                        orjson.dumps(
-                            {
-                                "tag_id": f.tag_id,
-                                "ts": iso(f.ts),
-                                "lat": f.lat,
-                                "lon": f.lon,
-                                "accuracy_m": f.accuracy_m,
-                                "battery_pct": 80,
-                                "strap": "ok",
-                                "source": "gps",
-                            }
-                        )
-                    )
-                    fh.write(b"\n")
+            write_jsonl(fixes, p)
             size = os.path.getsize(p)
             # Replay as the command runs it: in a fresh process, not this one holding
             # millions of live objects from the runs above (every full garbage collection

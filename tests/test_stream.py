@@ -75,6 +75,15 @@ def _fresh_store(scenario, db: Path) -> None:
         st.load_registry(reg)
 
 
+def _published(broker, scenario, db: Path, partitions: int = 4) -> StreamConfig:
+    """A fresh store with the registry, and the scenario's fixes on fresh topics."""
+    cfg = _config(broker, db)
+    _fresh_store(scenario, db)
+    ensure_topics(cfg, partitions=partitions)
+    produce(cfg, fixes=scenario[0] / "fixes.jsonl")
+    return cfg
+
+
 def _stored(db: Path) -> list[dict]:
     with Store(db) as st:
         return sorted((c.to_json() for c in st.candidates()), key=lambda c: c["id"])
@@ -127,6 +136,13 @@ def _fold_candidates(msgs) -> tuple[list[dict], list[str]]:
     return sorted(live.values(), key=lambda c: c["id"]), ids
 
 
+def _desk_sees(cfg: StreamConfig, want: list[dict]) -> None:
+    """The candidates topic, applied in order, gives ``want``; no event id twice."""
+    desk, ids = _fold_candidates(_read_topic(cfg, cfg.candidates_topic))
+    _same(desk, want)
+    assert len(ids) == len(set(ids)), "an output event was published twice"
+
+
 def _consumer_process(cfg: StreamConfig, idle_exit: float = 6.0) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
@@ -165,17 +181,12 @@ def test_the_stream_gives_the_same_candidates_as_a_replay(kafka_broker, scenario
     assert stats.rejected == rejected
     _same(_stored(tmp_path / "s.db"), want)
     # The candidates topic, applied in order, is the desk's view: the same candidates.
-    desk, ids = _fold_candidates(_read_topic(cfg, cfg.candidates_topic))
-    _same(desk, want)
-    assert len(ids) == len(set(ids))
+    _desk_sees(cfg, want)
 
 
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, scenario, tmp_path):
-    out, _, want, rejected = scenario
-    cfg = _config(kafka_broker, tmp_path / "k.db")
-    _fresh_store(scenario, tmp_path / "k.db")
-    ensure_topics(cfg, partitions=4)
-    produce(cfg, fixes=out / "fixes.jsonl")
+    _, _, want, rejected = scenario
+    cfg = _published(kafka_broker, scenario, tmp_path / "k.db", 4)
     rng = random.Random(7)
     kills = 0
     for _ in range(4):
@@ -192,9 +203,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, scenario,
     output = p.communicate(timeout=240)[0].decode()
     assert p.returncode == 0, output
     _same(_stored(tmp_path / "k.db"), want)
-    desk, ids = _fold_candidates(_read_topic(cfg, cfg.candidates_topic))
-    _same(desk, want)
-    assert len(ids) == len(set(ids)), "an output event was published twice"
+    _desk_sees(cfg, want)
     dead = _read_topic(cfg, cfg.deadletter_topic)
     assert len(dead) == rejected
     assert len({dict(m.headers)["event_id"] for m in dead}) == rejected
@@ -203,20 +212,15 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, scenario,
 
 
 def test_two_consumers_in_a_group_share_the_work(kafka_broker, scenario, tmp_path):
-    out, _, want, _ = scenario
-    cfg = _config(kafka_broker, tmp_path / "two.db")
-    _fresh_store(scenario, tmp_path / "two.db")
-    ensure_topics(cfg, partitions=4)
-    produce(cfg, fixes=out / "fixes.jsonl")
+    _, _, want, _ = scenario
+    cfg = _published(kafka_broker, scenario, tmp_path / "two.db", 4)
     procs = [_consumer_process(cfg) for _ in range(2)]
     logs = [p.communicate(timeout=240)[0].decode() for p in procs]
     assert all(p.returncode == 0 for p in procs), logs
     # Both took part (each logged an assignment of its own partitions).
     assert all("assigned partitions [" in log_ for log_ in logs), logs
     _same(_stored(tmp_path / "two.db"), want)
-    desk, ids = _fold_candidates(_read_topic(cfg, cfg.candidates_topic))
-    _same(desk, want)
-    assert len(ids) == len(set(ids))
+    _desk_sees(cfg, want)
 
 
 def test_malformed_messages_go_to_the_dead_letter_topic(kafka_broker, scenario, tmp_path):
@@ -289,11 +293,8 @@ def test_a_crash_between_publishing_and_recording_it_duplicates_nothing(
 ):
     """The worst moment to die: output messages are on the topics but the store does not
     know. The next owner finds them there and publishes only the rest."""
-    out, _, want, _ = scenario
-    cfg = _config(kafka_broker, tmp_path / "c.db")
-    _fresh_store(scenario, tmp_path / "c.db")
-    ensure_topics(cfg, partitions=2)
-    produce(cfg, fixes=out / "fixes.jsonl")
+    _, _, want, _ = scenario
+    cfg = _published(kafka_broker, scenario, tmp_path / "c.db", 2)
 
     class Crash(Exception):
         pass
@@ -315,9 +316,7 @@ def test_a_crash_between_publishing_and_recording_it_duplicates_nothing(
         assert st.db.execute("SELECT COUNT(*) FROM outbox WHERE published=0").fetchone()[0]
         StreamConsumer(cfg, "fixes", st).run()
         assert st.db.execute("SELECT COUNT(*) FROM outbox WHERE published=0").fetchone()[0] == 0
-    desk, ids = _fold_candidates(_read_topic(cfg, cfg.candidates_topic))
-    _same(desk, want)
-    assert len(ids) == len(set(ids)), "an output event was published twice"
+    _desk_sees(cfg, want)
 
 
 def test_the_example_configuration_loads_with_the_defaults():
@@ -327,12 +326,9 @@ def test_the_example_configuration_loads_with_the_defaults():
 
 
 def test_sigterm_finishes_the_batch_commits_and_closes(kafka_broker, scenario, tmp_path):
-    out, _, want, _ = scenario
-    cfg = _config(kafka_broker, tmp_path / "t.db")
+    _, _, want, _ = scenario
+    cfg = _published(kafka_broker, scenario, tmp_path / "t.db", 2)
     cfg.max_poll_records = 200
-    _fresh_store(scenario, tmp_path / "t.db")
-    ensure_topics(cfg, partitions=2)
-    produce(cfg, fixes=out / "fixes.jsonl")
     p = _consumer_process(cfg)
     time.sleep(5.0)  # joined and part way through
     p.send_signal(signal.SIGTERM)
@@ -346,6 +342,4 @@ def test_sigterm_finishes_the_batch_commits_and_closes(kafka_broker, scenario, t
     p = _consumer_process(cfg, idle_exit=15.0)  # the rest, from where it stopped
     assert p.wait(240) == 0
     _same(_stored(tmp_path / "t.db"), want)
-    desk, ids = _fold_candidates(_read_topic(cfg, cfg.candidates_topic))
-    _same(desk, want)
-    assert len(ids) == len(set(ids))
+    _desk_sees(cfg, want)
