@@ -343,3 +343,21 @@ def test_sigterm_finishes_the_batch_commits_and_closes(kafka_broker, scenario, t
     assert p.wait(240) == 0
     _same(_stored(tmp_path / "t.db"), want)
     _desk_sees(cfg, want)
+
+
+def test_the_anpr_consumer_stores_reads_and_dead_letters_bad_ones(kafka_broker, scenario, tmp_path):
+    out, reg, _, _ = scenario
+    with Store(tmp_path / "ref.db") as st:
+        st.load_registry(reg)
+        s, _ = replay(st, None, out / "anpr.jsonl", progress=False)
+    assert s.anpr_accepted and s.anpr_rejected
+    cfg = _config(kafka_broker, tmp_path / "a.db")
+    _fresh_store(scenario, tmp_path / "a.db")
+    ensure_topics(cfg, partitions=2)
+    sent = produce(cfg, anpr=out / "anpr.jsonl")
+    with Store(cfg.store) as st:
+        stats = StreamConsumer(cfg, "anpr", st).run()
+        assert st.read_count() == s.anpr_accepted - s.anpr_duplicates
+        assert stats.rejected == sum(s.anpr_rejected.values())
+    assert stats.messages == sent[cfg.anpr_topic] == s.anpr_read
+    assert len(_read_topic(cfg, cfg.deadletter_topic)) == stats.rejected
