@@ -24,9 +24,11 @@ from .device import DeviceConfig, DeviceEvent, DeviceTrack, device_events
 from .episode import BREACH, CLEAR, INACTIVE, Episode, Track
 from .episode import UNCERTAIN as UNCERTAIN_OBS
 from .fix import FixBatch
+from .read import Read
 from .registry import Condition, Order, Registry
 from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso
 from .timetable import ActivePeriods, Timetable, intersect_intervals
+from .vehicle import VehicleConfig, VehicleRules
 from .zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
 FAR_FUTURE = 2**62
@@ -54,6 +56,7 @@ class EngineConfig:
     index_margin_m: float = 250.0
     curfew_no_signal_minutes: float = 30.0
     device: DeviceConfig = field(default_factory=DeviceConfig)
+    vehicle: VehicleConfig = field(default_factory=VehicleConfig)
 
 
 @dataclass
@@ -211,6 +214,8 @@ class Engine:
                 )
             )
         self.curfew_tracks = [CurfewTrack() for _ in self.curfews]
+        # Declared vehicles seen by ANPR in exclusion zones or away during curfews.
+        self.vehicles = VehicleRules(registry, self.rules, self.curfews, cfg.vehicle)
         # (rule, night start) -> kind -> (finding signature, candidate)
         self._nights: dict[tuple[int, int], dict[str, tuple[tuple, Candidate]]] = {}
         #: The latest event time seen: how far the world has been observed.
@@ -281,6 +286,13 @@ class Engine:
         self._match_devices(batch, tix, old_now, res)
         res.retracted.sort()
         res.upserts.sort(key=lambda c: c.id)
+        return res
+
+    def process_reads(self, reads: list[Read]) -> EngineResult:
+        """Match ANPR reads against declared vehicles (any order; see
+        :mod:`geomonitor.vehicle`). Reads do not move event time on."""
+        res = EngineResult()
+        res.upserts, res.retracted = self.vehicles.add(reads)
         return res
 
     def advance(self, now: int) -> EngineResult:
@@ -764,12 +776,13 @@ class Engine:
         """Every current candidate, sorted by id."""
         zone = [self._candidate(cid, r, ep) for cid, (r, ep) in self._episode_of.items()]
         nights = [c for per_night in self._nights.values() for _, c in per_night.values()]
+        vehicles = self.vehicles.candidates()
         device = [
             self._device_candidate(ev)
             for ev in self.device_events()
             if ev.kind in DESK_DEVICE_KINDS and ev.details.get("subject_id") is not None
         ]
-        return sorted(zone + nights + device, key=lambda c: c.id)
+        return sorted(zone + nights + vehicles + device, key=lambda c: c.id)
 
     def _candidate(self, cid: str, r: int, ep: Episode) -> Candidate:
         rule = self.rules[r]

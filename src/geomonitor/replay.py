@@ -272,6 +272,8 @@ def replay(
     for batch in store.iter_fix_batches():
         engine.process(batch)
         s.warmup_fixes += len(batch)
+    for reads in store.iter_reads():
+        engine.process_reads(reads)
     with store.transaction():
         w = store.sync_candidates(engine.candidates())
         store.sync_device_events(engine.device_events())
@@ -315,9 +317,11 @@ def replay(
         ):
             reads = [x for x in items if isinstance(x, Read)]
             rejs = [x for x in items if isinstance(x, Rejection)]
+            res = engine.process_reads(reads)
             with store.transaction():
                 written = store.insert_reads(reads)
                 store.insert_rejections(rejs)
+                _count(s, store.apply_candidates(res.upserts, res.retracted))
             s.anpr_read += len(items)
             s.anpr_accepted += len(reads)
             s.anpr_duplicates += len(reads) - written

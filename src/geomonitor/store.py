@@ -451,6 +451,18 @@ class Store:
         )
         return self.db.total_changes - before
 
+    def iter_reads(self, size: int = 100_000) -> Iterator[list[Read]]:
+        """Every stored ANPR read, in batches (for warming an engine up)."""
+        cur = self.db.execute(
+            "SELECT read_id, camera_id, vrm, vrm_raw, ts, lat, lon, confidence, direction "
+            "FROM anpr_reads ORDER BY ts, read_id"
+        )
+        while True:
+            rows = cur.fetchmany(size)
+            if not rows:
+                return
+            yield [Read(*row) for row in rows]
+
     def read_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM anpr_reads").fetchone()[0])
 
