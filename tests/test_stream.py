@@ -330,7 +330,12 @@ def test_sigterm_finishes_the_batch_commits_and_closes(kafka_broker, scenario, t
     cfg = _published(kafka_broker, scenario, tmp_path / "t.db", 2)
     cfg.max_poll_records = 200
     p = _consumer_process(cfg)
-    time.sleep(5.0)  # joined and part way through
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until it has committed some batches
+        with Store(cfg.store) as st:
+            if sum(st.stream_offsets(cfg.group_id, cfg.fixes_topic).values()) > 1000:
+                break
+        time.sleep(0.2)
     p.send_signal(signal.SIGTERM)
     output = p.communicate(timeout=60)[0].decode()
     assert p.returncode == 0, output
@@ -361,3 +366,23 @@ def test_the_anpr_consumer_stores_reads_and_dead_letters_bad_ones(kafka_broker, 
         assert stats.rejected == sum(s.anpr_rejected.values())
     assert stats.messages == sent[cfg.anpr_topic] == s.anpr_read
     assert len(_read_topic(cfg, cfg.deadletter_topic)) == stats.rejected
+
+
+def test_anpr_through_kafka_gives_the_same_vehicle_candidates_as_a_replay(kafka_broker, tmp_path):
+    from .test_vehicle import reg, write_reads
+
+    path = write_reads(tmp_path / "anpr.jsonl")
+    with Store(tmp_path / "ref.db") as st:
+        st.load_registry(reg())
+        replay(st, None, path, progress=False)
+        want = sorted((c.to_json() for c in st.candidates()), key=lambda c: c["id"])
+    assert {c["kind"] for c in want} == {"vehicle_in_exclusion_zone", "curfew_vehicle_sighting"}
+    cfg = _config(kafka_broker, tmp_path / "v.db")
+    with Store(cfg.store) as st:
+        st.load_registry(reg())
+    ensure_topics(cfg, partitions=3)
+    produce(cfg, anpr=path)
+    with Store(cfg.store) as st:
+        StreamConsumer(cfg, "anpr", st).run()
+    _same(_stored(tmp_path / "v.db"), want)
+    _desk_sees(cfg, want)

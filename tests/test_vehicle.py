@@ -16,7 +16,7 @@ from geomonitor.replay import replay
 from geomonitor.store import Store
 from geomonitor.times import iso
 
-from .conftest import BASE_DOC, CX, CY, MINUTE, T0, make_doc, make_registry
+from .conftest import BASE_DOC, CX, CY, MINUTE, T0, make_registry
 
 # Zone Z-CIRCLE: 300 m around the centre. Curfew: 19:00-07:00 at the centre, 100 m.
 CONDITIONS = [
@@ -145,17 +145,19 @@ def test_any_arrival_order_gives_the_same_candidates(reads, seed):
     assert [c.to_json() for c in sorted(e.candidates(), key=lambda c: c.id)] == want
 
 
-def test_replay_stores_vehicle_candidates_and_a_second_replay_changes_nothing(tmp_path):
-    doc = make_doc(orders=[dict(BASE_DOC["orders"][0], conditions=CONDITIONS)])
+def write_reads(path):
+    """An ANPR file: two reads in the zone, one 3 km away during the curfew, passing
+    traffic, and a read of the declared vehicle before its declaration."""
     reads = [read_at(100, 5), read_at(250, 20), read_at(3000, 180)]
-    p = tmp_path / "anpr.jsonl"
-    p.write_text(
+    reads += [read_at(100 * k, 7 * k, vrm=f"AB{k:02d}CDE") for k in range(1, 30)]
+    reads.append(read_at(100, 5, day=-30))
+    path.write_text(
         "\n".join(
             json.dumps(
                 {
                     "read_id": r.read_id,
                     "camera_id": r.camera_id,
-                    "vrm": "yx19 abc",
+                    "vrm": "yx19 abc" if r.vrm == "YX19ABC" else r.vrm,
                     "ts": iso(r.ts),
                     "lat": r.lat,
                     "lon": r.lon,
@@ -166,8 +168,13 @@ def test_replay_stores_vehicle_candidates_and_a_second_replay_changes_nothing(tm
         )
         + "\n"
     )
+    return path
+
+
+def test_replay_stores_vehicle_candidates_and_a_second_replay_changes_nothing(tmp_path):
+    p = write_reads(tmp_path / "anpr.jsonl")
     with Store(tmp_path / "g.db") as store:
-        store.load_registry(make_registry(**{k: doc[k] for k in ("orders",)}))
+        store.load_registry(reg())
         replay(store, None, p, progress=False)
         first = [c.to_json() for c in store.candidates()]
         assert sorted(c["kind"] for c in first) == [

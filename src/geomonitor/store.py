@@ -463,6 +463,22 @@ class Store:
                 return
             yield [Read(*row) for row in rows]
 
+    def reads_of_vehicles(self, vrms: Iterable[str], after_row: int = 0) -> tuple[list[Read], int]:
+        """Stored reads of these (normalised) plates stored after row ``after_row``, and
+        the last row there is now (a stream consumer's bookmark)."""
+        last = int(self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM anpr_reads").fetchone()[0])
+        plates = sorted(set(vrms))
+        if not plates or last <= after_row:
+            return [], last
+        marks = ",".join("?" * len(plates))
+        rows = self.db.execute(
+            "SELECT read_id, camera_id, vrm, vrm_raw, ts, lat, lon, confidence, direction "
+            f"FROM anpr_reads WHERE rowid > ? AND rowid <= ? AND vrm IN ({marks}) "
+            "ORDER BY ts, read_id",
+            [after_row, last, *plates],
+        ).fetchall()
+        return [Read(*r) for r in rows], last
+
     def read_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM anpr_reads").fetchone()[0])
 
@@ -507,15 +523,24 @@ class Store:
 
     # ------------------------------------------------------------------ candidates
     def apply_candidates(
-        self, upserts: Iterable[Candidate], retracted: Iterable[str] = ()
+        self,
+        upserts: Iterable[Candidate],
+        retracted: Iterable[str] = (),
+        only_changed: bool = False,
     ) -> CandidateWrite:
-        """Write candidate changes and record each in the candidate history."""
+        """Write candidate changes and record each in the candidate history; with
+        ``only_changed``, upserts equal to what is stored are skipped (several stream
+        consumers may reach the same candidate)."""
         w = CandidateWrite()
         now = _now()
         events: list[tuple[str, str, str, str | None]] = []
         for c in upserts:
-            row = self.db.execute("SELECT status FROM candidates WHERE id=?", (c.id,)).fetchone()
+            row = self.db.execute(
+                "SELECT status, body FROM candidates WHERE id=?", (c.id,)
+            ).fetchone()
             body = _dumps(c.to_json())
+            if only_changed and row is not None and row[1] == body:
+                continue
             if row is None:
                 action = "opened"
                 w.opened += 1
@@ -562,14 +587,19 @@ class Store:
         return w
 
     def sync_candidates(
-        self, current: list[Candidate], subjects: set[str] | None = None
+        self,
+        current: list[Candidate],
+        subjects: set[str] | None = None,
+        kinds: set[str] | None = None,
     ) -> CandidateWrite:
         """Make the stored candidates equal ``current`` (after an engine warm-up); with
-        ``subjects``, only the candidates of those subjects."""
+        ``subjects`` or ``kinds``, only the candidates of those subjects or kinds."""
         stored = {
             i: b
-            for i, subj, b in self.db.execute("SELECT id, subject_id, body FROM candidates")
-            if subjects is None or subj in subjects
+            for i, subj, k, b in self.db.execute(
+                "SELECT id, subject_id, kind, body FROM candidates"
+            )
+            if (subjects is None or subj in subjects) and (kinds is None or k in kinds)
         }
         ups = [c for c in current if stored.get(c.id) != _dumps(c.to_json())]
         ids = {c.id for c in current}

@@ -48,6 +48,7 @@ from .replay import validate_fix_records, validate_reads
 from .sources import RawRecord, iter_records
 from .store import Store, default_db_path
 from .times import iso
+from .vehicle import VEHICLE_KINDS
 
 log = logging.getLogger("geomonitor.stream")
 
@@ -248,6 +249,7 @@ class StreamConsumer:
         self.assigned: set[int] = set()
         #: Per partition, the offset up to which this consumer's engine has seen fixes.
         self._seen: dict[int, int] = {}
+        self._read_mark = 0  # ANPR: last stored read row matched
         self.stats = StreamStats()
         self._stop = threading.Event()
         self.rebalances: queue.SimpleQueue[tuple[str, set[int]]] = queue.SimpleQueue()
@@ -390,8 +392,10 @@ class StreamConsumer:
         log.info("assigned partitions %s of %s", sorted(self.assigned), self.topic)
 
     def _rebuild(self) -> None:
-        """The engine for the assigned partitions, from the fixes stored for their tags."""
-        if self.kind != "fixes":
+        """The engine for the assigned partitions, from the fixes stored for their tags
+        (fixes), or from every stored read of a declared vehicle (ANPR)."""
+        if self.kind == "anpr":
+            self._rebuild_vehicles()
             return
         offsets = self.store.stream_offsets(self.cfg.group_id, self.topic)
         self._seen = {p: offsets[p] for p in self.assigned if p in offsets}
@@ -487,7 +491,7 @@ class StreamConsumer:
         if self.kind == "fixes":
             accepted, rejections = self._match_fixes(partition, msgs, source, outbox)
         else:
-            accepted, rejections = self._store_reads(msgs, source)
+            accepted, rejections = self._store_reads(msgs, source, outbox)
         self.store.insert_rejections(rejections)
         for r, m in _rejected_messages(rejections, msgs):
             outbox.append(self._deadletter(r, m, partition))
@@ -556,13 +560,42 @@ class StreamConsumer:
         self._publish(owner)
         return True
 
-    def _store_reads(self, msgs: list[Any], source: str) -> tuple[int, list[Rejection]]:
+    def _store_reads(
+        self, msgs: list[Any], source: str, outbox: list[tuple[str, bytes | None, bytes, str]]
+    ) -> tuple[int, list[Rejection]]:
         reads: list[Read] = []
         rejections: list[Rejection] = []
         for x in validate_reads(_records(msgs), source, self.registry):
             (reads if isinstance(x, Read) else rejections).append(x)  # type: ignore[arg-type]
         self.store.insert_reads(reads)
+        self._match_reads(outbox)
         return len(reads), rejections
+
+    # Reads are keyed by camera, so one vehicle's reads are spread over every partition:
+    # each ANPR consumer matches all stored reads of declared vehicles (few among all
+    # reads), picking up those other consumers stored, and writes only real changes.
+    def _rebuild_vehicles(self) -> None:
+        engine = Engine(self.registry, self.cfg.engine_config())
+        self.engine = engine
+        self._read_mark = 0
+        outbox: list[tuple[str, bytes | None, bytes, str]] = []
+        with self.store.transaction():
+            self._match_reads(None)
+            cw = self.store.sync_candidates(engine.candidates(), kinds=set(VEHICLE_KINDS))
+            self._queue(cw.events, [], [], outbox)
+            if self.assigned:
+                self.store.add_outbox(self.owner(min(self.assigned)), outbox)
+
+    def _match_reads(self, outbox: list[tuple[str, bytes | None, bytes, str]] | None) -> None:
+        assert self.engine is not None
+        new, self._read_mark = self.store.reads_of_vehicles(
+            self.engine.vehicles.declared, self._read_mark
+        )
+        res = self.engine.process_reads(new)
+        if outbox is None:
+            return
+        w = self.store.apply_candidates(res.upserts, res.retracted, only_changed=True)
+        self._queue(w.events, [], [], outbox)
 
     def _deadletter(
         self, r: Rejection, m: Any, partition: int

@@ -30,6 +30,8 @@ from .read import Read, normalise_vrm
 from .registry import Registry
 from .times import MS_PER_MINUTE, iso
 
+VEHICLE_KINDS = ("vehicle_in_exclusion_zone", "curfew_vehicle_sighting")
+
 
 @dataclass
 class VehicleConfig:
