@@ -11,8 +11,9 @@ import pytest
 
 from geomonitor.engine import Engine
 from geomonitor.fix import FixBatch, parse_fix
+from geomonitor.read import Read
 from geomonitor.registry import load_registry_file
-from geomonitor.replay import replay
+from geomonitor.replay import replay, validate_reads
 from geomonitor.simulate import score, simulate
 from geomonitor.sources import iter_records
 from geomonitor.store import Store
@@ -60,6 +61,16 @@ def test_every_tamper_and_lost_contact_is_found(scenario):
         assert s["precision"] >= 0.95, (kinds, s)
 
 
+def test_every_planted_vehicle_sighting_is_found(scenario):
+    """Declared vehicles read in exclusion zones and far from home in curfew hours; the
+    innocent daytime reads and the unsure ones raise nothing."""
+    _, truth, _, cands, _ = scenario
+    for kinds in (("vehicle_in_exclusion_zone",), ("curfew_vehicle_sighting",)):
+        s = score(truth, cands, kinds)
+        assert s["planted"] >= 10 and s["recall"] == 1.0, (kinds, s)
+        assert s["precision"] >= 0.95, (kinds, s)
+
+
 def test_faulty_units_stand_out_in_the_device_events(scenario):
     out, truth, _, _, _ = scenario
     with Store(out / "g.db") as st:
@@ -101,10 +112,18 @@ def test_shuffled_delivery_gives_identical_candidates(scenario):
             continue
         if f.tag_id in reg.tags:
             fixes.append(f)
+    reads = [
+        r
+        for r in validate_reads(iter_records(out / "anpr.jsonl"), "anpr", reg)
+        if isinstance(r, Read)
+    ]
     random.Random(5).shuffle(fixes)
+    random.Random(6).shuffle(reads)
     e = Engine(reg)
     for i in range(0, len(fixes), 7919):
         e.process(FixBatch.from_fixes(fixes[i : i + 7919]))
+    for i in range(0, len(reads), 97):
+        e.process_reads(reads[i : i + 97])
     assert [c.to_json() for c in e.candidates()] == [
         c.to_json() for c in sorted(cands, key=lambda c: c.id)
     ]

@@ -46,6 +46,10 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
                 ("exclusion zones", ("exclusion_zone",)),
                 ("curfews", ("curfew_late_return", "curfew_absent", "curfew_no_signal")),
                 ("tampers and lost contact", ("strap_tamper", "no_contact")),
+                (
+                    "declared vehicles (ANPR)",
+                    ("vehicle_in_exclusion_zone", "curfew_vehicle_sighting"),
+                ),
             ),
             5,
         ):

@@ -30,7 +30,7 @@ import orjson
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .crs import to_wgs84
+from .crs import to_bng, to_wgs84
 from .geography import DISTRICTS, wards
 from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso, parse_ts
 from .timetable import ActivePeriods, Timetable
@@ -537,6 +537,7 @@ def simulate(
                     r["lat"], r["lon"] = cam["lat"], cam["lon"]
                 reads.append((t, r))
             del r
+    reads += _plant_vehicles(subj, registry, cams, t_start, days, seed, planted)
     reads.sort(key=lambda r: r[0])
     alines = [orjson.dumps(r).decode() for _, r in reads]
     alines.append(
@@ -812,6 +813,118 @@ def _bad_fix_lines(t0: int, tag: str) -> list[str]:
         '{"tag_id": "BUD-UNKNOWN", "ts": "' + ts + '", "lat": 53.8, "lon": -1.5}',
         '{"tag_id": "' + tag + '", "ts": "' + ts + '", "lat": 53.8, "lon": -1.5, "strap": "loose"}',
     ]
+
+
+def _plant_vehicles(
+    subj: list[_Subject],
+    registry: dict[str, Any],
+    cams: list[dict[str, Any]],
+    t_start: int,
+    days: int,
+    seed: int,
+    planted: list[dict[str, Any]],
+) -> list[tuple[int, dict[str, Any]]]:
+    """Declare a vehicle for every subject and plant its ANPR reads: sightings inside an
+    exclusion zone (a camera placed in the zone), sightings far from home during a curfew
+    night, and innocent daytime reads elsewhere (plus a too-unsure read in a zone)."""
+    rng = np.random.default_rng(seed + 15485863)  # its own stream: other plantings unchanged
+    orders = {o["subject"]: o for o in registry["orders"]}
+    cam_xy = to_bng(np.array([c["lon"] for c in cams]), np.array([c["lat"] for c in cams]))
+    out: list[tuple[int, dict[str, Any]]] = []
+
+    def read(cam: dict[str, Any], ts: int, vrm: str, conf: float) -> None:
+        rec = {
+            "read_id": f"R-V{len(out) + 1:06d}",
+            "camera_id": cam["id"],
+            "vrm": vrm,
+            "ts": iso(ts),
+            "confidence": conf,
+            "lat": cam["lat"],
+            "lon": cam["lon"],
+        }
+        out.append((ts, rec))
+
+    def new_camera(x: float, y: float) -> dict[str, Any]:
+        lon, lat = to_wgs84(np.array([x]), np.array([y]))
+        cam = {
+            "id": f"CAM-V{len(cams) + 1:04d}",
+            "lat": round(float(lat[0]), 6),
+            "lon": round(float(lon[0]), 6),
+        }
+        cams.append(cam)
+        return cam
+
+    for s in subj:
+        vrm = _plate(rng)
+        order = orders[s.id]
+        order["conditions"].append({"id": "C-5", "type": "declared_vehicles", "vrms": [vrm]})
+        zones = [z.geom for _, z in s.zones]
+        hx, hy = s.home
+
+        # In an exclusion zone in the daytime (zones without a night-only schedule).
+        always = [(cid, z) for cid, z in s.zones if z.schedule is None]
+        if always and rng.random() < 0.6:
+            cid, z = always[int(rng.integers(len(always)))]
+            p = _random_point_in(z.geom, rng, inset=60.0)
+            if p is not None:
+                cam = new_camera(*p)
+                day = int(rng.integers(0, days))
+                t0 = t_start + day * MS_PER_DAY + int(rng.uniform(10, 16) * MS_PER_HOUR)
+                t1 = t0 + int(rng.uniform(5, 20) * MS_PER_MINUTE)
+                read(cam, t0, vrm, 0.95)
+                read(cam, t1, vrm, 0.9)
+                planted.append(
+                    {
+                        "kind": "vehicle_in_exclusion_zone",
+                        "subject_id": s.id,
+                        "order_id": s.order,
+                        "condition_id": cid,
+                        "start": iso(t0),
+                        "end": iso(t1),
+                        "planted": True,
+                    }
+                )
+                # An unsure read there later: stored, never matched.
+                read(cam, t1 + 3 * MS_PER_HOUR, vrm.replace(" ", ""), 0.5)
+        # Far from home during a curfew night (22:00-06:00 GMT in the scenario).
+        d = np.hypot(cam_xy[0] - hx, cam_xy[1] - hy)
+        far = [
+            k
+            for k in np.flatnonzero(d > 3000).tolist()
+            if _clear_of(zones, float(cam_xy[0][k]), float(cam_xy[1][k]))
+        ]
+        if far and days > 1 and rng.random() < 0.6:
+            cam = cams[far[int(rng.integers(len(far)))]]
+            day = int(rng.integers(1, days))
+            ts = t_start + day * MS_PER_DAY + int(rng.uniform(0.5, 4.5) * MS_PER_HOUR)
+            read(cam, ts, vrm, 0.97)
+            planted.append(
+                {
+                    "kind": "curfew_vehicle_sighting",
+                    "subject_id": s.id,
+                    "order_id": s.order,
+                    "condition_id": "C-3",
+                    "start": iso(ts),
+                    "end": iso(ts),
+                    "planted": True,
+                }
+            )
+        # Innocent driving: daytime reads away from the zones.
+        for _ in range(2):
+            k = int(rng.integers(len(cams)))
+            x, y = to_bng(np.array([cams[k]["lon"]]), np.array([cams[k]["lat"]]))
+            if not _clear_of(zones, float(x[0]), float(y[0])):
+                continue
+            day = int(rng.integers(0, days))
+            ts = t_start + day * MS_PER_DAY + int(rng.uniform(8, 18) * MS_PER_HOUR)
+            read(cams[k], ts, vrm, 0.93)
+    return out
+
+
+def _clear_of(zones: list[BaseGeometry], x: float, y: float, margin: float = 50.0) -> bool:
+    """Whether a point is at least ``margin`` metres outside all of ``zones``."""
+    pt = shapely.Point(x, y)
+    return not any(z.buffer(margin).covers(pt) for z in zones)
 
 
 def score(
