@@ -69,19 +69,20 @@ def _config(broker, db: Path) -> StreamConfig:
     )
 
 
-def _fresh_store(scenario, db: Path) -> None:
-    _, reg, _, _ = scenario
-    with Store(db) as st:
-        st.load_registry(reg)
-
-
 def _published(broker, scenario, db: Path, partitions: int = 4) -> StreamConfig:
     """A fresh store with the registry, and the scenario's fixes on fresh topics."""
-    cfg = _config(broker, db)
-    _fresh_store(scenario, db)
-    ensure_topics(cfg, partitions=partitions)
-    produce(cfg, fixes=scenario[0] / "fixes.jsonl")
+    cfg, _ = _publish(broker, scenario[1], db, partitions, fixes=scenario[0] / "fixes.jsonl")
     return cfg
+
+
+def _publish(broker, registry, db: Path, partitions: int, **files) -> tuple[StreamConfig, dict]:
+    """A fresh store with ``registry``; ``files`` (fixes=, anpr=) published on fresh
+    topics. Returns the configuration and the messages sent per topic."""
+    cfg = _config(broker, db)
+    with Store(db) as st:
+        st.load_registry(registry)
+    ensure_topics(cfg, partitions=partitions)
+    return cfg, produce(cfg, **files)
 
 
 def _stored(db: Path) -> list[dict]:
@@ -170,11 +171,8 @@ def _consumer_process(cfg: StreamConfig, idle_exit: float = 6.0) -> subprocess.P
 
 
 def test_the_stream_gives_the_same_candidates_as_a_replay(kafka_broker, scenario, tmp_path):
-    out, _, want, rejected = scenario
-    cfg = _config(kafka_broker, tmp_path / "s.db")
-    _fresh_store(scenario, tmp_path / "s.db")
-    ensure_topics(cfg, partitions=4)
-    sent = produce(cfg, fixes=out / "fixes.jsonl")
+    out, reg, want, rejected = scenario
+    cfg, sent = _publish(kafka_broker, reg, tmp_path / "s.db", 4, fixes=out / "fixes.jsonl")
     with Store(cfg.store) as st:
         stats = StreamConsumer(cfg, "fixes", st).run()
     assert stats.messages == sent[cfg.fixes_topic]
@@ -226,10 +224,8 @@ def test_two_consumers_in_a_group_share_the_work(kafka_broker, scenario, tmp_pat
 def test_malformed_messages_go_to_the_dead_letter_topic(kafka_broker, scenario, tmp_path):
     from kafka import KafkaProducer
 
-    out, _, _, _ = scenario
-    cfg = _config(kafka_broker, tmp_path / "d.db")
-    _fresh_store(scenario, tmp_path / "d.db")
-    ensure_topics(cfg, partitions=2)
+    out, reg, _, _ = scenario
+    cfg, _ = _publish(kafka_broker, reg, tmp_path / "d.db", 2)
     good = next(
         line
         for line in (out / "fixes.jsonl").read_bytes().splitlines()
@@ -356,10 +352,7 @@ def test_the_anpr_consumer_stores_reads_and_dead_letters_bad_ones(kafka_broker, 
         st.load_registry(reg)
         s, _ = replay(st, None, out / "anpr.jsonl", progress=False)
     assert s.anpr_accepted and s.anpr_rejected
-    cfg = _config(kafka_broker, tmp_path / "a.db")
-    _fresh_store(scenario, tmp_path / "a.db")
-    ensure_topics(cfg, partitions=2)
-    sent = produce(cfg, anpr=out / "anpr.jsonl")
+    cfg, sent = _publish(kafka_broker, reg, tmp_path / "a.db", 2, anpr=out / "anpr.jsonl")
     with Store(cfg.store) as st:
         stats = StreamConsumer(cfg, "anpr", st).run()
         assert st.read_count() == s.anpr_accepted - s.anpr_duplicates
@@ -377,11 +370,7 @@ def test_anpr_through_kafka_gives_the_same_vehicle_candidates_as_a_replay(kafka_
         replay(st, None, path, progress=False)
         want = sorted((c.to_json() for c in st.candidates()), key=lambda c: c["id"])
     assert {c["kind"] for c in want} == {"vehicle_in_exclusion_zone", "curfew_vehicle_sighting"}
-    cfg = _config(kafka_broker, tmp_path / "v.db")
-    with Store(cfg.store) as st:
-        st.load_registry(reg())
-    ensure_topics(cfg, partitions=3)
-    produce(cfg, anpr=path)
+    cfg, _ = _publish(kafka_broker, reg(), tmp_path / "v.db", 3, anpr=path)
     with Store(cfg.store) as st:
         StreamConsumer(cfg, "anpr", st).run()
     _same(_stored(tmp_path / "v.db"), want)

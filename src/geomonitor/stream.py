@@ -52,6 +52,9 @@ from .vehicle import VEHICLE_KINDS
 
 log = logging.getLogger("geomonitor.stream")
 
+#: Output messages queued in a batch's transaction: (topic, key, value, headers as JSON).
+Outbox = list[tuple[str, bytes | None, bytes, str]]
+
 
 class ConfigError(ValueError):
     """A configuration file or variable that cannot be used."""
@@ -101,10 +104,11 @@ class StreamConfig:
     device_events_topic: str = "geomonitor.device-events"
     deadletter_topic: str = "geomonitor.deadletter"
     store: str = field(default_factory=lambda: str(default_db_path()))
-    default_accuracy_m: float = 25.0
-    curfew_no_signal_minutes: float = 30.0
-    no_contact_minutes: float = 120.0
-    low_battery_pct: float = 20.0
+    # thresholds: the engine's own defaults
+    default_accuracy_m: float = EngineConfig.default_accuracy_m
+    curfew_no_signal_minutes: float = EngineConfig.curfew_no_signal_minutes
+    no_contact_minutes: float = DeviceConfig.no_contact_minutes
+    low_battery_pct: float = DeviceConfig.low_battery_pct
     log_every_s: float = 30.0
     #: Stop after this many seconds with nothing to consume (demos, tests); None: never.
     idle_exit_s: float | None = None
@@ -410,7 +414,7 @@ class StreamConsumer:
         # them before, at its event time; bring the engine to the group's watermark and
         # make the store agree with it (normally a no-op).
         owner = min(self.assigned)
-        outbox: list[tuple[str, bytes | None, bytes, str]] = []
+        outbox: Outbox = []
         with self.store.transaction():
             w = self.store.stream_watermark(self.cfg.group_id, self.topic)
             if w is not None:
@@ -449,10 +453,10 @@ class StreamConsumer:
     # ------------------------------------------------------------------ batches
     def _handle(self, partition: int, msgs: list[Any]) -> None:
         source = f"{self.topic}/{partition}"
-        outbox: list[tuple[str, bytes | None, bytes, str]] = []
+        outbox: Outbox = []
         with self.store.transaction():
-            accepted, rejected = self._write_batch(partition, msgs, source, outbox)
-        self.stats.messages += len(msgs)
+            taken, accepted, rejected = self._write_batch(partition, msgs, source, outbox)
+        self.stats.messages += taken
         self.stats.accepted += accepted
         self.stats.rejected += rejected
         self.stats.batches += 1
@@ -468,9 +472,10 @@ class StreamConsumer:
         partition: int,
         msgs: list[Any],
         source: str,
-        outbox: list[tuple[str, bytes | None, bytes, str]],
-    ) -> tuple[int, int]:
-        """One batch's writes, inside its transaction; returns (accepted, rejected).
+        outbox: Outbox,
+    ) -> tuple[int, int, int]:
+        """One batch's writes, inside its transaction; returns how many messages it took
+        (those not already stored), accepted and rejected.
 
         Messages before the partition's stored offset are already in the store (a
         position reset to the group's older committed offset, or another consumer that
@@ -485,7 +490,7 @@ class StreamConsumer:
                 self._rebuild()
             msgs = [m for m in msgs if m.offset >= stored]
             if not msgs:
-                return 0, 0
+                return 0, 0, 0
         self.store.save_stream_offset(self.cfg.group_id, self.topic, partition, msgs[-1].offset + 1)
         self._seen[partition] = msgs[-1].offset + 1
         if self.kind == "fixes":
@@ -496,14 +501,14 @@ class StreamConsumer:
         for r, m in _rejected_messages(rejections, msgs):
             outbox.append(self._deadletter(r, m, partition))
         self.store.add_outbox(self.owner(partition), outbox)
-        return accepted, len(rejections)
+        return len(msgs), accepted, len(rejections)
 
     def _match_fixes(
         self,
         partition: int,
         msgs: list[Any],
         source: str,
-        outbox: list[tuple[str, bytes | None, bytes, str]],
+        outbox: Outbox,
     ) -> tuple[int, list[Rejection]]:
         assert self.engine is not None
         part = validate_fix_records(
@@ -518,9 +523,7 @@ class StreamConsumer:
         self._write_changes(res, outbox)
         return len(batch), part.rejections
 
-    def _write_changes(
-        self, res: EngineResult, outbox: list[tuple[str, bytes | None, bytes, str]]
-    ) -> None:
+    def _write_changes(self, res: EngineResult, outbox: Outbox) -> None:
         """Candidate and device-event changes into the store, and their output messages."""
         w = self.store.apply_candidates(res.upserts, res.retracted)
         self.store.apply_device_events(res.device_upserts, res.device_removed)
@@ -531,7 +534,7 @@ class StreamConsumer:
         events: list[tuple[str, str, str, str | None]],
         device_upserts: list[DeviceEvent],
         device_removed: list[tuple[str, str, int]],
-        outbox: list[tuple[str, bytes | None, bytes, str]],
+        outbox: Outbox,
     ) -> None:
         for cid, subject, action, body in events:
             value = candidate_message(cid, subject, action, body)
@@ -553,7 +556,7 @@ class StreamConsumer:
         if w is None or (self.engine.now is not None and w <= self.engine.now):
             return False
         owner = min(self.assigned)
-        outbox: list[tuple[str, bytes | None, bytes, str]] = []
+        outbox: Outbox = []
         with self.store.transaction():
             self._write_changes(self.engine.advance(w), outbox)
             self.store.add_outbox(self.owner(owner), outbox)
@@ -561,7 +564,7 @@ class StreamConsumer:
         return True
 
     def _store_reads(
-        self, msgs: list[Any], source: str, outbox: list[tuple[str, bytes | None, bytes, str]]
+        self, msgs: list[Any], source: str, outbox: Outbox
     ) -> tuple[int, list[Rejection]]:
         reads: list[Read] = []
         rejections: list[Rejection] = []
@@ -578,7 +581,7 @@ class StreamConsumer:
         engine = Engine(self.registry, self.cfg.engine_config())
         self.engine = engine
         self._read_mark = 0
-        outbox: list[tuple[str, bytes | None, bytes, str]] = []
+        outbox: Outbox = []
         with self.store.transaction():
             self._match_reads(None)
             cw = self.store.sync_candidates(engine.candidates(), kinds=set(VEHICLE_KINDS))
@@ -586,7 +589,7 @@ class StreamConsumer:
             if self.assigned:
                 self.store.add_outbox(self.owner(min(self.assigned)), outbox)
 
-    def _match_reads(self, outbox: list[tuple[str, bytes | None, bytes, str]] | None) -> None:
+    def _match_reads(self, outbox: Outbox | None) -> None:
         assert self.engine is not None
         new, self._read_mark = self.store.reads_of_vehicles(
             self.engine.vehicles.declared, self._read_mark
