@@ -1,0 +1,375 @@
+"""Non-association: two people an order says must not meet, found together.
+
+A ``non_association`` condition on a subject's order names other subjects, a distance
+(``distance_m``, default 50) and a time (``min_minutes``, default 10). Both wear tags, so
+their trails (:mod:`geomonitor.trail`) can be compared at common instants: every whole
+minute (``step_s``) at which both positions are known. At such an instant the two are
+*together* when the distance between the positions is no more than ``distance_m`` plus both
+accuracy radii (the evidence allows that they were that close). Together instants no more
+than ``join_minutes`` apart are one meeting; a meeting lasting ``min_minutes`` or more, from
+its first together instant to its last, is a ``non_association`` breach candidate of the
+order that names the other person (mutual conditions give one candidate on each order).
+
+Scale: the positions of every subject concerned are put in time-bucketed square cells at
+least as wide as the largest reach, and only subjects in the same or a neighbouring cell at
+the same instant are compared. The cost grows with the number of subjects and the pairs
+actually near each other, not with the square of the number of subjects.
+
+Pure: trails and the span of instants each batch changed in, candidate changes out. The
+together instants of a pair are a function of the two trails only, so any arrival order
+gives the same candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
+from .registry import Registry
+from .times import MS_PER_MINUTE
+from .trail import Trail
+
+
+@dataclass(frozen=True)
+class AssociationConfig:
+    """Settings of the co-location rules (non-association and undeclared vehicles)."""
+
+    #: Instants at which two trails are compared.
+    step_s: float = 60.0
+    #: No position is interpolated between fixes further apart than this.
+    max_gap_minutes: float = 5.0
+    #: Fixes with a worse accuracy radius place nobody next to anyone.
+    max_accuracy_m: float = 100.0
+    #: Together instants further apart than this are separate meetings.
+    join_minutes: float = 5.0
+
+
+@dataclass(frozen=True)
+class AssociationRule:
+    """One non-association condition between its subject and one named other subject."""
+
+    subject: int  # engine subject index
+    other: int
+    subject_id: str
+    other_id: str
+    order_id: str
+    condition_id: str
+    distance_m: float
+    min_ms: int
+    valid_from: int
+    valid_to: int
+
+
+def association_rules(
+    registry: Registry, subject_ix: dict[str, int], far_future: int
+) -> list[AssociationRule]:
+    """Every (condition, other subject) pair of the registry's non-association conditions."""
+    out = []
+    for order, cond in registry.conditions("non_association"):
+        p = cond.params
+        vf = max(order.starts, cond.starts if cond.starts is not None else order.starts)
+        ends = [e for e in (order.ends, cond.ends) if e is not None]
+        for other in p["subjects"]:
+            if other == order.subject_id:
+                continue
+            out.append(
+                AssociationRule(
+                    subject_ix[order.subject_id],
+                    subject_ix[other],
+                    order.subject_id,
+                    other,
+                    order.id,
+                    cond.id,
+                    float(p["distance_m"]),
+                    int(float(p["min_minutes"]) * MS_PER_MINUTE),
+                    vf,
+                    min(ends) if ends else far_future,
+                )
+            )
+    return out
+
+
+@dataclass
+class _Together:
+    """A rule's together instants and the distance at each, sorted by time."""
+
+    t: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    d: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+_OFF = 1 << 13  # cell coordinates are offset so that they stay positive
+_CELL_BITS = 14
+
+
+def near_pairs(slot: np.ndarray, cx: np.ndarray, cy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``(i, j)``, ``i != j``, each once, of points in the same time slot and in
+    the same or a neighbouring cell (cells given as integer coordinates)."""
+    key = (
+        (slot.astype(np.int64) << (2 * _CELL_BITS))
+        | ((cx.astype(np.int64) + _OFF) << _CELL_BITS)
+        | (cy.astype(np.int64) + _OFF)
+    )
+    n = len(key)
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    out_i, out_j = [], []
+    # Half the neighbourhood: every unordered pair of cells is visited once.
+    for dx, dy in ((0, 0), (1, -1), (1, 0), (1, 1), (0, 1)):
+        q = key + (dx << _CELL_BITS) + dy
+        left = np.searchsorted(sk, q, side="left")
+        cnt = np.searchsorted(sk, q, side="right") - left
+        total = int(cnt.sum())
+        if total == 0:
+            continue
+        qi = np.repeat(np.arange(n), cnt)
+        pos = np.repeat(left, cnt) + (np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        j = order[pos]
+        if dx == 0 and dy == 0:
+            keep = qi < j
+            qi, j = qi[keep], j[keep]
+        out_i.append(qi)
+        out_j.append(j)
+    if not out_i:
+        e = np.empty(0, np.int64)
+        return e, e
+    return np.concatenate(out_i), np.concatenate(out_j)
+
+
+def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+class Associations:
+    """The non-association rules of a registry, over the subjects' trails.
+
+    Parameters
+    ----------
+    rules
+        From :func:`association_rules`.
+    tag_ids
+        Engine tag index -> tag id (for evidence references).
+    """
+
+    def __init__(
+        self,
+        rules: list[AssociationRule],
+        tag_ids: list[str],
+        cfg: AssociationConfig | None = None,
+    ):
+        self.cfg = cfg or AssociationConfig()
+        self.rules = rules
+        self._tag_names = np.array(tag_ids, dtype=object)
+        self._rules_of: dict[int, list[int]] = {}
+        self._rules_of_pair: dict[int, list[int]] = {}
+        self._n = max([max(r.subject, r.other) for r in rules], default=0) + 1
+        for i, r in enumerate(rules):
+            self._rules_of.setdefault(r.subject, []).append(i)
+            self._rules_of.setdefault(r.other, []).append(i)
+            self._rules_of_pair.setdefault(self._pair(r.subject, r.other), []).append(i)
+        self._named = np.array(sorted(self._rules_of_pair), np.int64)
+        reach = max([r.distance_m for r in rules], default=0.0)
+        self.cell_m = max(reach + 2 * self.cfg.max_accuracy_m, 1.0)
+        self.step_ms = int(self.cfg.step_s * 1000)
+        self.gap_ms = int(self.cfg.max_gap_minutes * MS_PER_MINUTE)
+        self.join_ms = int(self.cfg.join_minutes * MS_PER_MINUTE)
+        self._together = [_Together() for _ in rules]
+        self._emitted: list[dict[str, tuple[tuple, Candidate]]] = [{} for _ in rules]
+
+    @property
+    def subjects(self) -> set[int]:
+        """Subjects whose trails these rules need."""
+        return set(self._rules_of)
+
+    def _pair(self, a: int, b: int) -> int:
+        return min(a, b) * self._n + max(a, b)
+
+    # ------------------------------------------------------------------ matching
+    def update(
+        self, trails: dict[int, Trail], changed: dict[int, tuple[int, int]]
+    ) -> tuple[list[Candidate], list[str]]:
+        """Re-examine the instants whose positions changed; returns the candidates opened
+        or changed and the ids of those retracted.
+
+        Parameters
+        ----------
+        trails
+            Subject index -> trail (after the batch).
+        changed
+            Subject index -> closed span of instants whose position may have changed.
+        """
+        spans: dict[int, tuple[int, int]] = {}
+        for s, (lo, hi) in changed.items():
+            for r in self._rules_of.get(s, ()):
+                a, b = spans.get(r, (lo, hi))
+                spans[r] = (min(a, lo), max(b, hi))
+        if not spans:
+            return [], []
+        # Which instants to place each subject at: the spans of its rules.
+        per_subject: dict[int, list[tuple[int, int]]] = {}
+        for r, span in spans.items():
+            rule = self.rules[r]
+            per_subject.setdefault(rule.subject, []).append(span)
+            per_subject.setdefault(rule.other, []).append(span)
+        ts_l, s_l, x_l, y_l, acc_l = [], [], [], [], []
+        for s, sp in sorted(per_subject.items()):
+            trail = trails.get(s)
+            if trail is None or len(trail) == 0:
+                continue
+            inst = np.unique(
+                np.concatenate(
+                    [
+                        trail.known_instants(a, b, self.step_ms, self.gap_ms)
+                        for a, b in _merge_spans(sp)
+                    ]
+                )
+            )
+            if len(inst) == 0:
+                continue
+            known, x, y, acc, _ = trail.at(inst, self.gap_ms)
+            ts_l.append(inst[known])
+            s_l.append(np.full(int(known.sum()), s, np.int64))
+            x_l.append(x[known])
+            y_l.append(y[known])
+            acc_l.append(acc[known])
+        new: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        if ts_l:
+            t = np.concatenate(ts_l)
+            subj = np.concatenate(s_l)
+            x, y, acc = np.concatenate(x_l), np.concatenate(y_l), np.concatenate(acc_l)
+            i, j = near_pairs(
+                t // self.step_ms,
+                np.floor(x / self.cell_m).astype(np.int64),
+                np.floor(y / self.cell_m).astype(np.int64),
+            )
+            code = np.minimum(subj[i], subj[j]) * self._n + np.maximum(subj[i], subj[j])
+            hit = np.isin(code, self._named)
+            i, j, code = i[hit], j[hit], code[hit]
+            d = np.hypot(x[i] - x[j], y[i] - y[j])
+            slack = acc[i] + acc[j]
+            tt = t[i]
+            order = np.argsort(code, kind="stable")
+            i, j, code, d, slack, tt = (a[order] for a in (i, j, code, d, slack, tt))
+            bounds = np.flatnonzero(np.diff(code)) + 1
+            for seg in np.split(np.arange(len(code)), bounds) if len(code) else []:
+                for r in self._rules_of_pair[int(code[seg[0]])]:
+                    if r not in spans:
+                        continue
+                    rule = self.rules[r]
+                    lo, hi = spans[r]
+                    ok = (
+                        (d[seg] <= rule.distance_m + slack[seg])
+                        & (tt[seg] >= max(lo, rule.valid_from))
+                        & (tt[seg] <= hi)
+                        & (tt[seg] < rule.valid_to)
+                    )
+                    new[r] = (tt[seg][ok], d[seg][ok])
+        upserts: list[Candidate] = []
+        retracted: list[str] = []
+        for r, (lo, hi) in sorted(spans.items()):
+            tog = self._together[r]
+            keep = (tog.t < lo) | (tog.t > hi)
+            nt, nd = new.get(r, (np.empty(0, np.int64), np.empty(0)))
+            t_all = np.concatenate([tog.t[keep], nt])
+            d_all = np.concatenate([tog.d[keep], nd])
+            o = np.argsort(t_all, kind="stable")
+            tog.t, tog.d = t_all[o], d_all[o]
+            self._judge(r, trails, upserts, retracted)
+        return sorted(upserts, key=lambda c: c.id), sorted(retracted)
+
+    def _judge(
+        self, r: int, trails: dict[int, Trail], upserts: list[Candidate], retracted: list[str]
+    ) -> None:
+        rule = self.rules[r]
+        tog = self._together[r]
+        now: dict[str, tuple[tuple, Candidate]] = {}
+        if len(tog.t):
+            bounds = np.flatnonzero(np.diff(tog.t) > self.join_ms) + 1
+            a_tr, b_tr = trails[rule.subject], trails[rule.other]
+            # Both trails go on past this instant: a meeting ending before it is over.
+            seen_to = min(int(a_tr.ts[-1]), int(b_tr.ts[-1]))
+            for seg in np.split(np.arange(len(tog.t)), bounds):
+                first, last = int(tog.t[seg[0]]), int(tog.t[seg[-1]])
+                if last - first < rule.min_ms:
+                    continue
+                c = self._candidate(
+                    rule, first, last, float(tog.d[seg].min()), len(seg),
+                    last + self.join_ms < seen_to, a_tr, b_tr,
+                )  # fmt: skip
+                now[c.id] = (_signature(c), c)
+        before = self._emitted[r]
+        for cid in before:
+            if cid not in now:
+                retracted.append(cid)
+        for cid, (sig, c) in now.items():
+            if cid not in before or before[cid][0] != sig:
+                upserts.append(c)
+        self._emitted[r] = now
+
+    def _candidate(
+        self,
+        rule: AssociationRule,
+        first: int,
+        last: int,
+        closest: float,
+        samples: int,
+        closed: bool,
+        a_tr: Trail,
+        b_tr: Trail,
+    ) -> Candidate:
+        ts: list[int] = []
+        tags: list[str] = []
+        for tr in (a_tr, b_tr):
+            sl = tr.fixes_between(first, last)
+            ts += tr.ts[sl].tolist()
+            tags += self._tag_names[tr.tag[sl]].tolist()
+        order = sorted(range(len(ts)), key=lambda k: (ts[k], tags[k]))
+        evidence = fix_refs([tags[k] for k in order], [ts[k] for k in order])
+        minutes = round((last - first) / MS_PER_MINUTE)
+        end = (
+            f"to {local_clock(last, first)}"
+            if closed
+            else f"still together at {local_clock(last, first)}"
+        )
+        return Candidate(
+            id=candidate_id("non_association", rule.subject_id, rule.order_id,
+                            f"{rule.condition_id}|{rule.other_id}", first),
+            kind="non_association",
+            subject_id=rule.subject_id,
+            order_id=rule.order_id,
+            condition_id=rule.condition_id,
+            zone_id=None,
+            opened_at=first,
+            closed_at=last if closed else None,
+            status="closed" if closed else "open",
+            fix_count=len(evidence),
+            explanation=(
+                f"{rule.subject_id} within {rule.distance_m:.0f} m of {rule.other_id} "
+                f"(non-association {rule.condition_id}) for {minutes} min from "
+                f"{local_time(first)} {end}: together at {samples} minute(s) compared, "
+                f"closest {closest:.0f} m apart (accuracy allowed for)."
+            ),
+            last_evidence_at=last,
+            evidence=evidence,
+            details={
+                "other_subject_id": rule.other_id,
+                "minutes": minutes,
+                "closest_m": round(closest, 1),
+                "instants_together": samples,
+                "distance_m": rule.distance_m,
+            },
+        )  # fmt: skip
+
+    def candidates(self) -> list[Candidate]:
+        return [c for per in self._emitted for _, c in per.values()]
+
+
+def _signature(c: Candidate) -> tuple:
+    return (c.opened_at, c.closed_at, c.status, tuple(c.evidence), c.explanation)
