@@ -17,6 +17,7 @@ from itertools import repeat
 
 import numpy as np
 
+from .association import AssociationConfig, Associations, association_rules
 from .candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
 from .crs import to_bng
 from .curfew import CurfewRule, CurfewTrack, Finding, judge_night
@@ -28,6 +29,8 @@ from .read import Read
 from .registry import Condition, Order, Registry
 from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso
 from .timetable import ActivePeriods, Timetable, intersect_intervals
+from .trail import Trail
+from .undeclared import UndeclaredVehicles
 from .vehicle import VehicleConfig, VehicleRules
 from .zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
@@ -57,6 +60,7 @@ class EngineConfig:
     curfew_no_signal_minutes: float = 30.0
     device: DeviceConfig = field(default_factory=DeviceConfig)
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
+    association: AssociationConfig = field(default_factory=AssociationConfig)
 
 
 @dataclass
@@ -216,6 +220,16 @@ class Engine:
         self.curfew_tracks = [CurfewTrack() for _ in self.curfews]
         # Declared vehicles seen by ANPR in exclusion zones or away during curfews.
         self.vehicles = VehicleRules(registry, self.rules, self.curfews, cfg.vehicle)
+        # Rules that place a subject next to someone or something: non-association and
+        # undeclared vehicles, over the trails of the subjects they concern.
+        self.associations = Associations(
+            association_rules(registry, self._subject_ix, FAR_FUTURE), self.tag_ids, cfg.association
+        )
+        self.undeclared = UndeclaredVehicles(
+            registry, self._subject_ix, self.tag_ids, cfg.vehicle, cfg.association, FAR_FUTURE
+        )
+        self._trail_subjects = self.associations.subjects | self.undeclared.subjects
+        self.trails: dict[int, Trail] = {}
         # (rule, night start) -> kind -> (finding signature, candidate)
         self._nights: dict[tuple[int, int], dict[str, tuple[tuple, Candidate]]] = {}
         #: The latest event time seen: how far the world has been observed.
@@ -284,16 +298,62 @@ class Engine:
         self._match_zones(batch, subj, tagix, segments, res)
         self._match_curfews(batch, subj, tagix, segments, old_now, res)
         self._match_devices(batch, tix, old_now, res)
+        self._match_trails(batch, subj, tagix, segments, res)
         res.retracted.sort()
         res.upserts.sort(key=lambda c: c.id)
         return res
 
     def process_reads(self, reads: list[Read]) -> EngineResult:
-        """Match ANPR reads against declared vehicles (any order; see
-        :mod:`geomonitor.vehicle`). Reads do not move event time on."""
+        """Match ANPR reads against declared vehicles and the trails of subjects who must
+        use only those (any order; see :mod:`geomonitor.vehicle` and
+        :mod:`geomonitor.undeclared`). Reads do not move event time on."""
         res = EngineResult()
         res.upserts, res.retracted = self.vehicles.add(reads)
+        ups, gone = self.undeclared.add_reads(reads, self.trails)
+        res.upserts = sorted(res.upserts + ups, key=lambda c: c.id)
+        res.retracted = sorted(res.retracted + gone)
         return res
+
+    def _match_trails(
+        self,
+        batch: FixBatch,
+        subj: np.ndarray,
+        tagix: np.ndarray,
+        segments: list[np.ndarray],
+        res: EngineResult,
+    ) -> None:
+        """Trails of the subjects the co-location rules concern (fixes accurate enough to
+        place someone), and those rules over the instants the batch changed."""
+        if not self._trail_subjects:
+            return
+        cap = self.config.association.max_accuracy_m
+        changed: dict[int, tuple[int, int]] = {}
+        for seg in segments:
+            s = int(subj[seg[0]])
+            if s not in self._trail_subjects:
+                continue
+            use = seg[batch.accuracy_m[seg] <= cap]
+            if len(use) == 0:
+                continue
+            trail = self.trails.setdefault(s, Trail())
+            span = trail.add(
+                batch.ts[use],
+                batch.x[use],
+                batch.y[use],
+                batch.accuracy_m[use],
+                batch.rank[use],
+                tagix[use],
+            )
+            if span is not None:
+                changed[s] = span
+        if not changed:
+            return
+        for ups, gone in (
+            self.associations.update(self.trails, changed),
+            self.undeclared.trails_changed(self.trails, changed),
+        ):
+            res.upserts += ups
+            res.retracted += gone
 
     def advance(self, now: int) -> EngineResult:
         """Move event time on to ``now`` without new fixes (a stream consumer whose
@@ -776,7 +836,11 @@ class Engine:
         """Every current candidate, sorted by id."""
         zone = [self._candidate(cid, r, ep) for cid, (r, ep) in self._episode_of.items()]
         nights = [c for per_night in self._nights.values() for _, c in per_night.values()]
-        vehicles = self.vehicles.candidates()
+        vehicles = (
+            self.vehicles.candidates()
+            + self.undeclared.candidates()
+            + self.associations.candidates()
+        )
         device = [
             self._device_candidate(ev)
             for ev in self.device_events()

@@ -39,6 +39,13 @@ class VehicleConfig:
     min_confidence: float = 0.8
     curfew_distance_m: float = 2000.0
     sighting_gap_minutes: float = 30.0
+    #: Undeclared vehicles: a subject within this distance (plus accuracy) of a camera
+    #: when it read a plate is co-located with the plate ...
+    colocation_m: float = 100.0
+    #: ... and co-locations with one plate each within this time of the last ...
+    journey_minutes: float = 30.0
+    #: ... at this many distinct cameras are a journey together.
+    journey_cameras: int = 2
 
 
 @dataclass
@@ -120,7 +127,7 @@ class VehicleRules:
                 for key in self._keys(r, d, x, y):
                     g = self._groups.setdefault(key, _Group())
                     old = g.reads.get(r.read_id)
-                    if old is None or _rank(r) < _rank(old):  # duplicates: one wins, always
+                    if old is None or read_rank(r) < read_rank(old):  # duplicates: one wins, always
                         g.reads[r.read_id] = r
                         touched.add(key)
         upserts: list[Candidate] = []
@@ -267,7 +274,7 @@ class VehicleRules:
         )
 
 
-def _rank(r: Read) -> tuple:
+def read_rank(r: Read) -> tuple:
     """Which of two copies of one read is kept (any fixed order will do)."""
     return (r.ts, r.camera_id, r.vrm, r.vrm_raw, r.lat, r.lon, r.confidence or -1.0)
 
