@@ -17,6 +17,7 @@ from geomonitor.replay import replay, validate_reads
 from geomonitor.simulate import score, simulate
 from geomonitor.sources import iter_records
 from geomonitor.store import Store
+from geomonitor.times import parse_ts
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,30 @@ def test_every_planted_vehicle_sighting_is_found(scenario):
         s = score(truth, cands, kinds)
         assert s["planted"] >= 10 and s["recall"] == 1.0, (kinds, s)
         assert s["precision"] >= 0.95, (kinds, s)
+
+
+def test_every_undeclared_journey_and_meeting_is_found(scenario):
+    """Rides in undeclared cars past cameras on the subject's route, and visits by a
+    person the order names; declared-car rides, passing traffic beside the subject at one
+    camera, and short calls under the minimum raise nothing."""
+    _, truth, _, cands, _ = scenario
+    for kinds, at_least in ((("undeclared_vehicle",), 15), (("non_association",), 4)):
+        s = score(truth, cands, kinds)
+        assert s["planted"] >= at_least and s["recall"] == 1.0, (kinds, s)
+        assert s["precision"] >= 0.95, (kinds, s)
+    # The short calls are there, and none of them raised a candidate.
+    calls = truth["non_association_near_misses"]
+    assert calls
+    for call in calls:
+        a, b = parse_ts(call["start"]), parse_ts(call["end"])
+        assert not [
+            c
+            for c in cands
+            if c.kind == "non_association"
+            and c.subject_id == call["subject_id"]
+            and c.opened_at <= b + 15 * 60_000
+            and (c.closed_at or c.last_evidence_at) >= a - 15 * 60_000
+        ], call
 
 
 def test_faulty_units_stand_out_in_the_device_events(scenario):

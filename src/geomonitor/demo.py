@@ -50,6 +50,8 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
                     "declared vehicles (ANPR)",
                     ("vehicle_in_exclusion_zone", "curfew_vehicle_sighting"),
                 ),
+                ("undeclared vehicles (ANPR and tags)", ("undeclared_vehicle",)),
+                ("non-associations", ("non_association",)),
             ),
             5,
         ):

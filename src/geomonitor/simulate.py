@@ -20,6 +20,7 @@ Outputs in ``DIR``: ``registry.json``, ``fixes.jsonl``, ``anpr.jsonl``, ``truth.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ import orjson
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from .association import AssociationConfig
 from .crs import to_bng, to_wgs84
 from .geography import DISTRICTS, wards
 from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso, parse_ts
@@ -44,6 +46,8 @@ CURFEW_TIMETABLE = [
 ]
 CURFEW_RADIUS_M = 100.0
 CURFEW_GRACE_MINUTES = 15
+MEETING_DISTANCE_M = 50.0
+MEETING_MIN_MINUTES = 10.0
 
 
 @dataclass
@@ -63,6 +67,14 @@ class _Subject:
     tag: str
     zones: list[tuple[str, _Zone]] = field(default_factory=list)  # (condition id, zone)
     order: str = ""
+    #: The subject this one must not meet is visited by this one (non-association).
+    partner: _Subject | None = None
+    #: Filled in as the scenario is made: the true itinerary (time, x, y), the times of the
+    #: fixes accurate enough to place the subject, and the planted visits (condition,
+    #: zone, start, end).
+    wp: list[tuple[int, float, float]] = field(default_factory=list)
+    fix_ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    visits: list[tuple[str, Any, int, int]] = field(default_factory=list)
 
 
 def _random_point_in(
@@ -224,6 +236,23 @@ def simulate(
                 },
             }
         )
+    # Non-association: every 4th subject must not meet the next one, who comes visiting.
+    orders_by_subject = {o["subject"]: o for o in registry["orders"]}
+    for i in range(0, len(subj) - 1, 4):
+        host, visitor = subj[i], subj[i + 1]
+        visitor.partner = host
+        orders_by_subject[host.id]["conditions"].append(
+            {
+                "id": "C-6",
+                "type": "non_association",
+                "subjects": [visitor.id],
+                "distance_m": MEETING_DISTANCE_M,
+                "min_minutes": MEETING_MIN_MINUTES,
+            }
+        )
+    rng_m = np.random.default_rng(seed + 49979687)  # meetings: their own stream
+    meetings: list[tuple[str, int, int]] = []
+    near_misses: list[dict[str, Any]] = []
     spare_tags = [f"BUD-9{j + 1:03d}" for j in range(spares)]
     for j, spare_id in enumerate(spare_tags):
         district = list(DISTRICTS.values())[j % 5]
@@ -358,6 +387,19 @@ def simulate(
                         visits.append(("C-3", None, t_leave, t_back))
         waypoints.append((t_start + days * MS_PER_DAY, *home))
         waypoints.sort(key=lambda w: w[0])
+        if s.partner is not None:
+            for meet in (True, False):
+                met = _plant_visit(
+                    s, s.partner, waypoints, visits, avoid, rng_m, t_start, meet=meet
+                )
+                if met is None:
+                    continue
+                if meet:
+                    meetings.append((s.partner.id, *met))
+                else:
+                    near_misses.append(
+                        {"subject_id": s.partner.id, "start": iso(met[0]), "end": iso(met[1])}
+                    )
 
         # Fixes once a minute (with jitter), along the itinerary.
         ts = np.arange(t_start, t_start + days * MS_PER_DAY, MS_PER_MINUTE, dtype=np.int64)
@@ -467,6 +509,9 @@ def simulate(
             )
             n = len(ts)
         _silence_truth(s, ts, t_start, days, planted, brushes)
+        # The fixes that can place the subject beside someone or something.
+        usable = acc <= AssociationConfig.max_accuracy_m
+        s.wp, s.fix_ts, s.visits = waypoints, ts[usable].copy(), visits
         dup = rng.random(n) < 0.005
         for k in range(n):
             rec: dict[str, Any] = {
@@ -538,6 +583,8 @@ def simulate(
                 reads.append((t, r))
             del r
     reads += _plant_vehicles(subj, registry, cams, t_start, days, seed, planted)
+    reads += _plant_journeys(subj, registry, cams, t_start, seed, planted)
+    _meeting_truth(subj, t_start, days, meetings, planted, brushes)
     reads.sort(key=lambda r: r[0])
     alines = [orjson.dumps(r).decode() for _, r in reads]
     alines.append(
@@ -558,6 +605,7 @@ def simulate(
         "brushes": brushes,
         "faulty_units": faulty,
         "decoy_visits": decoys,
+        "non_association_near_misses": near_misses,
         "fixes": len(lines) - len(bad),
         "bad_fix_records": len(bad),
         "curfew": {
@@ -918,6 +966,220 @@ def _plant_vehicles(
             day = int(rng.integers(0, days))
             ts = t_start + day * MS_PER_DAY + int(rng.uniform(8, 18) * MS_PER_HOUR)
             read(cams[k], ts, vrm, 0.93)
+    return out
+
+
+def _at(wp: list[tuple[int, float, float]], t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True positions on an itinerary at instants ``t``."""
+    wt = np.array([w[0] for w in wp], float)
+    return np.interp(t, wt, [w[1] for w in wp]), np.interp(t, wt, [w[2] for w in wp])
+
+
+def _covered(fix_ts: np.ndarray, a: int, b: int, gap: int = 3 * MS_PER_MINUTE) -> bool:
+    """Whether the fixes cover ``[a, b]`` with no silence longer than ``gap``."""
+    sel = fix_ts[(fix_ts >= a - gap) & (fix_ts <= b + gap)]
+    return (
+        len(sel) > 1
+        and int(sel[0]) <= a
+        and int(sel[-1]) >= b
+        and bool((np.diff(sel) <= gap).all())
+    )
+
+
+def _plant_visit(
+    b: _Subject,
+    a: _Subject,
+    wp: list[tuple[int, float, float]],
+    visits: list,
+    avoid: BaseGeometry,
+    rng: np.random.Generator,
+    t_start: int,
+    meet: bool,
+) -> tuple[int, int] | None:
+    """``b`` goes from home to where ``a`` is staying and stays 20-45 minutes (``meet``: a
+    meeting), or only 3-6 minutes (a near miss: shorter than the condition's minimum).
+    Changes ``b``'s itinerary ``wp`` in place; returns (arrival, departure), or None if
+    nothing fitted."""
+    awp = a.wp
+    home = b.home
+    spells = []
+    for (t0, x0, y0), (t1, x1, y1) in itertools.pairwise(awp):
+        if t1 - t0 >= 60 * MS_PER_MINUTE and (x0, y0) == (x1, y1):
+            spells.append((t0, t1, (x0, y0)))
+    for k in rng.permutation(len(spells)).tolist():
+        t0, t1, spot = spells[k]
+        d0 = t_start + (t0 - t_start) // MS_PER_DAY * MS_PER_DAY
+        lo, hi = max(t0, d0 + 11 * MS_PER_HOUR), min(t1, d0 + 20 * MS_PER_HOUR)
+        ang, off = rng.uniform(0, 2 * np.pi), rng.uniform(5, 25)
+        m = (spot[0] + off * np.cos(ang), spot[1] + off * np.sin(ang))
+        travel = int(np.hypot(m[0] - home[0], m[1] - home[1]) / 450 * MS_PER_MINUTE)
+        travel += MS_PER_MINUTE
+        stay = int((rng.uniform(20, 45) if meet else rng.uniform(3, 6)) * MS_PER_MINUTE)
+        if hi - lo < stay + 10 * MS_PER_MINUTE or avoid.contains(shapely.Point(m)):
+            continue
+        if not _segment_clear(home, m, avoid):
+            continue
+        arrive = int(rng.uniform(lo + 5 * MS_PER_MINUTE, hi - 5 * MS_PER_MINUTE - stay))
+        depart = arrive + stay
+        leave, back = arrive - travel, depart + travel
+        if back > d0 + int(21.5 * MS_PER_HOUR):
+            continue
+        # b must be at home, staying put, from well before leaving until well after.
+        pad = 10 * MS_PER_MINUTE
+        inside = [w for w in wp if leave - pad <= w[0] <= back + pad]
+        bx, by = _at(wp, np.array([leave - pad, back + pad]))
+        if any((w[1], w[2]) != home for w in inside) or not (
+            np.allclose(bx, home[0]) and np.allclose(by, home[1])
+        ):
+            continue
+        if any(va <= back + pad and leave - pad <= vb for _, _, va, vb in visits):
+            continue
+        if not _covered(a.fix_ts, arrive, depart):
+            continue
+        wp[:] = [w for w in wp if not leave <= w[0] <= back]
+        wp += [(leave, *home), (arrive, *m), (depart, *m), (back, *home)]
+        wp.sort(key=lambda w: w[0])
+        visits.append(("C-6", None, leave, back))
+        return arrive, depart
+    return None
+
+
+def _meeting_truth(
+    subj: list[_Subject],
+    t_start: int,
+    days: int,
+    meetings: list[tuple[str, int, int]],
+    planted: list[dict[str, Any]],
+    brushes: list[dict[str, Any]],
+) -> None:
+    """Non-association breaches from where both truly were, minute by minute, while both
+    tags were reporting: together (within the condition's distance) for 12 minutes or
+    more is a breach; for 8-12 minutes, or less, a brush."""
+    grid = np.arange(t_start, t_start + days * MS_PER_DAY, MS_PER_MINUTE, dtype=np.int64)
+    for b in subj:
+        a = b.partner
+        if a is None:
+            continue
+        ax, ay = _at(a.wp, grid)
+        bx, by = _at(b.wp, grid)
+        seen = np.ones(len(grid), bool)
+        for s in (a, b):
+            k = np.clip(np.searchsorted(s.fix_ts, grid), 1, len(s.fix_ts) - 1)
+            near = np.minimum(np.abs(s.fix_ts[k] - grid), np.abs(s.fix_ts[k - 1] - grid))
+            seen &= near <= 2 * MS_PER_MINUTE
+        idx = np.flatnonzero(seen & (np.hypot(ax - bx, ay - by) <= MEETING_DISTANCE_M))
+        if len(idx) == 0:
+            continue
+        for run in np.split(idx, np.flatnonzero(np.diff(idx) > 5) + 1):
+            s0, s1 = int(grid[run[0]]), int(grid[run[-1]])
+            rec = {
+                "kind": "non_association",
+                "subject_id": a.id,
+                "order_id": a.order,
+                "condition_id": "C-6",
+                "other_subject_id": b.id,
+                "start": iso(s0),
+                "end": iso(s1),
+                "planted": any(aid == a.id and ma <= s1 and s0 <= mb for aid, ma, mb in meetings),
+            }
+            clear = s1 - s0 >= (MEETING_MIN_MINUTES + 2) * MS_PER_MINUTE
+            (planted if clear else brushes).append(rec)
+
+
+def _plant_journeys(
+    subj: list[_Subject],
+    registry: dict[str, Any],
+    cams: list[dict[str, Any]],
+    t_start: int,
+    seed: int,
+    planted: list[dict[str, Any]],
+) -> list[tuple[int, dict[str, Any]]]:
+    """Rides in cars past ANPR cameras placed on the subject's route: in an undeclared
+    car (a journey to find: three cameras; the car is read again, away from the subject,
+    after dropping them off), or in the subject's declared car (nothing to find). Passing
+    traffic is read beside the subject at each camera (co-located at one camera only)."""
+    rng = np.random.default_rng(seed + 32452843)  # its own stream
+    orders = {o["subject"]: o for o in registry["orders"]}
+    out: list[tuple[int, dict[str, Any]]] = []
+
+    def read(cam: dict[str, Any], ts: int, vrm: str) -> None:
+        out.append(
+            (
+                ts,
+                {
+                    "read_id": f"R-J{len(out) + 1:06d}",
+                    "camera_id": cam["id"],
+                    "vrm": vrm,
+                    "ts": iso(ts),
+                    "confidence": round(float(rng.uniform(0.85, 0.99)), 2),
+                    "lat": cam["lat"],
+                    "lon": cam["lon"],
+                },
+            )
+        )
+
+    for s in subj:
+        declared = next(
+            c["vrms"][0] for c in orders[s.id]["conditions"] if c["type"] == "declared_vehicles"
+        )
+        legs = []
+        for (t0, x0, y0), (t1, x1, y1) in zip(s.wp, s.wp[1:], strict=False):
+            hour = (t0 - t_start) % MS_PER_DAY / MS_PER_HOUR
+            if (
+                (x0, y0) != (x1, y1)
+                and 6 * MS_PER_MINUTE <= t1 - t0 <= 40 * MS_PER_MINUTE  # a drive ...
+                and np.hypot(x1 - x0, y1 - y0) >= 150 * (t1 - t0) / MS_PER_MINUTE  # ... 9+ km/h
+                and 8 <= hour <= 19
+                and not any(va - MS_PER_HOUR <= t1 and t0 <= vb + MS_PER_HOUR
+                            for c, _, va, vb in s.visits if c != "C-6")
+                and _covered(s.fix_ts, t0, t1, 2 * MS_PER_MINUTE)
+            ):  # fmt: skip
+                legs.append((t0, t1, (x0, y0), (x1, y1)))
+        rng.shuffle(legs)  # type: ignore[arg-type]
+        plans = []
+        if legs and rng.random() < 0.6:
+            plans.append((legs.pop(), _plate(rng), True))
+        if legs and rng.random() < 0.5:
+            plans.append((legs.pop(), declared, False))
+        for (t0, t1, p0, p1), vrm, undeclared in plans:
+            ux, uy = (p1[0] - p0[0], p1[1] - p0[1])
+            norm = float(np.hypot(ux, uy))
+            nx, ny = -uy / norm, ux / norm
+            times = []
+            for f in (0.2, 0.5, 0.8):
+                t = t0 + int(f * (t1 - t0))
+                side = float(rng.uniform(20, 50)) * (1 if rng.random() < 0.5 else -1)
+                x = p0[0] + f * ux + side * nx
+                y = p0[1] + f * uy + side * ny
+                lon, lat = to_wgs84(np.array([x]), np.array([y]))
+                cam = {
+                    "id": f"CAM-R{len(cams) + 1:04d}",
+                    "lat": round(float(lat[0]), 6),
+                    "lon": round(float(lon[0]), 6),
+                }
+                cams.append(cam)
+                read(cam, t, vrm)
+                for _ in range(2):  # passing traffic, beside the subject at this camera only
+                    read(cam, t + int(rng.integers(-40, 40)) * 1000, _plate(rng))
+                times.append(t)
+            if undeclared:
+                # Dropped off at the end; the car drives on and is read 3+ km away.
+                far = cams[int(rng.integers(len(cams)))]
+                fx, fy = to_bng(np.array([far["lon"]]), np.array([far["lat"]]))
+                if np.hypot(fx[0] - p1[0], fy[0] - p1[1]) > 3000:
+                    read(far, t1 + 10 * MS_PER_MINUTE, vrm)
+                planted.append(
+                    {
+                        "kind": "undeclared_vehicle",
+                        "subject_id": s.id,
+                        "order_id": s.order,
+                        "condition_id": "C-5",
+                        "vrm": vrm,
+                        "start": iso(times[0]),
+                        "end": iso(times[-1]),
+                        "planted": True,
+                    }
+                )
     return out
 
 
