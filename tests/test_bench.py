@@ -27,3 +27,28 @@ def test_replay_bench_runs_and_reports_every_figure():
     for label in ("engine:", "naive:", "ratio:", "replay:"):
         assert label in r.stdout
     assert "3,000 fixes" in r.stdout
+
+
+def test_anpr_bench_runs_and_the_index_agrees_with_the_full_scan():
+    bench = BENCH.parent / "anpr_bench.py"
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(bench),
+            "--subjects", "40",
+            "--reads", "20000",
+            "--cameras", "300",
+            "--vehicles", "5000",
+            "--naive-sample", "300",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )  # fmt: skip
+    for label in ("engine:", "naive:", "ratio:", "setup:"):
+        assert label in r.stdout
+    assert "the same" in r.stdout  # the co-locations both found in the sample
+    assert (
+        "journeys: 1 (subject and car pairs), 1 found; other pairs with a candidate: 0" in r.stdout
+    )

@@ -170,6 +170,12 @@ class UndeclaredVehicles:
         self._sites: dict[tuple[float, float], tuple[float, float]] = {}
         self._read_index: dict[int, _KeyIndex] = {}  # bucket -> keys of reads (rows)
         self._pass_index: dict[int, _KeyIndex] = {}  # bucket -> keys of trails (subjects)
+        #: bucket -> subjects whose keys there are out of date (made when first needed)
+        self._stale: dict[int, set[int]] = {}
+        r = self._rings
+        self._ring_offsets = np.array(
+            [(dx << _BITS) + dy for dx in range(-r, r + 1) for dy in range(-r, r + 1)], np.int64
+        )
         self._coloc: dict[int, dict[int, str]] = {}  # subject -> read row -> plate
         self._groups: dict[tuple[int, str], _Group] = {}
         self._chunk = 0
@@ -223,7 +229,7 @@ class UndeclaredVehicles:
                 h = int(bucket[seg[0]])
                 idx = self._read_index.setdefault(h, _KeyIndex())
                 idx.set(self._chunk, keys[seg], rows[seg])
-                passes = self._pass_index.get(h)
+                passes = self._passes(h, trails)
                 if passes is None:
                     continue
                 qi, subj = passes.lookup(keys[seg])
@@ -267,24 +273,41 @@ class UndeclaredVehicles:
             hours = np.unique(trail.ts[a:b] // BUCKET_MS).tolist()
             ts_col = self._cols.views()[0]
             for h in hours:
-                keys = self._trail_keys(trail, h)
-                self._pass_index.setdefault(h, _KeyIndex()).set(
-                    s, keys, np.full(len(keys), s, np.int64)
-                )
-                # Forget this subject's co-locations in the hour, then match it again.
+                # Forget this subject's co-locations in the hour ...
                 mine = self._coloc.get(s, {})
                 for row in [r for r in mine if ts_col[r] // BUCKET_MS == h]:
                     vrm = mine.pop(row)
                     self._groups[(s, vrm)].rows.pop(row, None)
                     touched.add((s, vrm))
                 idx = self._read_index.get(h)
-                if idx is None or len(keys) == 0:
+                if idx is None:  # no reads in the hour yet: its keys are made when needed
+                    self._stale.setdefault(h, set()).add(s)
+                    continue
+                # ... and match it again against the hour's reads.
+                keys = self._set_keys(s, h, trail)
+                if len(keys) == 0:
                     continue
                 _, rows = idx.lookup(keys)
                 if len(rows):
                     rows = np.unique(rows)
                     self._colocate(rows, np.full(len(rows), s, np.int64), trails, touched)
         return self._judge_all(touched, trails)
+
+    def _set_keys(self, s: int, h: int, trail: Trail) -> np.ndarray:
+        keys = self._trail_keys(trail, h)
+        self._pass_index.setdefault(h, _KeyIndex()).set(s, keys, np.full(len(keys), s, np.int64))
+        stale = self._stale.get(h)
+        if stale is not None:
+            stale.discard(s)
+            if not stale:
+                del self._stale[h]
+        return keys
+
+    def _passes(self, h: int, trails: dict[int, Trail]) -> _KeyIndex | None:
+        """The trails' keys in hour bucket ``h``, brought up to date."""
+        for s in sorted(self._stale.get(h, ())):
+            self._set_keys(s, h, trails[s])
+        return self._pass_index.get(h)
 
     def _trail_keys(self, trail: Trail, h: int) -> np.ndarray:
         """The (slot, cell) keys within reach of the trail during hour bucket ``h``."""
@@ -315,12 +338,8 @@ class UndeclaredVehicles:
         # slot of one of them, and is within the spacing of that one: its own key covers it.
         keep = (pt >= lo) & (pt < hi)
         slots, px2, py2 = pt[keep] // SLOT_MS, px[keep], py[keep]
-        r = self._rings
-        out = []
-        for dx in range(-r, r + 1):
-            for dy in range(-r, r + 1):
-                out.append(_keys(slots, px2 + dx * CELL_M, py2 + dy * CELL_M))
-        return np.unique(np.concatenate(out)) if out else np.empty(0, np.int64)
+        base = _keys(slots, px2, py2)
+        return np.unique((base[:, None] + self._ring_offsets[None, :]).ravel())
 
     # ------------------------------------------------------------------ co-location
     def _colocate(
@@ -333,11 +352,12 @@ class UndeclaredVehicles:
         """Exact test of (read row, subject) pairs; records the co-locations."""
         if len(rows) == 0:
             return
-        pair = np.unique(np.stack([subj, rows], axis=1), axis=0)
+        code = np.unique((subj.astype(np.int64) << 40) | rows.astype(np.int64))
+        subj, rows = code >> 40, code & ((1 << 40) - 1)
         ts_col, x_col, y_col, dead = self._cols.views()
         reach = self.vcfg.colocation_m
-        for s in np.unique(pair[:, 0]).tolist():
-            r_s = pair[pair[:, 0] == s, 1]
+        cuts = np.flatnonzero(np.diff(subj)) + 1
+        for r_s, s in zip(np.split(rows, cuts), subj[np.r_[0, cuts]].tolist(), strict=True):
             r_s = r_s[~dead[r_s]]
             trail = trails.get(s)
             if trail is None or len(r_s) == 0:
