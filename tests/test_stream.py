@@ -17,11 +17,13 @@ from pathlib import Path
 import orjson
 import pytest
 
+from geomonitor.engine import kinds_of
 from geomonitor.registry import load_registry_file
 from geomonitor.replay import replay
 from geomonitor.simulate import simulate
 from geomonitor.store import Store
 from geomonitor.stream import (
+    FAMILIES_OF,
     ConfigError,
     StreamConfig,
     StreamConsumer,
@@ -30,17 +32,22 @@ from geomonitor.stream import (
     produce,
 )
 
+FIX_KINDS = kinds_of(FAMILIES_OF["fixes"])
+
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
-    """A small simulated scenario and what a file replay makes of it."""
+    """A small simulated scenario and what a file replay of its fixes makes of it (the
+    candidates a fixes consumer decides: zones, curfews, device health)."""
     out = tmp_path_factory.mktemp("stream")
     simulate(out, subjects=10, days=2, seed=5)
     reg, _ = load_registry_file(out / "registry.json")
     with Store(out / "replay.db") as st:
         st.load_registry(reg)
         replay(st, out / "fixes.jsonl", progress=False)
-        want = sorted((c.to_json() for c in st.candidates()), key=lambda c: c["id"])
+        want = sorted(
+            (c.to_json() for c in st.candidates() if c.kind in FIX_KINDS), key=lambda c: c["id"]
+        )
         rejected = len(st.rejections(limit=100_000))
     assert want and rejected, "the scenario must have candidates and bad records"
     return out, reg, want, rejected
@@ -85,9 +92,12 @@ def _publish(broker, registry, db: Path, partitions: int, **files) -> tuple[Stre
     return cfg, produce(cfg, **files)
 
 
-def _stored(db: Path) -> list[dict]:
+def _stored(db: Path, kinds: set[str] | None = None) -> list[dict]:
     with Store(db) as st:
-        return sorted((c.to_json() for c in st.candidates()), key=lambda c: c["id"])
+        return sorted(
+            (c.to_json() for c in st.candidates() if kinds is None or c.kind in kinds),
+            key=lambda c: c["id"],
+        )
 
 
 def _same(got: list[dict], want: list[dict]) -> None:
@@ -144,7 +154,9 @@ def _desk_sees(cfg: StreamConfig, want: list[dict]) -> None:
     assert len(ids) == len(set(ids)), "an output event was published twice"
 
 
-def _consumer_process(cfg: StreamConfig, idle_exit: float = 6.0) -> subprocess.Popen:
+def _consumer_process(
+    cfg: StreamConfig, idle_exit: float = 6.0, kind: str = "fixes"
+) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
         GEOMONITOR_KAFKA_BOOTSTRAP_SERVERS=cfg.bootstrap_servers,
@@ -163,7 +175,7 @@ def _consumer_process(cfg: StreamConfig, idle_exit: float = 6.0) -> subprocess.P
         GEOMONITOR_DB=cfg.store,
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "geomonitor.cli", "consume", "fixes", "--idle-exit", str(idle_exit)],
+        [sys.executable, "-m", "geomonitor.cli", "consume", kind, "--idle-exit", str(idle_exit)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -177,7 +189,7 @@ def test_the_stream_gives_the_same_candidates_as_a_replay(kafka_broker, scenario
         stats = StreamConsumer(cfg, "fixes", st).run()
     assert stats.messages == sent[cfg.fixes_topic]
     assert stats.rejected == rejected
-    _same(_stored(tmp_path / "s.db"), want)
+    _same(_stored(tmp_path / "s.db", FIX_KINDS), want)
     # The candidates topic, applied in order, is the desk's view: the same candidates.
     _desk_sees(cfg, want)
 
@@ -200,7 +212,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, scenario,
     p = _consumer_process(cfg, idle_exit=15.0)
     output = p.communicate(timeout=240)[0].decode()
     assert p.returncode == 0, output
-    _same(_stored(tmp_path / "k.db"), want)
+    _same(_stored(tmp_path / "k.db", FIX_KINDS), want)
     _desk_sees(cfg, want)
     dead = _read_topic(cfg, cfg.deadletter_topic)
     assert len(dead) == rejected
@@ -217,7 +229,7 @@ def test_two_consumers_in_a_group_share_the_work(kafka_broker, scenario, tmp_pat
     assert all(p.returncode == 0 for p in procs), logs
     # Both took part (each logged an assignment of its own partitions).
     assert all("assigned partitions [" in log_ for log_ in logs), logs
-    _same(_stored(tmp_path / "two.db"), want)
+    _same(_stored(tmp_path / "two.db", FIX_KINDS), want)
     _desk_sees(cfg, want)
 
 
@@ -342,7 +354,7 @@ def test_sigterm_finishes_the_batch_commits_and_closes(kafka_broker, scenario, t
     assert done > 0
     p = _consumer_process(cfg, idle_exit=15.0)  # the rest, from where it stopped
     assert p.wait(240) == 0
-    _same(_stored(tmp_path / "t.db"), want)
+    _same(_stored(tmp_path / "t.db", FIX_KINDS), want)
     _desk_sees(cfg, want)
 
 
@@ -375,3 +387,80 @@ def test_anpr_through_kafka_gives_the_same_vehicle_candidates_as_a_replay(kafka_
         StreamConsumer(cfg, "anpr", st).run()
     _same(_stored(tmp_path / "v.db"), want)
     _desk_sees(cfg, want)
+
+
+@pytest.fixture(scope="module")
+def everything(scenario):
+    """What a replay of the scenario's fixes and reads makes of it: every kind, with
+    non-association meetings and undeclared-vehicle journeys among them."""
+    out, reg, _, _ = scenario
+    with Store(out / "replay-all.db") as st:
+        st.load_registry(reg)
+        replay(st, out / "fixes.jsonl", out / "anpr.jsonl", progress=False)
+        want = sorted((c.to_json() for c in st.candidates()), key=lambda c: c["id"])
+    kinds = {c["kind"] for c in want}
+    assert {"non_association", "undeclared_vehicle", "vehicle_in_exclusion_zone"} <= kinds
+    return want
+
+
+def _wait_for_follower(cfg: StreamConfig, p: subprocess.Popen) -> None:
+    """Until the follower has rebuilt and holds its lease (it then logs the fixes)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with Store(cfg.store) as st:
+            row = st.db.execute(
+                "SELECT 1 FROM meta WHERE key=?", (f"follower/{cfg.group_id}",)
+            ).fetchone()
+        if row is not None:
+            return
+        assert p.poll() is None, p.stdout.read().decode() if p.stdout else ""
+        time.sleep(0.2)
+    raise AssertionError("the follower did not start")
+
+
+def test_all_three_programs_give_the_same_candidates_as_a_replay(
+    kafka_broker, scenario, everything, tmp_path
+):
+    """The follower runs beside the fixes and ANPR consumers, matching what they store as
+    they store it; together they raise what one replay of both files raises."""
+    out, reg, _, _ = scenario
+    cfg, _ = _publish(
+        kafka_broker,
+        reg,
+        tmp_path / "all.db",
+        3,
+        fixes=out / "fixes.jsonl",
+        anpr=out / "anpr.jsonl",
+    )
+    follower = _consumer_process(cfg, idle_exit=8.0, kind="colocation")
+    _wait_for_follower(cfg, follower)
+    with Store(cfg.store) as st:
+        StreamConsumer(cfg, "fixes", st).run()
+        StreamConsumer(cfg, "anpr", st).run()
+    assert follower.wait(120) == 0, follower.stdout.read().decode() if follower.stdout else ""
+    _same(_stored(tmp_path / "all.db"), everything)
+    _desk_sees(cfg, everything)
+    with Store(cfg.store) as st:  # the follower took everything it logged
+        assert st.db.execute("SELECT COUNT(*) FROM fix_log").fetchone()[0] < 5000
+
+
+def test_the_follower_killed_mid_stream_loses_and_duplicates_nothing(
+    kafka_broker, scenario, everything, tmp_path
+):
+    out, reg, _, _ = scenario
+    cfg, _ = _publish(
+        kafka_broker, reg, tmp_path / "kf.db", 3, fixes=out / "fixes.jsonl", anpr=out / "anpr.jsonl"
+    )
+    cfg.max_poll_records = 100  # many small batches: many points to be killed at
+    follower = _consumer_process(cfg, idle_exit=60.0, kind="colocation")
+    _wait_for_follower(cfg, follower)
+    with Store(cfg.store) as st:
+        StreamConsumer(cfg, "fixes", st).run()
+    follower.send_signal(signal.SIGKILL)  # mid-way: reads not yet matched, or being
+    follower.wait(30)
+    with Store(cfg.store) as st:
+        StreamConsumer(cfg, "anpr", st).run()
+    again = _consumer_process(cfg, idle_exit=5.0, kind="colocation")
+    assert again.wait(120) == 0, again.stdout.read().decode() if again.stdout else ""
+    _same(_stored(tmp_path / "kf.db"), everything)
+    _desk_sees(cfg, everything)

@@ -187,9 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", default="2026-11-16T00:00:00Z")
 
     p = sub.add_parser(
-        "consume", help="run a Kafka stream consumer (fixes or ANPR reads) into the store"
+        "consume",
+        help="run a Kafka stream consumer (fixes or ANPR reads) into the store, or the "
+        "co-location follower (non-association, undeclared vehicles) of the store",
     )
-    p.add_argument("input", choices=["fixes", "anpr"])
+    p.add_argument("input", choices=["fixes", "anpr", "colocation"])
     _stream_args(p)
     p.add_argument(
         "--idle-exit",

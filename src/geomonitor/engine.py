@@ -31,7 +31,7 @@ from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso
 from .timetable import ActivePeriods, Timetable, intersect_intervals
 from .trail import Trail
 from .undeclared import UndeclaredVehicles
-from .vehicle import VehicleConfig, VehicleRules
+from .vehicle import VEHICLE_KINDS, VehicleConfig, VehicleRules
 from .zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
 FAR_FUTURE = 2**62
@@ -41,6 +41,22 @@ DESK_DEVICE_KINDS = ("strap_tamper", "no_contact")
 ZONE_KINDS = {"exclusion_zone": "exclusion_zone", "inclusion_zone": "outside_inclusion_zone"}
 #: Observation for each zone class (inside, outside, uncertain), per condition type: being
 #: inside an exclusion zone is the breach; being outside an inclusion zone is.
+#: Rule families and the kinds of candidate each raises. An engine may run some of them
+#: only (a stream consumer runs those its input can decide; see :mod:`geomonitor.stream`).
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "zones": tuple(ZONE_KINDS.values()),
+    "curfews": ("curfew_late_return", "curfew_absent", "curfew_no_signal"),
+    "devices": DESK_DEVICE_KINDS,
+    "vehicles": VEHICLE_KINDS,
+    "colocation": ("undeclared_vehicle", "non_association"),
+}
+
+
+def kinds_of(families: frozenset[str] | set[str]) -> set[str]:
+    """The kinds of candidate these rule families raise."""
+    return {k for f in families for k in FAMILIES[f]}
+
+
 _OBS_OF = {
     "exclusion_zone": np.array([CLEAR, BREACH, UNCERTAIN_OBS], np.int8),
     "inclusion_zone": np.array([BREACH, CLEAR, UNCERTAIN_OBS], np.int8),
@@ -123,11 +139,19 @@ class Engine:
     """Breach-candidate engine for exclusion zones (further rule families plug in here)."""
 
     def __init__(
-        self, registry: Registry, config: EngineConfig | None = None, index: ZoneIndex | None = None
+        self,
+        registry: Registry,
+        config: EngineConfig | None = None,
+        index: ZoneIndex | None = None,
+        families: frozenset[str] | set[str] | None = None,
     ):
         self.registry = registry
         self.config = config or EngineConfig()
         cfg = self.config
+        #: The rule families this engine runs (default: all of them).
+        self.families = frozenset(FAMILIES if families is None else families)
+        if not self.families <= FAMILIES.keys():
+            raise ValueError(f"unknown rule families: {sorted(self.families - FAMILIES.keys())}")
         self.subject_ids = sorted(registry.subjects)
         self._subject_ix = {s: i for i, s in enumerate(self.subject_ids)}
         self.tag_ids = sorted(registry.tags)
@@ -228,7 +252,11 @@ class Engine:
         self.undeclared = UndeclaredVehicles(
             registry, self._subject_ix, self.tag_ids, cfg.vehicle, cfg.association, FAR_FUTURE
         )
-        self._trail_subjects = self.associations.subjects | self.undeclared.subjects
+        self.trail_subjects = (
+            self.associations.subjects | self.undeclared.subjects
+            if "colocation" in self.families
+            else set()
+        )
         self.trails: dict[int, Trail] = {}
         # (rule, night start) -> kind -> (finding signature, candidate)
         self._nights: dict[tuple[int, int], dict[str, tuple[tuple, Candidate]]] = {}
@@ -295,9 +323,13 @@ class Engine:
         attributed = batch.ts[subj >= 0]
         if len(attributed):
             self.now = max(old_now if old_now is not None else -FAR_FUTURE, int(attributed.max()))
-        self._match_zones(batch, subj, tagix, segments, res)
-        self._match_curfews(batch, subj, tagix, segments, old_now, res)
-        self._match_devices(batch, tix, old_now, res)
+        fam = self.families
+        if "zones" in fam:
+            self._match_zones(batch, subj, tagix, segments, res)
+        if "curfews" in fam:
+            self._match_curfews(batch, subj, tagix, segments, old_now, res)
+        if "devices" in fam:
+            self._match_devices(batch, tix, old_now, res)
         self._match_trails(batch, subj, tagix, segments, res)
         res.retracted.sort()
         res.upserts.sort(key=lambda c: c.id)
@@ -308,10 +340,12 @@ class Engine:
         use only those (any order; see :mod:`geomonitor.vehicle` and
         :mod:`geomonitor.undeclared`). Reads do not move event time on."""
         res = EngineResult()
-        res.upserts, res.retracted = self.vehicles.add(reads)
-        ups, gone = self.undeclared.add_reads(reads, self.trails)
-        res.upserts = sorted(res.upserts + ups, key=lambda c: c.id)
-        res.retracted = sorted(res.retracted + gone)
+        if "vehicles" in self.families:
+            res.upserts, res.retracted = self.vehicles.add(reads)
+        if "colocation" in self.families:
+            ups, gone = self.undeclared.add_reads(reads, self.trails)
+            res.upserts = sorted(res.upserts + ups, key=lambda c: c.id)
+            res.retracted = sorted(res.retracted + gone)
         return res
 
     def _match_trails(
@@ -324,13 +358,13 @@ class Engine:
     ) -> None:
         """Trails of the subjects the co-location rules concern (fixes accurate enough to
         place someone), and those rules over the instants the batch changed."""
-        if not self._trail_subjects:
+        if not self.trail_subjects:
             return
         cap = self.config.association.max_accuracy_m
         changed: dict[int, tuple[int, int]] = {}
         for seg in segments:
             s = int(subj[seg[0]])
-            if s not in self._trail_subjects:
+            if s not in self.trail_subjects:
                 continue
             use = seg[batch.accuracy_m[seg] <= cap]
             if len(use) == 0:
@@ -365,8 +399,10 @@ class Engine:
         old_now, self.now = self.now, now
         empty = FixBatch.from_rows([])
         none = np.empty(0, np.int64)
-        self._match_curfews(empty, none, none.astype(np.int32), [], old_now, res)
-        self._match_devices(empty, none, old_now, res)
+        if "curfews" in self.families:
+            self._match_curfews(empty, none, none.astype(np.int32), [], old_now, res)
+        if "devices" in self.families:
+            self._match_devices(empty, none, old_now, res)
         res.retracted.sort()
         res.upserts.sort(key=lambda c: c.id)
         return res

@@ -159,6 +159,27 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_pending ON outbox(owner, published, seq);
     """,
+    # 4: the co-location follower (non-association, undeclared vehicles) reads the fixes of
+    # the tags it follows from a log the store keeps for it: which (tag, instant) was
+    # stored or replaced, in order. Nothing is logged until a follower names its tags.
+    """
+    CREATE TABLE colocation_tags (tag_id TEXT PRIMARY KEY);
+    CREATE TABLE fix_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tag_id TEXT NOT NULL,
+        ts INTEGER NOT NULL
+    );
+    CREATE TRIGGER fix_log_insert AFTER INSERT ON fixes
+    WHEN NEW.tag_id IN (SELECT tag_id FROM colocation_tags)
+    BEGIN
+        INSERT INTO fix_log (tag_id, ts) VALUES (NEW.tag_id, NEW.ts);
+    END;
+    CREATE TRIGGER fix_log_update AFTER UPDATE ON fixes
+    WHEN NEW.tag_id IN (SELECT tag_id FROM colocation_tags)
+    BEGIN
+        INSERT INTO fix_log (tag_id, ts) VALUES (NEW.tag_id, NEW.ts);
+    END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -399,23 +420,7 @@ class Store:
             rows = cur.fetchmany(size)
             if not rows:
                 return
-            cols = list(zip(*rows, strict=True))
-            yield FixBatch(
-                tag_id=np.array(cols[0], dtype=object),
-                ts=np.array(cols[1], np.int64),
-                lat=np.array(cols[2], float),
-                lon=np.array(cols[3], float),
-                x=np.array(cols[4], float),
-                y=np.array(cols[5], float),
-                accuracy_m=np.array(cols[6], float),
-                rank=np.array(cols[7], np.int64),
-                battery_pct=cols[8],
-                strap=cols[9],
-                charging=[None if c is None else bool(c) for c in cols[10]],
-                battery=np.array([np.nan if b is None else b for b in cols[8]], float),
-                tamper=np.array([v == "tamper" for v in cols[9]], bool),
-                charging_code=np.array([-1 if c is None else int(c) for c in cols[10]], np.int8),
-            )
+            yield _fix_batch(rows)
 
     def fixes_of_tag(self, tag_id: str, start: int, end: int) -> list[dict[str, Any]]:
         cols = ("tag_id", "ts", "lat", "lon", "accuracy_m", "battery_pct", "strap", "source")
@@ -783,6 +788,52 @@ class Store:
         self.db.executemany("INSERT OR IGNORE INTO wanted_tags VALUES (?)", [(t,) for t in tags])
         yield from self.iter_fix_batches(size, only_wanted=True)
 
+    # ------------------------------------------------------------------ co-location follower
+    def follow_tags(self, tags: Iterable[str]) -> int:
+        """Log from now on the fixes stored for these tags (and no others); returns the log
+        position now. Call inside the transaction that reads the fixes already stored, so
+        that none falls between the two."""
+        self.db.execute("DELETE FROM colocation_tags")
+        self.db.executemany(
+            "INSERT OR IGNORE INTO colocation_tags VALUES (?)", [(t,) for t in tags]
+        )
+        return self.fix_log_position()
+
+    def fix_log_position(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM fix_log").fetchone()
+        return int(row[0])
+
+    def logged_fixes(self, after: int) -> tuple[FixBatch, int]:
+        """The fixes (as stored now) logged after position ``after``, and the position of
+        the last; the log up to ``after`` is dropped (it has been followed)."""
+        self.db.execute("DELETE FROM fix_log WHERE seq <= ?", (after,))
+        last = self.fix_log_position()
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_fixes (tag_id TEXT, ts INTEGER, "
+                        "PRIMARY KEY (tag_id, ts))")  # fmt: skip
+        self.db.execute("DELETE FROM wanted_fixes")
+        self.db.execute(
+            "INSERT OR IGNORE INTO wanted_fixes SELECT tag_id, ts FROM fix_log "
+            "WHERE seq > ? AND seq <= ?",
+            (after, last),
+        )
+        rows = self.db.execute(
+            "SELECT f.tag_id, f.ts, f.lat, f.lon, f.x, f.y, f.accuracy_m, f.rank, "
+            "f.battery_pct, f.strap, f.charging FROM wanted_fixes w JOIN fixes f "
+            "ON f.tag_id = w.tag_id AND f.ts = w.ts ORDER BY f.tag_id, f.ts"
+        ).fetchall()
+        return _fix_batch(rows), last
+
+    def reads_after(self, after_row: int, size: int = 200_000) -> tuple[list[Read], int]:
+        """Stored reads after row ``after_row`` (at most ``size``), and the last row read."""
+        rows = self.db.execute(
+            "SELECT rowid, read_id, camera_id, vrm, vrm_raw, ts, lat, lon, confidence, "
+            "direction FROM anpr_reads WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (after_row, size),
+        ).fetchall()
+        if not rows:
+            return [], after_row
+        return [Read(*r[1:]) for r in rows], int(rows[-1][0])
+
     def add_outbox(self, owner: str, rows: Iterable[tuple[str, bytes | None, bytes, str]]) -> None:
         """Queue output messages (topic, key, value, headers as JSON) in this transaction."""
         self.db.executemany(
@@ -836,5 +887,38 @@ def _where(**filters: str | None) -> tuple[str, list[str]]:
     return " WHERE " + " AND ".join(f"{k}=?" for k in used), list(used.values())
 
 
+def _fix_batch(rows: list[Any]) -> FixBatch:
+    """Stored fix rows (tag, ts, lat, lon, x, y, accuracy, rank, battery, strap,
+    charging) as a batch."""
+    if not rows:
+        return FixBatch.from_rows([])
+    cols = list(zip(*rows, strict=True))
+    return FixBatch(
+        tag_id=np.array(cols[0], dtype=object),
+        ts=np.array(cols[1], np.int64),
+        lat=np.array(cols[2], float),
+        lon=np.array(cols[3], float),
+        x=np.array(cols[4], float),
+        y=np.array(cols[5], float),
+        accuracy_m=np.array(cols[6], float),
+        rank=np.array(cols[7], np.int64),
+        battery_pct=cols[8],
+        strap=cols[9],
+        charging=[None if c is None else bool(c) for c in cols[10]],
+        battery=np.array([np.nan if b is None else b for b in cols[8]], float),
+        tamper=np.array([v == "tamper" for v in cols[9]], bool),
+        charging_code=np.array([-1 if c is None else int(c) for c in cols[10]], np.int8),
+    )
+
+
 def _split_sql(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Statements of a script (a trigger's body holds semicolons of its own)."""
+    out: list[str] = []
+    buf = ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf.strip())
+            buf = ""
+    return out

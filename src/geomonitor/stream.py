@@ -20,6 +20,17 @@ Delivery
   last offset the store knows was published): no output event is lost or duplicated.
 * Per-tag engine state comes from the store: on assignment the engine is rebuilt from the
   stored fixes of the tags seen on the assigned partitions.
+
+Who decides what
+----------------
+* ``fixes`` consumers: zones, curfews and device health (a tag's own fixes decide them).
+* ``anpr`` consumers: declared vehicles read in zones or during curfews (every consumer
+  matches all stored reads of declared plates, whichever partition brought them).
+* one ``colocation`` follower: non-association and undeclared vehicles, which join two
+  subjects' trails or trails and reads, whatever partitions or topics they came on. It
+  follows the store, not a topic: the fixes of the subjects concerned (from a log the
+  store keeps for it) and every stored read, and commits its position in both with the
+  results and the output messages, like a consumer.
 """
 
 from __future__ import annotations
@@ -41,16 +52,26 @@ import orjson
 from .candidate import Candidate
 from .deadletter import Rejection
 from .device import DeviceConfig, DeviceEvent
-from .engine import Engine, EngineConfig, EngineResult
+from .engine import Engine, EngineConfig, EngineResult, kinds_of
 from .read import Read
 from .registry import Registry
 from .replay import validate_fix_records, validate_reads
 from .sources import RawRecord, iter_records
 from .store import Store, default_db_path
 from .times import iso
-from .vehicle import VEHICLE_KINDS
 
 log = logging.getLogger("geomonitor.stream")
+
+#: The rule families each kind of consumer runs (see the module notes).
+FAMILIES_OF = {
+    "fixes": frozenset({"zones", "curfews", "devices"}),
+    "anpr": frozenset({"vehicles"}),
+    "colocation": frozenset({"colocation"}),
+}
+#: The co-location follower's positions in the store, kept as stream offsets.
+_FIX_LOG, _READ_ROWS = "store/fix_log", "store/anpr_reads"
+#: A follower that has not committed for this long is taken to be gone.
+FOLLOWER_LEASE_S = 60.0
 
 #: Output messages queued in a batch's transaction: (topic, key, value, headers as JSON).
 Outbox = list[tuple[str, bytes | None, bytes, str]]
@@ -241,11 +262,13 @@ class StreamConsumer:
     """
 
     def __init__(self, cfg: StreamConfig, kind: str, store: Store | None = None):
-        if kind not in ("fixes", "anpr"):
-            raise ValueError(f"kind must be fixes or anpr, not {kind!r}")
+        if kind not in FAMILIES_OF:
+            raise ValueError(f"kind must be fixes, anpr or colocation, not {kind!r}")
         self.cfg = cfg
         self.kind = kind
-        self.topic = cfg.fixes_topic if kind == "fixes" else cfg.anpr_topic
+        # (the follower reads no topic: its name only labels its outbox and positions)
+        self.topic = {"fixes": cfg.fixes_topic, "anpr": cfg.anpr_topic}.get(kind, "colocation")
+        self.families = FAMILIES_OF[kind]
         self.store = store or Store(cfg.store)
         self.registry: Registry = self.store.current_registry()
         self.store_id = self.store.store_id()
@@ -280,6 +303,8 @@ class StreamConsumer:
             acks="all",
             linger_ms=5,
         )
+        if self.kind == "colocation":
+            return self._follow_store(t0)
         self._consumer = KafkaConsumer(
             bootstrap_servers=cfg.bootstrap_servers,
             group_id=cfg.group_id,
@@ -404,7 +429,7 @@ class StreamConsumer:
         offsets = self.store.stream_offsets(self.cfg.group_id, self.topic)
         self._seen = {p: offsets[p] for p in self.assigned if p in offsets}
         tags = self.store.tags_on_partitions(self.topic, self.assigned)
-        engine = Engine(self.registry, self.cfg.engine_config())
+        engine = Engine(self.registry, self.cfg.engine_config(), families=self.families)
         for batch in self.store.iter_fix_batches_of(tags):
             engine.process(batch)
         self.engine = engine
@@ -421,7 +446,7 @@ class StreamConsumer:
                 engine.advance(w)
             tagset = set(tags)
             subjects = {f.subject_id for f in self.registry.fittings if f.tag_id in tagset}
-            cw = self.store.sync_candidates(engine.candidates(), subjects)
+            cw = self.store.sync_candidates(engine.candidates(), subjects, kinds_of(self.families))
             ups, gone = self.store.sync_device_events(engine.device_events(), tagset)
             self._queue(cw.events, ups, gone, outbox)
             self.store.add_outbox(self.owner(owner), outbox)
@@ -578,13 +603,13 @@ class StreamConsumer:
     # each ANPR consumer matches all stored reads of declared vehicles (few among all
     # reads), picking up those other consumers stored, and writes only real changes.
     def _rebuild_vehicles(self) -> None:
-        engine = Engine(self.registry, self.cfg.engine_config())
+        engine = Engine(self.registry, self.cfg.engine_config(), families=self.families)
         self.engine = engine
         self._read_mark = 0
         outbox: Outbox = []
         with self.store.transaction():
             self._match_reads(None)
-            cw = self.store.sync_candidates(engine.candidates(), kinds=set(VEHICLE_KINDS))
+            cw = self.store.sync_candidates(engine.candidates(), kinds=kinds_of(self.families))
             self._queue(cw.events, [], [], outbox)
             if self.assigned:
                 self.store.add_outbox(self.owner(min(self.assigned)), outbox)
@@ -599,6 +624,122 @@ class StreamConsumer:
             return
         w = self.store.apply_candidates(res.upserts, res.retracted, only_changed=True)
         self._queue(w.events, [], [], outbox)
+
+    # ------------------------------------------------------------------ co-location follower
+    def _follow_store(self, t0: float) -> StreamStats:
+        """The follower's loop: rebuild from the store, then match what it stores next."""
+        cfg = self.cfg
+        try:
+            self._recover(0)
+            self._rebuild_colocation()
+            self._publish(0)
+            last_data = last_log = time.monotonic()
+            logged = 0
+            while not self._stop.is_set():
+                n = self.follow()
+                now = time.monotonic()
+                if n:
+                    last_data = now
+                elif cfg.idle_exit_s is not None and now - last_data >= cfg.idle_exit_s:
+                    log.info("idle for %.0f s: stopping", now - last_data)
+                    break
+                else:
+                    self._stop.wait(cfg.poll_timeout_ms / 1000)
+                if now - last_log >= cfg.log_every_s:
+                    secs = now - last_log
+                    log.info(
+                        "colocation: %.0f fixes and reads/s",
+                        (self.stats.messages - logged) / secs if secs > 0 else 0.0,
+                    )
+                    last_log, logged = now, self.stats.messages
+        finally:
+            self._release_lease()
+            self._producer.flush()
+            self._producer.close()
+            self.stats.seconds = time.monotonic() - t0
+            log.info(
+                "stopped: %d fixes and reads followed, %d published",
+                self.stats.messages,
+                self.stats.published,
+            )
+        return self.stats
+
+    def _take_lease(self) -> None:
+        """One follower per store and group: a second one would publish every change
+        twice. Inside the caller's transaction."""
+        key = f"follower/{self.cfg.group_id}"
+        me = f"{os.getpid()}@{os.uname().nodename}/{id(self)}"
+        row = self.store.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        if row is not None:
+            holder, at = row[0].rsplit(" ", 1)
+            if holder != me and time.time() - float(at) < FOLLOWER_LEASE_S and _alive(holder):
+                raise RuntimeError(
+                    "another co-location follower is running on this store for group "
+                    f"{self.cfg.group_id!r} (or stopped less than {FOLLOWER_LEASE_S:.0f} s ago)"
+                )
+        self.store.db.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, f"{me} {time.time()}"),
+        )
+
+    def _release_lease(self) -> None:
+        with self.store.transaction():
+            self.store.db.execute(
+                "DELETE FROM meta WHERE key=?", (f"follower/{self.cfg.group_id}",)
+            )
+
+    def _rebuild_colocation(self) -> None:
+        """The follower's engine from everything stored; the store's co-location candidates
+        made to agree with it (normally a no-op); following starts where the rebuild read."""
+        engine = Engine(self.registry, self.cfg.engine_config(), families=self.families)
+        subjects = {engine.subject_ids[i] for i in engine.trail_subjects}
+        tags = sorted({f.tag_id for f in self.registry.fittings if f.subject_id in subjects})
+        outbox: Outbox = []
+        group = self.cfg.group_id
+        with self.store.transaction():
+            self._take_lease()
+            pos = self.store.follow_tags(tags)
+            for batch in self.store.iter_fix_batches_of(tags):
+                engine.process(batch)
+            row = 0
+            while True:
+                reads, row2 = self.store.reads_after(row)
+                if not reads:
+                    break
+                engine.process_reads(reads)
+                row = row2
+            cw = self.store.sync_candidates(engine.candidates(), kinds=kinds_of(self.families))
+            self._queue(cw.events, [], [], outbox)
+            self.store.add_outbox(self.owner(0), outbox)
+            self.store.save_stream_offset(group, _FIX_LOG, 0, pos)
+            self.store.save_stream_offset(group, _READ_ROWS, 0, row)
+        self.engine = engine
+        log.info("co-location follower: %d tags followed, %d corrections", len(tags), len(outbox))
+
+    def follow(self) -> int:
+        """Match the fixes and reads stored since the last call, commit the results with
+        the new positions, and publish them; returns how many fixes and reads it took."""
+        assert self.engine is not None
+        group = self.cfg.group_id
+        outbox: Outbox = []
+        with self.store.transaction():
+            self._take_lease()
+            fpos = self.store.stream_offsets(group, _FIX_LOG).get(0, 0)
+            rrow = self.store.stream_offsets(group, _READ_ROWS).get(0, 0)
+            batch, fpos2 = self.store.logged_fixes(fpos)
+            reads, rrow2 = self.store.reads_after(rrow)
+            if len(batch) == 0 and not reads and fpos2 == fpos:
+                return 0
+            for res in (self.engine.process(batch), self.engine.process_reads(reads)):
+                self._write_changes(res, outbox)
+            self.store.add_outbox(self.owner(0), outbox)
+            self.store.save_stream_offset(group, _FIX_LOG, 0, fpos2)
+            self.store.save_stream_offset(group, _READ_ROWS, 0, rrow2)
+        self.stats.messages += len(batch) + len(reads)
+        self.stats.accepted += len(batch) + len(reads)
+        self.stats.batches += 1
+        self._publish(0)
+        return len(batch) + len(reads)
 
     def _deadletter(
         self, r: Rejection, m: Any, partition: int
@@ -695,6 +836,21 @@ class StreamConsumer:
                                 yield v.decode(), tp.partition, m.offset
         finally:
             reader.close()
+
+
+def _alive(holder: str) -> bool:
+    """Whether a lease holder (``pid@host/...``) may still be running: a process on
+    another host is taken to be; one on this host is asked."""
+    pid, _, rest = holder.partition("@")
+    if rest.split("/", 1)[0] != os.uname().nodename:
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 def _rejected_messages(
