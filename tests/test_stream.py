@@ -421,8 +421,10 @@ def _wait_for_follower(cfg: StreamConfig, p: subprocess.Popen) -> None:
 def test_all_three_programs_give_the_same_candidates_as_a_replay(
     kafka_broker, scenario, everything, tmp_path
 ):
-    """The follower runs beside the fixes and ANPR consumers, matching what they store as
-    they store it; together they raise what one replay of both files raises."""
+    """The follower runs beside the ANPR and fixes consumers, matching what they store as
+    they store it; together they raise what one replay of both files raises. The reads
+    come first: the fixes consumer's rebuild leaves the ANPR-made candidates alone, and
+    the follower matches the reads again as the fixes arrive."""
     out, reg, _, _ = scenario
     cfg, _ = _publish(
         kafka_broker,
@@ -435,8 +437,13 @@ def test_all_three_programs_give_the_same_candidates_as_a_replay(
     follower = _consumer_process(cfg, idle_exit=8.0, kind="colocation")
     _wait_for_follower(cfg, follower)
     with Store(cfg.store) as st:
-        StreamConsumer(cfg, "fixes", st).run()
         StreamConsumer(cfg, "anpr", st).run()
+        assert {c.kind for c in st.candidates()} >= {"vehicle_in_exclusion_zone"}
+        StreamConsumer(cfg, "fixes", st).run()
+        # A fixes consumer restarting rebuilds its subjects' candidates from the store: it
+        # must leave the kinds it does not decide (declared and undeclared vehicles,
+        # non-association) as they are.
+        StreamConsumer(cfg, "fixes", st).run()
     assert follower.wait(120) == 0, follower.stdout.read().decode() if follower.stdout else ""
     _same(_stored(tmp_path / "all.db"), everything)
     _desk_sees(cfg, everything)
