@@ -72,7 +72,7 @@ def test_load_replay_list_show(files, capsys):
     assert main(["alerts", "show", row["id"], "--db", db]) == 0
     shown = capsys.readouterr().out
     assert (
-        "evidence (20 fixes: 20 wholly inside, 0 straddling the boundary)" in shown
+        "evidence (20 fixes, 20 wholly past the boundary, 0 straddling it)" in shown
         and "BUD-0001@2026-11-21T18:10:00Z" in shown
     )
     assert "opened" in shown.split("history:")[1]
@@ -84,6 +84,40 @@ def test_load_replay_list_show(files, capsys):
     assert main(["rejected", "--db", db]) == 0
     rej = capsys.readouterr().out
     assert "naive_time 1" in rej and "line 41" in rej and "raw:" not in rej
+
+
+def test_show_an_undeclared_vehicle_journey(tmp_path, capsys):
+    """The desk sees the plate, the cameras, and the reads and fixes behind the journey."""
+    from .test_undeclared import DECLARED, drive, read
+
+    doc = make_doc()
+    doc["orders"][0]["conditions"] = [DECLARED]
+    (tmp_path / "registry.json").write_text(json.dumps(doc))
+    fixes = [
+        {"tag_id": f.tag_id, "ts": iso(f.ts), "lat": f.lat, "lon": f.lon, "accuracy_m": 10}
+        for f in drive()
+    ]
+    (tmp_path / "fixes.jsonl").write_text("".join(json.dumps(f) + "\n" for f in fixes))
+    reads = [read(4.5), read(12.2, off=-40)]
+    (tmp_path / "anpr.jsonl").write_text(
+        "".join(
+            json.dumps({"read_id": r.read_id, "camera_id": r.camera_id, "vrm": "ab12 cde",
+                        "ts": iso(r.ts), "lat": r.lat, "lon": r.lon, "confidence": 0.95}) + "\n"
+            for r in reads
+        )
+    )  # fmt: skip
+    db = str(tmp_path / "g.db")
+    assert main(["registry", "load", str(tmp_path / "registry.json"), "--db", db]) == 0
+    args = ["replay", "--db", db, "--no-progress", "--fixes", str(tmp_path / "fixes.jsonl")]
+    assert main([*args, "--anpr", str(tmp_path / "anpr.jsonl")]) == 0
+    capsys.readouterr()
+    assert main(["alerts", "list", "--db", db, "--format", "jsonl"]) == 0
+    (row,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert row["kind"] == "undeclared_vehicle"
+    assert main(["alerts", "show", row["id"], "--db", db]) == 0
+    shown = capsys.readouterr().out
+    assert "evidence (4 fixes, 2 ANPR reads):" in shown
+    assert "vrm                AB12CDE" in shown and "straddling" not in shown
 
 
 def test_invalid_registry_exits_2_and_names_fields(files, capsys):

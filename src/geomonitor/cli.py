@@ -377,10 +377,15 @@ def _alerts(args: argparse.Namespace) -> int:
         ):
             print(f"{k:<18} {d.get(k)}")
         print(f"{'explanation':<18} {c.explanation}")
-        print(
-            f"evidence ({len(c.evidence)} fixes: {c.fix_count} wholly inside, "
-            f"{c.uncertain_count} straddling the boundary):"
-        )
+        for k, v in c.details.items():
+            print(f"{k:<18} {v}")
+        reads = sum(ref.startswith("ANPR:") for ref in c.evidence)
+        what = [f"{len(c.evidence) - reads} fixes"] + ([f"{reads} ANPR reads"] if reads else [])
+        if c.zone_id is not None and c.kind in ("exclusion_zone", "outside_inclusion_zone"):
+            what.append(
+                f"{c.fix_count} wholly past the boundary, {c.uncertain_count} straddling it"
+            )
+        print(f"evidence ({', '.join(what)}):")
         for ref in c.evidence[:50]:
             print(f"    {ref}")
         if len(c.evidence) > 50:

@@ -57,7 +57,7 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
         ):
             s = score(truth, cands, kinds)
             print(
-                f"\n{step}. {label.capitalize()} against the ground truth: "
+                f"\n{step}. {label[0].upper() + label[1:]} against the ground truth: "
                 f"recall {s['recall']:.0%} "
                 f"({s['found']}/{s['planted']} found), precision {s['precision']:.0%} "
                 f"({s['matching']}/{s['candidates']} candidates match)"
