@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
-from .registry import Registry
+from .registry import Registry, in_force
 from .times import MS_PER_MINUTE
 from .trail import Trail
 
@@ -62,15 +62,12 @@ class AssociationRule:
     valid_to: int
 
 
-def association_rules(
-    registry: Registry, subject_ix: dict[str, int], far_future: int
-) -> list[AssociationRule]:
+def association_rules(registry: Registry, subject_ix: dict[str, int]) -> list[AssociationRule]:
     """Every (condition, other subject) pair of the registry's non-association conditions."""
     out = []
     for order, cond in registry.conditions("non_association"):
         p = cond.params
-        vf = max(order.starts, cond.starts if cond.starts is not None else order.starts)
-        ends = [e for e in (order.ends, cond.ends) if e is not None]
+        vf, vt = in_force(order, cond)
         for other in p["subjects"]:
             if other == order.subject_id:
                 continue
@@ -85,7 +82,7 @@ def association_rules(
                     float(p["distance_m"]),
                     int(float(p["min_minutes"]) * MS_PER_MINUTE),
                     vf,
-                    min(ends) if ends else far_future,
+                    vt,
                 )
             )
     return out

@@ -41,6 +41,22 @@ class Columns:
             buf[n0:n1] = col
         self.n = n1
 
+    def merge(self, new: Sequence[np.ndarray], ts: int = 0, rank: int = -1) -> None:
+        """Add rows in any order, keeping the columns sorted by column ``ts`` with one row
+        per value of it: of two rows for the same instant, the one with the lower column
+        ``rank`` stays. Rows after the last one in order are appended in place."""
+        t = new[ts]
+        in_order = len(t) < 2 or bool((t[1:] > t[:-1]).all())
+        if in_order and (self.n == 0 or t[0] > self._bufs[ts][self.n - 1]):
+            self.append(new)
+            return
+        cols = [np.concatenate([a, b]) for a, b in zip(self.views(), new, strict=True)]
+        o = np.lexsort((cols[rank], cols[ts]))
+        cols = [c[o] for c in cols]
+        keep = np.ones(len(cols[0]), bool)
+        keep[1:] = cols[ts][1:] != cols[ts][:-1]
+        self.replace([c[keep] for c in cols])
+
     def replace(self, cols: Sequence[np.ndarray]) -> None:
         """Make the columns exactly these (after a merge)."""
         self._bufs = [

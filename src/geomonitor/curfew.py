@@ -358,22 +358,7 @@ class CurfewTrack:
         self, ts: np.ndarray, cls: np.ndarray, dist: np.ndarray, tag: np.ndarray, rank: np.ndarray
     ) -> None:
         """Merge fixes in (any order); of two for the same instant the lower rank stays."""
-        new = (ts, cls, dist, tag, rank)
-        in_order = len(ts) < 2 or bool((ts[1:] > ts[:-1]).all())
-        if in_order and (len(self.ts) == 0 or ts[0] > self.ts[-1]):
-            self._cols.append(new)
-        else:
-            cols = [
-                np.concatenate([a, b])
-                for a, b in zip(
-                    (self.ts, self.cls, self.dist, self.tag, self.rank), new, strict=True
-                )
-            ]
-            o = np.lexsort((cols[4], cols[0]))
-            cols = [c[o] for c in cols]
-            keep = np.ones(len(cols[0]), bool)
-            keep[1:] = cols[0][1:] != cols[0][:-1]
-            self._cols.replace([c[keep] for c in cols])
+        self._cols.merge((ts, cls, dist, tag, rank), ts=0, rank=4)
         self._refresh()
 
     def window(self, s: int, e: int) -> tuple[slice, tuple[int, int, int] | None]:

@@ -26,7 +26,7 @@ from .episode import BREACH, CLEAR, INACTIVE, Episode, Track
 from .episode import UNCERTAIN as UNCERTAIN_OBS
 from .fix import FixBatch
 from .read import Read
-from .registry import Condition, Order, Registry
+from .registry import FAR_FUTURE, Condition, Order, Registry, in_force
 from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso
 from .timetable import ActivePeriods, Timetable, intersect_intervals
 from .trail import Trail
@@ -34,7 +34,6 @@ from .undeclared import UndeclaredVehicles
 from .vehicle import VEHICLE_KINDS, VehicleConfig, VehicleRules
 from .zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
-FAR_FUTURE = 2**62
 #: Device events that are also candidates for the monitoring desk (while fitted).
 DESK_DEVICE_KINDS = ("strap_tamper", "no_contact")
 #: Zone condition types and the kind of candidate each raises.
@@ -182,9 +181,7 @@ class Engine:
         for order, cond in registry.conditions():
             if cond.type not in ZONE_KINDS or cond.zone_id is None:
                 continue
-            vf = max(order.starts, cond.starts if cond.starts is not None else order.starts)
-            ends = [e for e in (order.ends, cond.ends) if e is not None]
-            vt = min(ends) if ends else FAR_FUTURE
+            vf, vt = in_force(order, cond)
             rule = ZoneRule(
                 ZONE_KINDS[cond.type],
                 order.subject_id,
@@ -218,8 +215,7 @@ class Engine:
         self._curfews_of: dict[int, list[int]] = {}
         for order, cond in registry.conditions("curfew"):
             p = cond.params
-            vf = max(order.starts, cond.starts if cond.starts is not None else order.starts)
-            ends = [e for e in (order.ends, cond.ends) if e is not None]
+            vf, vt = in_force(order, cond)
             cx, cy = to_bng(np.array([p["lon"]]), np.array([p["lat"]]))
             assert cond.schedule is not None
             self._curfews_of.setdefault(self._subject_ix[order.subject_id], []).append(
@@ -236,7 +232,7 @@ class Engine:
                     int(float(p["grace_minutes"]) * MS_PER_MINUTE),
                     cond.schedule,
                     vf,
-                    min(ends) if ends else FAR_FUTURE,
+                    vt,
                     cond.open_after or cfg.open_after,
                     cond.close_after or cfg.close_after,
                 )
@@ -247,10 +243,10 @@ class Engine:
         # Rules that place a subject next to someone or something: non-association and
         # undeclared vehicles, over the trails of the subjects they concern.
         self.associations = Associations(
-            association_rules(registry, self._subject_ix, FAR_FUTURE), self.tag_ids, cfg.association
+            association_rules(registry, self._subject_ix), self.tag_ids, cfg.association
         )
         self.undeclared = UndeclaredVehicles(
-            registry, self._subject_ix, self.tag_ids, cfg.vehicle, cfg.association, FAR_FUTURE
+            registry, self._subject_ix, self.tag_ids, cfg.vehicle, cfg.association
         )
         self.trail_subjects = (
             self.associations.subjects | self.undeclared.subjects

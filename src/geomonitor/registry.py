@@ -133,6 +133,18 @@ class Registry:
         return out
 
 
+#: An instant after any order ends: when an order or condition without an end stops.
+FAR_FUTURE = 2**62
+
+
+def in_force(order: Order, cond: Condition) -> tuple[int, int]:
+    """When a condition applies: from the later of its order's start and its own, until
+    the earlier of their ends (:data:`FAR_FUTURE` when neither ends)."""
+    starts = max(order.starts, cond.starts if cond.starts is not None else order.starts)
+    ends = [e for e in (order.ends, cond.ends) if e is not None]
+    return starts, min(ends) if ends else FAR_FUTURE
+
+
 class _Errors:
     def __init__(self) -> None:
         self.items: list[str] = []

@@ -863,6 +863,21 @@ def _bad_fix_lines(t0: int, tag: str) -> list[str]:
     ]
 
 
+def _read_record(
+    read_id: str, cam: dict[str, Any], ts: int, vrm: str, conf: float
+) -> dict[str, Any]:
+    """An ANPR read record by a camera of the registry (with its coordinates)."""
+    return {
+        "read_id": read_id,
+        "camera_id": cam["id"],
+        "vrm": vrm,
+        "ts": iso(ts),
+        "confidence": conf,
+        "lat": cam["lat"],
+        "lon": cam["lon"],
+    }
+
+
 def _plant_vehicles(
     subj: list[_Subject],
     registry: dict[str, Any],
@@ -881,16 +896,7 @@ def _plant_vehicles(
     out: list[tuple[int, dict[str, Any]]] = []
 
     def read(cam: dict[str, Any], ts: int, vrm: str, conf: float) -> None:
-        rec = {
-            "read_id": f"R-V{len(out) + 1:06d}",
-            "camera_id": cam["id"],
-            "vrm": vrm,
-            "ts": iso(ts),
-            "confidence": conf,
-            "lat": cam["lat"],
-            "lon": cam["lon"],
-        }
-        out.append((ts, rec))
+        out.append((ts, _read_record(f"R-V{len(out) + 1:06d}", cam, ts, vrm, conf)))
 
     def new_camera(x: float, y: float) -> dict[str, Any]:
         lon, lat = to_wgs84(np.array([x]), np.array([y]))
@@ -1103,20 +1109,8 @@ def _plant_journeys(
     out: list[tuple[int, dict[str, Any]]] = []
 
     def read(cam: dict[str, Any], ts: int, vrm: str) -> None:
-        out.append(
-            (
-                ts,
-                {
-                    "read_id": f"R-J{len(out) + 1:06d}",
-                    "camera_id": cam["id"],
-                    "vrm": vrm,
-                    "ts": iso(ts),
-                    "confidence": round(float(rng.uniform(0.85, 0.99)), 2),
-                    "lat": cam["lat"],
-                    "lon": cam["lon"],
-                },
-            )
-        )
+        conf = round(float(rng.uniform(0.85, 0.99)), 2)
+        out.append((ts, _read_record(f"R-J{len(out) + 1:06d}", cam, ts, vrm, conf)))
 
     for s in subj:
         declared = next(

@@ -60,17 +60,7 @@ class Trail:
         """
         if len(ts) == 0:
             return None
-        new = (ts, x, y, acc, rank, tag)
-        in_order = len(ts) < 2 or bool((ts[1:] > ts[:-1]).all())
-        if in_order and (len(self.ts) == 0 or ts[0] > self.ts[-1]):
-            self._cols.append(new)
-        else:
-            cols = [np.concatenate([a, b]) for a, b in zip(self._cols.views(), new, strict=True)]
-            o = np.lexsort((cols[4], cols[0]))
-            cols = [c[o] for c in cols]
-            keep = np.ones(len(cols[0]), bool)
-            keep[1:] = cols[0][1:] != cols[0][:-1]
-            self._cols.replace([c[keep] for c in cols])
+        self._cols.merge((ts, x, y, acc, rank, tag), ts=0, rank=4)
         self._refresh()
         lo, hi = int(ts.min()), int(ts.max())
         a = int(np.searchsorted(self.ts, lo, side="left"))

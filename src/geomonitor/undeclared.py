@@ -36,7 +36,7 @@ from .candidate import Candidate, candidate_id, fix_refs, local_clock, local_tim
 from .columns import Columns
 from .crs import to_bng
 from .read import Read, normalise_vrm
-from .registry import Registry
+from .registry import Registry, in_force
 from .times import MS_PER_HOUR, MS_PER_MINUTE
 from .trail import Trail
 from .vehicle import VehicleConfig, read_rank, read_ref
@@ -138,7 +138,6 @@ class UndeclaredVehicles:
         tag_ids: list[str],
         vcfg: VehicleConfig | None = None,
         acfg: AssociationConfig | None = None,
-        far_future: int = 2**62,
     ):
         self.vcfg = vcfg or VehicleConfig()
         self.acfg = acfg or AssociationConfig()
@@ -146,15 +145,14 @@ class UndeclaredVehicles:
         self._tag_names = np.array(tag_ids, dtype=object)
         self.declarations: dict[int, list[_Declaration]] = {}
         for order, cond in registry.conditions("declared_vehicles"):
-            vf = max(order.starts, cond.starts if cond.starts is not None else order.starts)
-            ends = [e for e in (order.ends, cond.ends) if e is not None]
+            vf, vt = in_force(order, cond)
             self.declarations.setdefault(subject_ix[order.subject_id], []).append(
                 _Declaration(
                     order.id,
                     cond.id,
                     frozenset(normalise_vrm(v) for v in cond.params.get("vrms", [])),
                     vf,
-                    min(ends) if ends else far_future,
+                    vt,
                 )
             )
         for decls in self.declarations.values():

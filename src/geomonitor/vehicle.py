@@ -27,7 +27,7 @@ from .candidate import Candidate, candidate_id, local_clock, local_time
 from .crs import to_bng
 from .curfew import CurfewRule
 from .read import Read, normalise_vrm
-from .registry import Registry
+from .registry import Registry, in_force
 from .times import MS_PER_MINUTE, iso
 
 VEHICLE_KINDS = ("vehicle_in_exclusion_zone", "curfew_vehicle_sighting")
@@ -94,9 +94,7 @@ class VehicleRules:
         self.cfg = cfg or VehicleConfig()
         self.declared: dict[str, list[_Declaration]] = {}
         for order, cond in registry.conditions("declared_vehicles"):
-            vf = max(order.starts, cond.starts if cond.starts is not None else order.starts)
-            ends = [e for e in (order.ends, cond.ends) if e is not None]
-            vt = min(ends) if ends else 2**62
+            vf, vt = in_force(order, cond)
             for vrm in cond.params.get("vrms", []):
                 self.declared.setdefault(normalise_vrm(vrm), []).append(
                     _Declaration(order.subject_id, order.id, cond.id, vf, vt)
