@@ -863,6 +863,18 @@ def _bad_fix_lines(t0: int, tag: str) -> list[str]:
     ]
 
 
+def _new_camera(cams: list[dict[str, Any]], prefix: str, x: float, y: float) -> dict[str, Any]:
+    """A camera at BNG ``x, y``, added to the registry's cameras."""
+    lon, lat = to_wgs84(np.array([x]), np.array([y]))
+    cam = {
+        "id": f"{prefix}{len(cams) + 1:04d}",
+        "lat": round(float(lat[0]), 6),
+        "lon": round(float(lon[0]), 6),
+    }
+    cams.append(cam)
+    return cam
+
+
 def _read_record(
     read_id: str, cam: dict[str, Any], ts: int, vrm: str, conf: float
 ) -> dict[str, Any]:
@@ -899,14 +911,7 @@ def _plant_vehicles(
         out.append((ts, _read_record(f"R-V{len(out) + 1:06d}", cam, ts, vrm, conf)))
 
     def new_camera(x: float, y: float) -> dict[str, Any]:
-        lon, lat = to_wgs84(np.array([x]), np.array([y]))
-        cam = {
-            "id": f"CAM-V{len(cams) + 1:04d}",
-            "lat": round(float(lat[0]), 6),
-            "lon": round(float(lon[0]), 6),
-        }
-        cams.append(cam)
-        return cam
+        return _new_camera(cams, "CAM-V", x, y)
 
     for s in subj:
         vrm = _plate(rng)
@@ -1145,13 +1150,7 @@ def _plant_journeys(
                 side = float(rng.uniform(20, 50)) * (1 if rng.random() < 0.5 else -1)
                 x = p0[0] + f * ux + side * nx
                 y = p0[1] + f * uy + side * ny
-                lon, lat = to_wgs84(np.array([x]), np.array([y]))
-                cam = {
-                    "id": f"CAM-R{len(cams) + 1:04d}",
-                    "lat": round(float(lat[0]), 6),
-                    "lon": round(float(lon[0]), 6),
-                }
-                cams.append(cam)
+                cam = _new_camera(cams, "CAM-R", x, y)
                 read(cam, t, vrm)
                 for _ in range(2):  # passing traffic, beside the subject at this camera only
                     read(cam, t + int(rng.integers(-40, 40)) * 1000, _plate(rng))

@@ -112,9 +112,9 @@ class _KeyIndex:
 
 @dataclass
 class _Group:
-    """A subject's co-locations with one plate: read row -> distance to the camera."""
+    """A subject's co-locations with one plate (read rows) and the candidates made of them."""
 
-    rows: dict[int, float] = field(default_factory=dict)
+    rows: set[int] = field(default_factory=set)
     emitted: dict[str, tuple[tuple, Candidate]] = field(default_factory=dict)
 
 
@@ -253,7 +253,7 @@ class UndeclaredVehicles:
         for s, rows in self._coloc.items():
             vrm = rows.pop(row, None)
             if vrm is not None:
-                self._groups[(s, vrm)].rows.pop(row, None)
+                self._groups[(s, vrm)].rows.discard(row)
                 touched.add((s, vrm))
 
     # ------------------------------------------------------------------ trails
@@ -275,7 +275,7 @@ class UndeclaredVehicles:
                 mine = self._coloc.get(s, {})
                 for row in [r for r in mine if ts_col[r] // BUCKET_MS == h]:
                     vrm = mine.pop(row)
-                    self._groups[(s, vrm)].rows.pop(row, None)
+                    self._groups[(s, vrm)].rows.discard(row)
                     touched.add((s, vrm))
                 idx = self._read_index.get(h)
                 if idx is None:  # no reads in the hour yet: its keys are made when needed
@@ -372,7 +372,7 @@ class UndeclaredVehicles:
                     continue  # no declaration in force, or a declared vehicle
                 mine[row] = read.vrm
                 g = self._groups.setdefault((s, read.vrm), _Group())
-                g.rows[row] = 0.0
+                g.rows.add(row)
                 touched.add((s, read.vrm))
 
     # ------------------------------------------------------------------ candidates
