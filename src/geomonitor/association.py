@@ -96,25 +96,34 @@ class _Together:
     d: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
-_OFF = 1 << 13  # cell coordinates are offset so that they stay positive
-_CELL_BITS = 14
-
-
 def near_pairs(slot: np.ndarray, cx: np.ndarray, cy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs ``(i, j)``, ``i != j``, each once, of points in the same time slot and in
-    the same or a neighbouring cell (cells given as integer coordinates)."""
-    key = (
-        (slot.astype(np.int64) << (2 * _CELL_BITS))
-        | ((cx.astype(np.int64) + _OFF) << _CELL_BITS)
-        | (cy.astype(np.int64) + _OFF)
-    )
-    n = len(key)
+    the same or a neighbouring cell (cells given as integer coordinates, any range)."""
+    n = len(slot)
+    e = np.empty(0, np.int64)
+    if n == 0:
+        return e, e
+    # One integer key per (slot, cell) in mixed radix over this batch's own ranges, with
+    # a spare cell on every side: neighbouring cells differ by exactly dx * ny + dy.
+    s = slot.astype(np.int64) - slot.min()
+    x = cx.astype(np.int64) - cx.min() + 1
+    y = cy.astype(np.int64) - cy.min() + 1
+    nx, ny = int(x.max()) + 2, int(y.max()) + 2
+    if (int(s.max()) + 1) * nx * ny >= 2**62:  # far-flung points: one instant at a time
+        out = [
+            (idx[a], idx[b])
+            for v in np.unique(slot)
+            for idx in [np.flatnonzero(slot == v)]
+            for a, b in [near_pairs(slot[idx], cx[idx], cy[idx])]
+        ]
+        return np.concatenate([a for a, _ in out]), np.concatenate([b for _, b in out])
+    key = (s * nx + x) * ny + y
     order = np.argsort(key, kind="stable")
     sk = key[order]
     out_i, out_j = [], []
     # Half the neighbourhood: every unordered pair of cells is visited once.
     for dx, dy in ((0, 0), (1, -1), (1, 0), (1, 1), (0, 1)):
-        q = key + (dx << _CELL_BITS) + dy
+        q = key + dx * ny + dy
         left = np.searchsorted(sk, q, side="left")
         cnt = np.searchsorted(sk, q, side="right") - left
         total = int(cnt.sum())
@@ -129,7 +138,6 @@ def near_pairs(slot: np.ndarray, cx: np.ndarray, cy: np.ndarray) -> tuple[np.nda
         out_i.append(qi)
         out_j.append(j)
     if not out_i:
-        e = np.empty(0, np.int64)
         return e, e
     return np.concatenate(out_i), np.concatenate(out_j)
 

@@ -46,8 +46,11 @@ BUCKET_MS = MS_PER_HOUR
 CELL_M = 500.0
 #: Points along a trail are placed no further apart than this for the key cells.
 SPACING_M = 200.0
-_OFF = 1 << 13
-_BITS = 14
+_BITS = 14  # bits of a cell coordinate in a key
+#: Cell coordinates are kept this far inside their field, so that a key plus a ring
+#: offset is the key of the neighbouring cell (reach up to 8 cells, 4 km).
+_MAX_RINGS = 8
+_OFF = 1 << (_BITS - 1)
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,13 @@ class _Declaration:
 
 
 def _keys(slot: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    cx = np.floor(x / CELL_M).astype(np.int64) + _OFF
-    cy = np.floor(y / CELL_M).astype(np.int64) + _OFF
-    return (slot.astype(np.int64) << (2 * _BITS)) | (cx << _BITS) | cy
+    """One key per (slot, cell). Cells more than about 4,000 km from the BNG origin are
+    clamped to the edge of the key space: a camera is never there, and a key shared by
+    mistake only costs an exact test."""
+    lo, hi = _MAX_RINGS, (1 << _BITS) - 1 - _MAX_RINGS
+    cx = np.clip(np.floor(x / CELL_M).astype(np.int64) + _OFF, lo, hi)
+    cy = np.clip(np.floor(y / CELL_M).astype(np.int64) + _OFF, lo, hi)
+    return slot.astype(np.int64) * (1 << (2 * _BITS)) + cx * (1 << _BITS) + cy
 
 
 def join_sorted(
@@ -161,6 +168,8 @@ class UndeclaredVehicles:
         self.journey_ms = int(self.vcfg.journey_minutes * MS_PER_MINUTE)
         reach = self.vcfg.colocation_m + self.acfg.max_accuracy_m + SPACING_M
         self._rings = max(1, math.ceil(reach / CELL_M))
+        if self._rings > _MAX_RINGS:
+            raise ValueError("colocation_m and max_accuracy_m reach too far (4 km at most)")
         # Reads kept for matching: objects, and their time and camera position as columns.
         self.reads: list[Read] = []
         self._cols = Columns((np.int64, np.float64, np.float64, np.bool_))
