@@ -8,6 +8,10 @@ Per batch the work is columnar: fixes are attributed to subjects through the fit
 history, the H3 cell of every attributed fix is computed once, each zone classifies all the
 fixes that concern it in one vectorised call, and only then does a small per-(subject,
 condition) state machine (:mod:`geomonitor.episode`) walk the observations that matter.
+The other rule families plug in beside it: curfew nights (:mod:`geomonitor.curfew`),
+device health (:mod:`geomonitor.device`), declared vehicles (:mod:`geomonitor.vehicle`),
+and, over the trails of the subjects they concern (:mod:`geomonitor.trail`), undeclared
+vehicles (:mod:`geomonitor.undeclared`) and non-association (:mod:`geomonitor.association`).
 """
 
 from __future__ import annotations
@@ -38,8 +42,6 @@ from .zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 DESK_DEVICE_KINDS = ("strap_tamper", "no_contact")
 #: Zone condition types and the kind of candidate each raises.
 ZONE_KINDS = {"exclusion_zone": "exclusion_zone", "inclusion_zone": "outside_inclusion_zone"}
-#: Observation for each zone class (inside, outside, uncertain), per condition type: being
-#: inside an exclusion zone is the breach; being outside an inclusion zone is.
 #: Rule families and the kinds of candidate each raises. An engine may run some of them
 #: only (a stream consumer runs those its input can decide; see :mod:`geomonitor.stream`).
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -56,6 +58,8 @@ def kinds_of(families: frozenset[str] | set[str]) -> set[str]:
     return {k for f in families for k in FAMILIES[f]}
 
 
+#: Observation for each zone class (inside, outside, uncertain), per condition type: being
+#: inside an exclusion zone is the breach; being outside an inclusion zone is.
 _OBS_OF = {
     "exclusion_zone": np.array([CLEAR, BREACH, UNCERTAIN_OBS], np.int8),
     "inclusion_zone": np.array([BREACH, CLEAR, UNCERTAIN_OBS], np.int8),
@@ -135,7 +139,8 @@ class EngineResult:
 
 
 class Engine:
-    """Breach-candidate engine for exclusion zones (further rule families plug in here)."""
+    """Breach-candidate engine: zones, curfews, device health, declared vehicles, and the
+    co-location rules (undeclared vehicles, non-association); ``families`` picks some."""
 
     def __init__(
         self,

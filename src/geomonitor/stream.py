@@ -249,14 +249,15 @@ class StreamStats:
 
 
 class StreamConsumer:
-    """One consumer process for one input topic (``fixes`` or ``anpr``).
+    """One consumer process for one input topic (``fixes`` or ``anpr``), or the
+    co-location follower of the store (``colocation``; see the module notes).
 
     Parameters
     ----------
     cfg
         The configuration.
     kind
-        ``"fixes"`` or ``"anpr"``.
+        ``"fixes"``, ``"anpr"`` or ``"colocation"``.
     store
         The store (opened on ``cfg.store`` when not given).
     """
