@@ -29,6 +29,16 @@ def test_unknown_zone_reference_names_the_path():
     assert errors_of(doc) == ['orders[0].conditions[1].zone: unknown zone "Z-9"']
 
 
+def test_a_non_association_cannot_name_the_subject_it_binds():
+    doc = make_doc()
+    doc["orders"][0]["conditions"].append(
+        {"id": "C-2", "type": "non_association", "subjects": ["S-0002", "S-0001"]}
+    )
+    assert errors_of(doc) == [
+        'orders[0].conditions[1].subjects: names the order\'s own subject "S-0001"'
+    ]
+
+
 def test_every_problem_is_reported_not_just_the_first():
     doc = make_doc()
     doc["orders"][0]["subject"] = "S-404"

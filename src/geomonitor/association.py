@@ -68,9 +68,7 @@ def association_rules(registry: Registry, subject_ix: dict[str, int]) -> list[As
     for order, cond in registry.conditions("non_association"):
         p = cond.params
         vf, vt = in_force(order, cond)
-        for other in p["subjects"]:
-            if other == order.subject_id:
-                continue
+        for other in p["subjects"]:  # never the subject itself (the registry refuses it)
             out.append(
                 AssociationRule(
                     subject_ix[order.subject_id],

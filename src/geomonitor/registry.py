@@ -366,6 +366,15 @@ def parse_registry(doc: Any, base_dir: Path | None = None) -> Registry:
         conds: list[Condition] = []
         for cid, (j, c) in _unique(conds_raw, "id", f"{p}.conditions", errs).items():
             cond = _condition(oid, cid, c, f"{p}.conditions[{j}]", zones, subjects, errs)
+            if (
+                cond is not None
+                and cond.type == "non_association"
+                and subj in cond.params["subjects"]
+            ):
+                errs.add(
+                    f"{p}.conditions[{j}].subjects", f'names the order\'s own subject "{subj}"'
+                )
+                continue
             if cond is not None:
                 conds.append(cond)
         if subj is not None and otype is not None and starts is not None:
