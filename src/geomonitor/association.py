@@ -26,7 +26,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
+from .candidate import (
+    Candidate,
+    Emitted,
+    candidate_id,
+    fix_refs,
+    local_clock,
+    local_time,
+    reconcile,
+)
+from .columns import join_sorted
 from .registry import Registry, in_force
 from .times import MS_PER_MINUTE
 from .trail import Trail
@@ -121,22 +130,12 @@ def near_pairs(slot: np.ndarray, cx: np.ndarray, cy: np.ndarray) -> tuple[np.nda
     out_i, out_j = [], []
     # Half the neighbourhood: every unordered pair of cells is visited once.
     for dx, dy in ((0, 0), (1, -1), (1, 0), (1, 1), (0, 1)):
-        q = key + dx * ny + dy
-        left = np.searchsorted(sk, q, side="left")
-        cnt = np.searchsorted(sk, q, side="right") - left
-        total = int(cnt.sum())
-        if total == 0:
-            continue
-        qi = np.repeat(np.arange(n), cnt)
-        pos = np.repeat(left, cnt) + (np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-        j = order[pos]
+        qi, j = join_sorted(sk, order, key + dx * ny + dy)
         if dx == 0 and dy == 0:
             keep = qi < j
             qi, j = qi[keep], j[keep]
         out_i.append(qi)
         out_j.append(j)
-    if not out_i:
-        return e, e
     return np.concatenate(out_i), np.concatenate(out_j)
 
 
@@ -184,7 +183,11 @@ class Associations:
         self.gap_ms = int(self.cfg.max_gap_minutes * MS_PER_MINUTE)
         self.join_ms = int(self.cfg.join_minutes * MS_PER_MINUTE)
         self._together = [_Together() for _ in rules]
-        self._emitted: list[dict[str, tuple[tuple, Candidate]]] = [{} for _ in rules]
+        self._emitted: list[Emitted] = [{} for _ in rules]
+        #: Per rule, per emitted candidate: the meeting it was made from and the span of
+        #: its evidence (an unchanged meeting whose evidence a batch did not touch is not
+        #: made again: a pair who meet every day would otherwise be rebuilt every batch).
+        self._made: list[dict[str, tuple[tuple, int, int]]] = [{} for _ in rules]
 
     @property
     def subjects(self) -> set[int]:
@@ -284,15 +287,22 @@ class Associations:
             d_all = np.concatenate([tog.d[keep], nd])
             o = np.argsort(t_all, kind="stable")
             tog.t, tog.d = t_all[o], d_all[o]
-            self._judge(r, trails, upserts, retracted)
+            self._judge(r, trails, (lo, hi), upserts, retracted)
         return sorted(upserts, key=lambda c: c.id), sorted(retracted)
 
     def _judge(
-        self, r: int, trails: dict[int, Trail], upserts: list[Candidate], retracted: list[str]
+        self,
+        r: int,
+        trails: dict[int, Trail],
+        span: tuple[int, int],
+        upserts: list[Candidate],
+        retracted: list[str],
     ) -> None:
         rule = self.rules[r]
         tog = self._together[r]
-        now: dict[str, tuple[tuple, Candidate]] = {}
+        emitted, made = self._emitted[r], self._made[r]
+        now: list[Candidate] = []
+        lo, hi = span
         if len(tog.t):
             bounds = np.flatnonzero(np.diff(tog.t) > self.join_ms) + 1
             a_tr, b_tr = trails[rule.subject], trails[rule.other]
@@ -302,31 +312,32 @@ class Associations:
                 first, last = int(tog.t[seg[0]]), int(tog.t[seg[-1]])
                 if last - first < rule.min_ms:
                     continue
-                c = self._candidate(
-                    rule, first, last, float(tog.d[seg].min()), len(seg),
-                    last + self.join_ms < seen_to, a_tr, b_tr,
-                )  # fmt: skip
-                now[c.id] = (_signature(c), c)
-        before = self._emitted[r]
-        for cid in before:
-            if cid not in now:
-                retracted.append(cid)
-        for cid, (sig, c) in now.items():
-            if cid not in before or before[cid][0] != sig:
-                upserts.append(c)
-        self._emitted[r] = now
+                closed = last + self.join_ms < seen_to
+                meeting = (first, last, closed, len(seg), float(tog.d[seg].min()))
+                cid = _meeting_id(rule, first)
+                old = made.get(cid)
+                if old is not None and old[0] == meeting and (old[2] < lo or old[1] > hi):
+                    now.append(emitted[cid][1])  # nothing behind it changed
+                    continue
+                c, ev_lo, ev_hi = self._candidate(rule, *meeting, a_tr, b_tr)
+                made[cid] = (meeting, ev_lo, ev_hi)
+                now.append(c)
+        reconcile(emitted, now, upserts, retracted)
+        for cid in [cid for cid in made if cid not in emitted]:
+            del made[cid]
 
     def _candidate(
         self,
         rule: AssociationRule,
         first: int,
         last: int,
-        closest: float,
-        samples: int,
         closed: bool,
+        samples: int,
+        closest: float,
         a_tr: Trail,
         b_tr: Trail,
-    ) -> Candidate:
+    ) -> tuple[Candidate, int, int]:
+        """The candidate of one meeting, and the first and last instant of its evidence."""
         ts: list[int] = []
         tags: list[str] = []
         for tr in (a_tr, b_tr):
@@ -341,9 +352,8 @@ class Associations:
             if closed
             else f"still together at {local_clock(last, first)}"
         )
-        return Candidate(
-            id=candidate_id("non_association", rule.subject_id, rule.order_id,
-                            f"{rule.condition_id}|{rule.other_id}", first),
+        c = Candidate(
+            id=_meeting_id(rule, first),
             kind="non_association",
             subject_id=rule.subject_id,
             order_id=rule.order_id,
@@ -369,10 +379,14 @@ class Associations:
                 "distance_m": rule.distance_m,
             },
         )  # fmt: skip
+        return c, min(ts), max(ts)
 
     def candidates(self) -> list[Candidate]:
         return [c for per in self._emitted for _, c in per.values()]
 
 
-def _signature(c: Candidate) -> tuple:
-    return (c.opened_at, c.closed_at, c.status, tuple(c.evidence), c.explanation)
+def _meeting_id(rule: AssociationRule, first: int) -> str:
+    return candidate_id(
+        "non_association", rule.subject_id, rule.order_id,
+        f"{rule.condition_id}|{rule.other_id}", first,
+    )  # fmt: skip

@@ -9,6 +9,7 @@ same evidence always gives the same id whatever order it arrived in.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,6 +72,35 @@ class Candidate:
             if d.get(k) is not None:
                 d[k] = parse_ts(d[k])
         return cls(**d)
+
+
+#: What a rule last emitted per candidate id: (signature, candidate).
+Emitted = dict[str, tuple[tuple, Candidate]]
+
+
+def signature(c: Candidate) -> tuple:
+    """What, if it changes, the desk must be sent again."""
+    return (c.opened_at, c.closed_at, c.status, tuple(c.evidence), c.explanation)
+
+
+def reconcile(
+    emitted: Emitted, now: Iterable[Candidate], upserts: list[Candidate], retracted: list[str]
+) -> None:
+    """Make ``emitted`` hold exactly the candidates ``now``, noting in ``upserts`` those
+    new or changed and in ``retracted`` the ids of those gone. A candidate object already
+    emitted is unchanged without being compared."""
+    current = {c.id: c for c in now}
+    for cid in [cid for cid in emitted if cid not in current]:
+        retracted.append(cid)
+        del emitted[cid]
+    for cid, c in current.items():
+        old = emitted.get(cid)
+        if old is not None and old[1] is c:
+            continue
+        sig = signature(c)
+        if old is None or old[0] != sig:
+            emitted[cid] = (sig, c)
+            upserts.append(c)
 
 
 def local_time(ms: int) -> str:

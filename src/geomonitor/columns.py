@@ -12,6 +12,25 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def ranges(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For consecutive groups of the given sizes: each element's group index and its
+    offset within its group (``[2, 0, 3]`` -> groups ``0 0 2 2 2``, offsets ``0 1 0 1 2``)."""
+    counts = np.asarray(counts, np.int64)
+    group = np.repeat(np.arange(len(counts)), counts)
+    offset = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return group, offset
+
+
+def join_sorted(
+    sorted_keys: np.ndarray, payload: np.ndarray, queries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (query index, payload) whose key equals the query (keys sorted ascending)."""
+    left = np.searchsorted(sorted_keys, queries, side="left")
+    cnt = np.searchsorted(sorted_keys, queries, side="right") - left
+    qi, offset = ranges(cnt)
+    return qi, payload[left[qi] + offset]
+
+
 class Columns:
     """A fixed set of equally long numpy columns with room to grow at the end."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .columns import Columns
+from .columns import Columns, ranges
 
 
 class Trail:
@@ -118,12 +118,8 @@ class Trail:
         ends = np.minimum(ends, hi)
         first = -(-starts // step_ms) * step_ms  # ceil to the step
         count = np.where(ends >= first, (ends - first) // step_ms + 1, 0)
-        total = int(count.sum())
-        if total == 0:
-            return np.empty(0, np.int64)
-        base = np.repeat(first, count)
-        offs = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-        return np.unique(base + offs * step_ms)
+        group, offset = ranges(count)
+        return np.unique(first[group] + offset * step_ms)
 
     def fixes_between(self, lo: int, hi: int) -> slice:
         """Index range of the fixes that place the subject during ``[lo, hi]``: those

@@ -32,8 +32,16 @@ from typing import Any
 import numpy as np
 
 from .association import AssociationConfig
-from .candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
-from .columns import Columns
+from .candidate import (
+    Candidate,
+    Emitted,
+    candidate_id,
+    fix_refs,
+    local_clock,
+    local_time,
+    reconcile,
+)
+from .columns import Columns, join_sorted, ranges
 from .crs import to_bng
 from .read import Read, normalise_vrm
 from .registry import Registry, in_force
@@ -72,21 +80,6 @@ def _keys(slot: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return slot.astype(np.int64) * (1 << (2 * _BITS)) + cx * (1 << _BITS) + cy
 
 
-def join_sorted(
-    sorted_keys: np.ndarray, payload: np.ndarray, queries: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every (query index, payload) whose key equals the query (keys sorted ascending)."""
-    left = np.searchsorted(sorted_keys, queries, side="left")
-    cnt = np.searchsorted(sorted_keys, queries, side="right") - left
-    total = int(cnt.sum())
-    if total == 0:
-        e = np.empty(0, np.int64)
-        return e, e
-    qi = np.repeat(np.arange(len(queries)), cnt)
-    pos = np.repeat(left, cnt) + (np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-    return qi, payload[pos]
-
-
 class _KeyIndex:
     """Keys with a payload, in parts (replaceable by owner); sorted lazily for look-ups."""
 
@@ -122,7 +115,7 @@ class _Group:
     """A subject's co-locations with one plate (read rows) and the candidates made of them."""
 
     rows: set[int] = field(default_factory=set)
-    emitted: dict[str, tuple[tuple, Candidate]] = field(default_factory=dict)
+    emitted: Emitted = field(default_factory=dict)
 
 
 class UndeclaredVehicles:
@@ -334,9 +327,7 @@ class UndeclaredVehicles:
         y1 = np.concatenate([y[1:][ok], y])
         length = np.hypot(x1 - x0, y1 - y0)
         npts = np.ceil(length / SPACING_M).astype(np.int64) + 1
-        total = int(npts.sum())
-        seg = np.repeat(np.arange(len(npts)), npts)
-        k = np.arange(total) - np.repeat(np.cumsum(npts) - npts, npts)
+        seg, k = ranges(npts)
         f = k / np.maximum(npts[seg] - 1, 1)
         pt = t0[seg] + (f * (t1[seg] - t0[seg])).astype(np.int64)
         px = x0[seg] + f * (x1[seg] - x0[seg])
@@ -392,16 +383,7 @@ class UndeclaredVehicles:
         retracted: list[str] = []
         for key in sorted(touched):
             g = self._groups[key]
-            now = {c.id: c for c in self._journeys(key, g, trails)}
-            for cid in list(g.emitted):
-                if cid not in now:
-                    retracted.append(cid)
-                    del g.emitted[cid]
-            for cid, c in now.items():
-                sig = (c.opened_at, c.closed_at, tuple(c.evidence), c.explanation)
-                if g.emitted.get(cid, (None,))[0] != sig:
-                    g.emitted[cid] = (sig, c)
-                    upserts.append(c)
+            reconcile(g.emitted, self._journeys(key, g, trails), upserts, retracted)
             if not g.rows and not g.emitted:
                 del self._groups[key]
         return sorted(upserts, key=lambda c: c.id), sorted(retracted)

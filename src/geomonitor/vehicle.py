@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from .candidate import Candidate, candidate_id, local_clock, local_time
+from .candidate import Candidate, Emitted, candidate_id, local_clock, local_time, reconcile
 from .crs import to_bng
 from .curfew import CurfewRule
 from .read import Read, normalise_vrm
@@ -62,7 +62,7 @@ class _Group:
     """The reads behind the candidates of one key (kind, subject, condition, vrm or night)."""
 
     reads: dict[str, Read] = field(default_factory=dict)
-    emitted: dict[str, tuple[tuple, Candidate]] = field(default_factory=dict)
+    emitted: Emitted = field(default_factory=dict)
 
 
 def read_ref(r: Read) -> str:
@@ -132,16 +132,7 @@ class VehicleRules:
         retracted: list[str] = []
         for key in sorted(touched):
             g = self._groups[key]
-            now = {c.id: c for c in self._judge(key, g)}
-            for cid in list(g.emitted):
-                if cid not in now:
-                    retracted.append(cid)
-                    del g.emitted[cid]
-            for cid, c in now.items():
-                sig = _signature(c)
-                if g.emitted.get(cid, (None,))[0] != sig:
-                    g.emitted[cid] = (sig, c)
-                    upserts.append(c)
+            reconcile(g.emitted, self._judge(key, g), upserts, retracted)
         return sorted(upserts, key=lambda c: c.id), sorted(retracted)
 
     def candidates(self) -> list[Candidate]:
@@ -275,7 +266,3 @@ class VehicleRules:
 def read_rank(r: Read) -> tuple:
     """Which of two copies of one read is kept (any fixed order will do)."""
     return (r.ts, r.camera_id, r.vrm, r.vrm_raw, r.lat, r.lon, r.confidence or -1.0)
-
-
-def _signature(c: Candidate) -> tuple:
-    return (c.opened_at, c.closed_at, tuple(c.evidence), c.explanation)
