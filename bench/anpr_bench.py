@@ -34,12 +34,12 @@ import time
 
 import numpy as np
 
-from geomonitor.crs import to_wgs84
 from geomonitor.engine import Engine
-from geomonitor.fix import FixBatch
-from geomonitor.read import Read
-from geomonitor.registry import parse_registry
-from geomonitor.times import MS_PER_DAY, MS_PER_MINUTE, parse_ts
+from geomonitor.model.crs import to_wgs84
+from geomonitor.model.fix import FixBatch
+from geomonitor.model.read import Read
+from geomonitor.model.registry import parse_registry
+from geomonitor.model.times import MS_PER_DAY, MS_PER_MINUTE, parse_ts
 
 T0 = parse_ts("2026-11-16T00:00:00Z")
 X0, X1, Y0, Y1 = 400_000.0, 450_000.0, 410_000.0, 455_000.0

@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from geomonitor.registry import parse_registry
-from geomonitor.replay import replay
-from geomonitor.store import Store
-from geomonitor.stream import StreamConfig, StreamConsumer, ensure_topics, produce
+from geomonitor.io.kafka.consumer import StreamConfig, StreamConsumer, ensure_topics, produce
+from geomonitor.io.replay import replay
+from geomonitor.model.registry import parse_registry
+from geomonitor.store.domain import Store
 from replay_bench import build, write_jsonl
 
 

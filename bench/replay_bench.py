@@ -30,14 +30,14 @@ import numpy as np
 import orjson
 import shapely
 
-from geomonitor.crs import to_wgs84
 from geomonitor.engine import Engine
-from geomonitor.fix import Fix, FixBatch
-from geomonitor.geography import wards
-from geomonitor.registry import parse_registry
-from geomonitor.replay import replay
-from geomonitor.store import Store
-from geomonitor.times import iso, parse_ts
+from geomonitor.io.replay import replay
+from geomonitor.model.crs import to_wgs84
+from geomonitor.model.fix import Fix, FixBatch
+from geomonitor.model.geography import wards
+from geomonitor.model.registry import parse_registry
+from geomonitor.model.times import iso, parse_ts
+from geomonitor.store.domain import Store
 
 T0 = parse_ts("2026-11-16T18:00:00Z")  # 1,000 minutes: a whole curfew night
 
@@ -141,7 +141,7 @@ def build(subjects: int, n_fixes: int, seed: int, curfews: bool = True, absent_s
 
 def naive(registry, fixes: list[Fix], sample: int) -> float:
     """Per fix: find the subject, then for each of their zones a prepared-polygon test."""
-    from geomonitor.crs import to_bng
+    from geomonitor.model.crs import to_bng
 
     sub = fixes[:sample]
     xs, ys = to_bng(np.array([f.lon for f in sub]), np.array([f.lat for f in sub]))

@@ -7,7 +7,7 @@ Run exactly one per store, beside the fixes and ANPR consumers.
 
 import sys
 
-from geomonitor.cli import main
+from geomonitor.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["consume", "colocation", *sys.argv[1:]]))

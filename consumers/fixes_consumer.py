@@ -5,7 +5,7 @@ Thin wiring only: the same as ``geomonitor consume fixes`` (see docs/deployment.
 
 import sys
 
-from geomonitor.cli import main
+from geomonitor.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["consume", "fixes", *sys.argv[1:]]))

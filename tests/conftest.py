@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from geomonitor.crs import to_bng, to_wgs84
-from geomonitor.fix import Fix, FixBatch
-from geomonitor.registry import Registry, parse_registry
-from geomonitor.times import parse_ts
+from geomonitor.model.crs import to_bng, to_wgs84
+from geomonitor.model.fix import Fix, FixBatch
+from geomonitor.model.registry import Registry, parse_registry
+from geomonitor.model.times import parse_ts
 
 # Leeds Town Hall, roughly.
 CENTRE_LAT, CENTRE_LON = 53.7997, -1.5492

@@ -8,10 +8,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geomonitor.association import near_pairs
 from geomonitor.engine import Engine
-from geomonitor.replay import replay
-from geomonitor.store import Store
+from geomonitor.io.replay import replay
+from geomonitor.rules.association import near_pairs
+from geomonitor.store.domain import Store
 
 from .conftest import BASE_DOC, batch, deliver, fix_at, make_registry
 
@@ -195,7 +195,7 @@ def test_replay_of_a_late_file_completes_the_meeting(tmp_path):
     """The second subject's fixes arrive a day late, in a second replay."""
     import json
 
-    from geomonitor.times import iso
+    from geomonitor.model.times import iso
 
     def write(path, fixes):
         path.write_text(

@@ -1,8 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from geomonitor.candidate import Candidate, candidate_id, fix_ref, fix_refs
-from geomonitor.times import parse_ts
+from geomonitor.model.candidate import Candidate, candidate_id, fix_ref, fix_refs
+from geomonitor.model.times import parse_ts
 
 
 @given(st.lists(st.integers(0, 4_000_000_000_000), max_size=20))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from geomonitor.cli import main
-from geomonitor.times import iso
+from geomonitor.app.cli import main
+from geomonitor.model.times import iso
 
 from .conftest import fix_at, make_doc
 
@@ -149,7 +149,7 @@ def test_replay_without_registry_explains(files, capsys):
 def test_installed_command_and_db_from_environment(files):
     env = dict(os.environ, GEOMONITOR_DB=str(files / "env.db"))
     exe = Path(sys.executable).parent / "geomonitor"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "geomonitor.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "geomonitor.app.cli"]
     subprocess.run(
         [*cmd, "registry", "load", str(files / "registry.json")],
         env=env,

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geomonitor.engine import Engine
-from geomonitor.fix import Fix
-from geomonitor.times import iso, parse_ts
+from geomonitor.model.fix import Fix
+from geomonitor.model.times import iso, parse_ts
 
 from .conftest import BASE_DOC, CENTRE_LAT, CENTRE_LON, batch, deliver, fix_at, make_registry
 

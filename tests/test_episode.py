@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from geomonitor.episode import BREACH, CLEAR, INACTIVE, UNCERTAIN, Track
+from geomonitor.rules.zones.episode import BREACH, CLEAR, INACTIVE, UNCERTAIN, Track
 
 B, C, U, OFF = BREACH, CLEAR, UNCERTAIN, INACTIVE
 MIN = 60_000

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from geomonitor.fix import FixBatch, FixError, fix_rank, parse_fix
+from geomonitor.model.fix import FixBatch, FixError, fix_rank, parse_fix
 
 GOOD = {
     "tag_id": "BUD-0017",

@@ -3,7 +3,7 @@ import json
 import pytest
 import shapely
 
-from geomonitor.registry import RegistryError, load_registry_file, parse_registry
+from geomonitor.model.registry import RegistryError, load_registry_file, parse_registry
 
 from .conftest import BASE_DOC, make_doc
 

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from geomonitor.fix import Fix
-from geomonitor.registry import parse_registry
-from geomonitor.replay import replay
-from geomonitor.store import Store
-from geomonitor.times import iso
+from geomonitor.io.replay import replay
+from geomonitor.model.fix import Fix
+from geomonitor.model.registry import parse_registry
+from geomonitor.model.times import iso
+from geomonitor.store.domain import Store
 
 from .conftest import fix_at, make_doc
 
@@ -134,7 +134,7 @@ def test_anpr_reads_validated_and_stored(store, tmp_path):
 
 def test_parallel_parsing_gives_the_same_result(tmp_path, monkeypatch):
     """Big files are parsed in a second process; the outcome must not change."""
-    import geomonitor.replay as replay_mod
+    import geomonitor.io.replay as replay_mod
 
     lines = _visit_lines()
     body = "\n".join(lines[:20] + BAD + ["", "  "] + lines[20:]) + "\n"  # and blank lines

@@ -10,14 +10,14 @@ import random
 import pytest
 
 from geomonitor.engine import Engine
-from geomonitor.fix import FixBatch, parse_fix
-from geomonitor.read import Read
-from geomonitor.registry import load_registry_file
-from geomonitor.replay import replay, validate_reads
-from geomonitor.simulate import score, simulate
-from geomonitor.sources import iter_records
-from geomonitor.store import Store
-from geomonitor.times import parse_ts
+from geomonitor.io.replay import replay, validate_reads
+from geomonitor.io.sources import iter_records
+from geomonitor.model.fix import FixBatch, parse_fix
+from geomonitor.model.read import Read
+from geomonitor.model.registry import load_registry_file
+from geomonitor.model.times import parse_ts
+from geomonitor.sim.simulate import score, simulate
+from geomonitor.store.domain import Store
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 import gzip
 
-from geomonitor.sources import iter_records
+from geomonitor.io.sources import iter_records
 
 
 def test_jsonl_with_a_broken_line(tmp_path):

@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
-from geomonitor.candidate import Candidate
-from geomonitor.registry import parse_registry
-from geomonitor.store import SCHEMA_VERSION, Store, StoreError
+from geomonitor.model.candidate import Candidate
+from geomonitor.model.registry import parse_registry
+from geomonitor.store.domain import SCHEMA_VERSION, Store, StoreError
 
 from .conftest import T0, fix_at, make_doc
 

@@ -18,11 +18,7 @@ import orjson
 import pytest
 
 from geomonitor.engine import kinds_of
-from geomonitor.registry import load_registry_file
-from geomonitor.replay import replay
-from geomonitor.simulate import simulate
-from geomonitor.store import Store
-from geomonitor.stream import (
+from geomonitor.io.kafka.consumer import (
     FAMILIES_OF,
     ConfigError,
     StreamConfig,
@@ -31,6 +27,10 @@ from geomonitor.stream import (
     load_config,
     produce,
 )
+from geomonitor.io.replay import replay
+from geomonitor.model.registry import load_registry_file
+from geomonitor.sim.simulate import simulate
+from geomonitor.store.domain import Store
 
 FIX_KINDS = kinds_of(FAMILIES_OF["fixes"])
 
@@ -175,7 +175,15 @@ def _consumer_process(
         GEOMONITOR_DB=cfg.store,
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "geomonitor.cli", "consume", kind, "--idle-exit", str(idle_exit)],
+        [
+            sys.executable,
+            "-m",
+            "geomonitor.app.cli",
+            "consume",
+            kind,
+            "--idle-exit",
+            str(idle_exit),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -283,7 +291,7 @@ def test_configuration_from_toml_and_environment(tmp_path):
 
 
 def test_candidate_messages_carry_no_more_than_the_candidate(tmp_path):
-    from geomonitor.stream import _with_event_id, candidate_message
+    from geomonitor.io.kafka.consumer import _with_event_id, candidate_message
 
     v = candidate_message("C-1", "S-1", "retracted", None)
     doc = json.loads(_with_event_id(v, "abc-1"))

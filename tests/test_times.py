@@ -1,6 +1,6 @@
 import pytest
 
-from geomonitor.times import TimeError, iso, parse_ts
+from geomonitor.model.times import TimeError, iso, parse_ts
 
 
 def test_zulu_and_offset_are_the_same_instant():

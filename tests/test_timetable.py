@@ -1,7 +1,7 @@
 import pytest
 
-from geomonitor.times import MS_PER_HOUR, iso, parse_ts
-from geomonitor.timetable import ActivePeriods, Timetable, TimetableError
+from geomonitor.model.times import MS_PER_HOUR, iso, parse_ts
+from geomonitor.model.timetable import ActivePeriods, Timetable, TimetableError
 
 EVERY_NIGHT = [
     {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "19:00", "end": "07:00"}

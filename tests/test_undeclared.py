@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geomonitor.crs import to_wgs84
 from geomonitor.engine import Engine
-from geomonitor.read import Read
+from geomonitor.model.crs import to_wgs84
+from geomonitor.model.read import Read
 
 from .conftest import BASE_DOC, CX, CY, MINUTE, T0, batch, fix_at, make_registry
 
@@ -227,8 +227,8 @@ def test_any_arrival_order_of_fixes_and_reads_gives_the_same_candidates(story, s
 def test_the_index_finds_exactly_the_colocations_a_full_scan_finds(seed, speed, every):
     """Every (read, subject) pair the exact test accepts, and no other, whatever the
     trail's speed and fix rate: the (slot, cell) index loses nothing."""
-    from geomonitor.trail import Trail
-    from geomonitor.undeclared import UndeclaredVehicles
+    from geomonitor.rules.trail import Trail
+    from geomonitor.rules.undeclared import UndeclaredVehicles
 
     rng = np.random.default_rng(seed)
     n = 60

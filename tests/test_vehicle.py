@@ -9,12 +9,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geomonitor.crs import to_wgs84
 from geomonitor.engine import Engine
-from geomonitor.read import Read
-from geomonitor.replay import replay
-from geomonitor.store import Store
-from geomonitor.times import iso
+from geomonitor.io.replay import replay
+from geomonitor.model.crs import to_wgs84
+from geomonitor.model.read import Read
+from geomonitor.model.times import iso
+from geomonitor.store.domain import Store
 
 from .conftest import BASE_DOC, CX, CY, MINUTE, T0, make_registry
 

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point
 
-from geomonitor.crs import to_wgs84
-from geomonitor.geography import wards
-from geomonitor.zone import Zone
-from geomonitor.zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
+from geomonitor.model.crs import to_wgs84
+from geomonitor.model.geography import wards
+from geomonitor.model.zone import Zone
+from geomonitor.rules.zones.index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
 from .conftest import CX, CY
 

@@ -21,22 +21,22 @@ from itertools import repeat
 
 import numpy as np
 
-from .association import AssociationConfig, Associations, association_rules
-from .candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
-from .crs import to_bng
-from .curfew import CurfewRule, CurfewTrack, Finding, judge_night
-from .device import DeviceConfig, DeviceEvent, DeviceTrack, device_events
-from .episode import BREACH, CLEAR, INACTIVE, Episode, Track
-from .episode import UNCERTAIN as UNCERTAIN_OBS
-from .fix import FixBatch
-from .read import Read
-from .registry import FAR_FUTURE, Condition, Order, Registry, in_force
-from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso
-from .timetable import ActivePeriods, Timetable, intersect_intervals
-from .trail import Trail
-from .undeclared import UndeclaredVehicles
-from .vehicle import VEHICLE_KINDS, VehicleConfig, VehicleRules
-from .zone_index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
+from .model.candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
+from .model.crs import to_bng
+from .model.fix import FixBatch
+from .model.read import Read
+from .model.registry import FAR_FUTURE, Condition, Order, Registry, in_force
+from .model.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso
+from .model.timetable import ActivePeriods, Timetable, intersect_intervals
+from .rules.association import AssociationConfig, Associations, association_rules
+from .rules.curfew.night import CurfewRule, CurfewTrack, Finding, judge_night
+from .rules.device.health import DeviceConfig, DeviceEvent, DeviceTrack, device_events
+from .rules.trail import Trail
+from .rules.undeclared import UndeclaredVehicles
+from .rules.vehicle import VEHICLE_KINDS, VehicleConfig, VehicleRules
+from .rules.zones.episode import BREACH, CLEAR, INACTIVE, Episode, Track
+from .rules.zones.episode import UNCERTAIN as UNCERTAIN_OBS
+from .rules.zones.index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
 #: Device events that are also candidates for the monitoring desk (while fitted).
 DESK_DEVICE_KINDS = ("strap_tamper", "no_contact")

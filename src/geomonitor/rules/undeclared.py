@@ -31,8 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .association import AssociationConfig
-from .candidate import (
+from ..model.candidate import (
     Candidate,
     Emitted,
     candidate_id,
@@ -41,11 +40,12 @@ from .candidate import (
     local_time,
     reconcile,
 )
-from .columns import Columns, join_sorted, ranges
-from .crs import to_bng
-from .read import Read, normalise_vrm
-from .registry import Registry, in_force
-from .times import MS_PER_HOUR, MS_PER_MINUTE
+from ..model.columns import Columns, join_sorted, ranges
+from ..model.crs import to_bng
+from ..model.read import Read, normalise_vrm
+from ..model.registry import Registry, in_force
+from ..model.times import MS_PER_HOUR, MS_PER_MINUTE
+from .association import AssociationConfig
 from .trail import Trail
 from .vehicle import VehicleConfig, read_rank, read_ref
 

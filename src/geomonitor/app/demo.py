@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..io.replay import replay
+from ..model.registry import load_registry_file
+from ..sim.simulate import score, simulate
+from ..store.domain import Store
 from .cli import format_table
-from .registry import load_registry_file
-from .replay import replay
-from .simulate import score, simulate
-from .store import Store
 
 
 def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int:

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from .columns import Columns
-from .times import MS_PER_HOUR, MS_PER_MINUTE
+from ...model.columns import Columns
+from ...model.times import MS_PER_HOUR, MS_PER_MINUTE
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .columns import Columns
+from ...model.columns import Columns
 
 CLEAR = 0
 BREACH = 1

@@ -49,16 +49,16 @@ from typing import Any
 
 import orjson
 
-from .candidate import Candidate
-from .deadletter import Rejection
-from .device import DeviceConfig, DeviceEvent
-from .engine import Engine, EngineConfig, EngineResult, kinds_of
-from .read import Read
-from .registry import Registry
-from .replay import validate_fix_records, validate_reads
-from .sources import RawRecord, iter_records
-from .store import Store, default_db_path
-from .times import iso
+from ...engine import Engine, EngineConfig, EngineResult, kinds_of
+from ...model.candidate import Candidate
+from ...model.read import Read
+from ...model.registry import Registry
+from ...model.rejection import Rejection
+from ...model.times import iso
+from ...rules.device.health import DeviceConfig, DeviceEvent
+from ...store.domain import Store, default_db_path
+from ..replay import validate_fix_records, validate_reads
+from ..sources import RawRecord, iter_records
 
 log = logging.getLogger("geomonitor.stream")
 

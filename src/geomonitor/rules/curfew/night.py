@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from .columns import Columns
-from .times import MS_PER_DAY, MS_PER_MINUTE
-from .timetable import Timetable
+from ...model.columns import Columns
+from ...model.times import MS_PER_DAY, MS_PER_MINUTE
+from ...model.timetable import Timetable
 
 HOME = 0
 AWAY = 1

@@ -24,13 +24,13 @@ from typing import Any
 
 import orjson
 
-from .deadletter import Rejection
-from .engine import Engine, EngineConfig, EngineResult
-from .fix import FixBatch, FixError, FixRow, validate_fix
-from .read import Read, ReadError, parse_read
-from .registry import Registry
+from ..engine import Engine, EngineConfig, EngineResult
+from ..model.fix import FixBatch, FixError, FixRow, validate_fix
+from ..model.read import Read, ReadError, parse_read
+from ..model.registry import Registry
+from ..model.rejection import Rejection
+from ..store.domain import CandidateWrite, Store
 from .sources import RawRecord, detect_format, iter_jsonl_lines, iter_records, open_binary
-from .store import CandidateWrite, Store
 
 CHUNK = 100_000
 

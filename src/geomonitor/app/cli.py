@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .engine import EngineConfig
-from .registry import RegistryError, load_registry_file
-from .store import DB_ENV, Store, StoreError, default_db_path
-from .times import iso
+from .. import __version__
+from ..engine import EngineConfig
+from ..model.registry import RegistryError, load_registry_file
+from ..model.times import iso
+from ..store.domain import DB_ENV, Store, StoreError, default_db_path
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -74,7 +74,7 @@ def _stream_args(p: argparse.ArgumentParser) -> None:
 
 
 def _stream_config(args: argparse.Namespace) -> Any:
-    from .stream import load_config
+    from ..io.kafka.consumer import load_config
 
     cfg = load_config(args.config)
     if args.bootstrap_servers:
@@ -89,7 +89,7 @@ def _stream_config(args: argparse.Namespace) -> Any:
 def _consume(args: argparse.Namespace) -> int:
     import logging
 
-    from .stream import StreamConsumer
+    from ..io.kafka.consumer import StreamConsumer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -107,7 +107,7 @@ def _consume(args: argparse.Namespace) -> int:
 
 
 def _produce(args: argparse.Namespace) -> int:
-    from .stream import ensure_topics, produce
+    from ..io.kafka.consumer import ensure_topics, produce
 
     cfg = _stream_config(args)
     ensure_topics(cfg, args.partitions)
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"geomonitor: file not found: {e.filename}", file=sys.stderr)
         return 2
     except ValueError as e:
-        from .stream import ConfigError
+        from ..io.kafka.consumer import ConfigError
 
         if not isinstance(e, ConfigError):
             raise
@@ -260,7 +260,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "devices":
         return _devices(args)
     if cmd == "simulate":
-        from .simulate import simulate
+        from ..sim.simulate import simulate
 
         truth = simulate(args.out, args.subjects, args.days, args.seed, args.start)
         print(
@@ -316,7 +316,7 @@ def _registry_counts(reg: Any) -> str:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from .replay import replay
+    from ..io.replay import replay
 
     if args.fixes is None and args.anpr is None:
         print("geomonitor replay: give --fixes and/or --anpr", file=sys.stderr)

@@ -30,8 +30,8 @@ import h3.api.basic_int as h3
 import numpy as np
 import shapely
 
-from .crs import BNG, WGS84, to_bng, transformer
-from .zone import Zone
+from ...model.crs import BNG, WGS84, to_bng, transformer
+from ...model.zone import Zone
 
 OUTSIDE = np.int8(0)
 INSIDE = np.int8(1)

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import shapely
 
-from .candidate import Candidate, Emitted, candidate_id, local_clock, local_time, reconcile
-from .crs import to_bng
-from .curfew import CurfewRule
-from .read import Read, normalise_vrm
-from .registry import Registry, in_force
-from .times import MS_PER_MINUTE, iso
+from ..model.candidate import Candidate, Emitted, candidate_id, local_clock, local_time, reconcile
+from ..model.crs import to_bng
+from ..model.read import Read, normalise_vrm
+from ..model.registry import Registry, in_force
+from ..model.times import MS_PER_MINUTE, iso
+from .curfew.night import CurfewRule
 
 VEHICLE_KINDS = ("vehicle_in_exclusion_zone", "curfew_vehicle_sighting")
 

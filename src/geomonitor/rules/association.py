@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .candidate import (
+from ..model.candidate import (
     Candidate,
     Emitted,
     candidate_id,
@@ -35,9 +35,9 @@ from .candidate import (
     local_time,
     reconcile,
 )
-from .columns import join_sorted
-from .registry import Registry, in_force
-from .times import MS_PER_MINUTE
+from ..model.columns import join_sorted
+from ..model.registry import Registry, in_force
+from ..model.times import MS_PER_MINUTE
 from .trail import Trail
 
 

@@ -31,11 +31,11 @@ import orjson
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .association import AssociationConfig
-from .crs import to_bng, to_wgs84
-from .geography import DISTRICTS, wards
-from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso, parse_ts
-from .timetable import ActivePeriods, Timetable
+from ..model.crs import to_bng, to_wgs84
+from ..model.geography import DISTRICTS, wards
+from ..model.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso, parse_ts
+from ..model.timetable import ActivePeriods, Timetable
+from ..rules.association import AssociationConfig
 
 NIGHT_SCHEDULE = [
     {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "20:00", "end": "06:00"}

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .candidate import Candidate
-from .deadletter import Rejection
-from .fix import Fix, FixBatch
-from .read import Read
-from .registry import Registry, registry_from_entities
-from .times import iso
+from ..model.candidate import Candidate
+from ..model.fix import Fix, FixBatch
+from ..model.read import Read
+from ..model.registry import Registry, registry_from_entities
+from ..model.rejection import Rejection
+from ..model.times import iso
 
 DEFAULT_DB = "geomonitor.db"
 DB_ENV = "GEOMONITOR_DB"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .columns import Columns, ranges
+from ..model.columns import Columns, ranges
 
 
 class Trail:
