@@ -38,7 +38,7 @@ from geomonitor.engine import Engine
 from geomonitor.model.crs import to_wgs84
 from geomonitor.model.fix import FixBatch
 from geomonitor.model.read import Read
-from geomonitor.model.registry import parse_registry
+from geomonitor.model.registry_load import parse_registry
 from geomonitor.model.times import MS_PER_DAY, MS_PER_MINUTE, parse_ts
 
 T0 = parse_ts("2026-11-16T00:00:00Z")

@@ -26,9 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from geomonitor.io.kafka.consumer import StreamConfig, StreamConsumer, ensure_topics, produce
+from geomonitor.io.kafka import StreamConfig, ensure_topics, open_consumer, produce
 from geomonitor.io.replay import replay
-from geomonitor.model.registry import parse_registry
+from geomonitor.model.registry_load import parse_registry
 from geomonitor.store.domain import Store
 from replay_bench import build, write_jsonl
 
@@ -79,7 +79,7 @@ def main() -> None:
             prod_s = time.perf_counter() - t
             with Store(cfg.store) as st:
                 st.load_registry(registry)
-                stats = StreamConsumer(cfg, "fixes", st).run()
+                stats = open_consumer(cfg, "fixes", st).run()
                 stream_cands = len(st.candidates())
             assert stats.first_batch_at is not None and stats.last_batch_at is not None
             cons_s = stats.last_batch_at - stats.first_batch_at

@@ -35,7 +35,7 @@ from geomonitor.io.replay import replay
 from geomonitor.model.crs import to_wgs84
 from geomonitor.model.fix import Fix, FixBatch
 from geomonitor.model.geography import wards
-from geomonitor.model.registry import parse_registry
+from geomonitor.model.registry_load import parse_registry
 from geomonitor.model.times import iso, parse_ts
 from geomonitor.store.domain import Store
 

@@ -10,7 +10,8 @@ import pytest
 
 from geomonitor.model.crs import to_bng, to_wgs84
 from geomonitor.model.fix import Fix, FixBatch
-from geomonitor.model.registry import Registry, parse_registry
+from geomonitor.model.registry import Registry
+from geomonitor.model.registry_load import parse_registry
 from geomonitor.model.times import parse_ts
 
 # Leeds Town Hall, roughly.

@@ -3,7 +3,8 @@ import json
 import pytest
 import shapely
 
-from geomonitor.model.registry import RegistryError, load_registry_file, parse_registry
+from geomonitor.model.errors import RegistryError
+from geomonitor.model.registry_load import load_registry_file, parse_registry
 
 from .conftest import BASE_DOC, make_doc
 

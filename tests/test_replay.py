@@ -9,7 +9,7 @@ import pytest
 
 from geomonitor.io.replay import replay
 from geomonitor.model.fix import Fix
-from geomonitor.model.registry import parse_registry
+from geomonitor.model.registry_load import parse_registry
 from geomonitor.model.times import iso
 from geomonitor.store.domain import Store
 

@@ -10,13 +10,13 @@ import random
 import pytest
 
 from geomonitor.engine import Engine
-from geomonitor.io.replay import replay, validate_reads
+from geomonitor.io.decode import decode_reads
+from geomonitor.io.replay import replay
 from geomonitor.io.sources import iter_records
 from geomonitor.model.fix import FixBatch, parse_fix
-from geomonitor.model.read import Read
-from geomonitor.model.registry import load_registry_file
+from geomonitor.model.registry_load import load_registry_file
 from geomonitor.model.times import parse_ts
-from geomonitor.sim.simulate import score, simulate
+from geomonitor.sim import score, simulate
 from geomonitor.store.domain import Store
 
 
@@ -137,11 +137,7 @@ def test_shuffled_delivery_gives_identical_candidates(scenario):
             continue
         if f.tag_id in reg.tags:
             fixes.append(f)
-    reads = [
-        r
-        for r in validate_reads(iter_records(out / "anpr.jsonl"), "anpr", reg)
-        if isinstance(r, Read)
-    ]
+    reads = decode_reads(iter_records(out / "anpr.jsonl"), "anpr", reg.cameras).items
     random.Random(5).shuffle(fixes)
     random.Random(6).shuffle(reads)
     e = Engine(reg)

@@ -18,19 +18,20 @@ import orjson
 import pytest
 
 from geomonitor.engine import kinds_of
-from geomonitor.io.kafka.consumer import (
+from geomonitor.io.kafka import (
     FAMILIES_OF,
     ConfigError,
     StreamConfig,
-    StreamConsumer,
     ensure_topics,
     load_config,
+    open_consumer,
     produce,
 )
 from geomonitor.io.replay import replay
-from geomonitor.model.registry import load_registry_file
-from geomonitor.sim.simulate import simulate
+from geomonitor.model.registry_load import load_registry_file
+from geomonitor.sim import simulate
 from geomonitor.store.domain import Store
+from geomonitor.store.stream_state import StreamState
 
 FIX_KINDS = kinds_of(FAMILIES_OF["fixes"])
 
@@ -194,7 +195,7 @@ def test_the_stream_gives_the_same_candidates_as_a_replay(kafka_broker, scenario
     out, reg, want, rejected = scenario
     cfg, sent = _publish(kafka_broker, reg, tmp_path / "s.db", 4, fixes=out / "fixes.jsonl")
     with Store(cfg.store) as st:
-        stats = StreamConsumer(cfg, "fixes", st).run()
+        stats = open_consumer(cfg, "fixes", st).run()
     assert stats.messages == sent[cfg.fixes_topic]
     assert stats.rejected == rejected
     _same(_stored(tmp_path / "s.db", FIX_KINDS), want)
@@ -258,7 +259,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic(kafka_broker, scenario, 
     producer.flush()
     producer.close()
     with Store(cfg.store) as st:
-        stats = StreamConsumer(cfg, "fixes", st).run()
+        stats = open_consumer(cfg, "fixes", st).run()
         assert (stats.messages, stats.accepted, stats.rejected) == (5, 2, 3)
         reasons = sorted(r["reason"] for r in st.rejections())
     assert reasons == ["malformed", "malformed", "naive_time"]
@@ -291,10 +292,10 @@ def test_configuration_from_toml_and_environment(tmp_path):
 
 
 def test_candidate_messages_carry_no_more_than_the_candidate(tmp_path):
-    from geomonitor.io.kafka.consumer import _with_event_id, candidate_message
+    from geomonitor.io.kafka import candidate_message, with_event_id
 
     v = candidate_message("C-1", "S-1", "retracted", None)
-    doc = json.loads(_with_event_id(v, "abc-1"))
+    doc = json.loads(with_event_id(v, "abc-1"))
     assert doc == {
         "event_id": "abc-1",
         "action": "retracted",
@@ -316,7 +317,7 @@ def test_a_crash_between_publishing_and_recording_it_duplicates_nothing(
         pass
 
     calls = {"n": 0}
-    real = Store.mark_published
+    real = StreamState.mark_published
 
     def flaky(self, done):
         calls["n"] += 1
@@ -324,13 +325,13 @@ def test_a_crash_between_publishing_and_recording_it_duplicates_nothing(
             raise Crash  # published, not recorded
         return real(self, done)
 
-    monkeypatch.setattr(Store, "mark_published", flaky)
+    monkeypatch.setattr(StreamState, "mark_published", flaky)
     with Store(cfg.store) as st, pytest.raises(Crash):
-        StreamConsumer(cfg, "fixes", st).run()
-    monkeypatch.setattr(Store, "mark_published", real)
+        open_consumer(cfg, "fixes", st).run()
+    monkeypatch.setattr(StreamState, "mark_published", real)
     with Store(cfg.store) as st:
         assert st.db.execute("SELECT COUNT(*) FROM outbox WHERE published=0").fetchone()[0]
-        StreamConsumer(cfg, "fixes", st).run()
+        open_consumer(cfg, "fixes", st).run()
         assert st.db.execute("SELECT COUNT(*) FROM outbox WHERE published=0").fetchone()[0] == 0
     _desk_sees(cfg, want)
 
@@ -349,7 +350,7 @@ def test_sigterm_finishes_the_batch_commits_and_closes(kafka_broker, scenario, t
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # until it has committed some batches
         with Store(cfg.store) as st:
-            if sum(st.stream_offsets(cfg.group_id, cfg.fixes_topic).values()) > 1000:
+            if sum(StreamState(st).offsets(cfg.group_id, cfg.fixes_topic).values()) > 1000:
                 break
         time.sleep(0.2)
     p.send_signal(signal.SIGTERM)
@@ -358,7 +359,7 @@ def test_sigterm_finishes_the_batch_commits_and_closes(kafka_broker, scenario, t
     assert "consumed" in output
     with Store(cfg.store) as st:
         assert st.db.execute("SELECT COUNT(*) FROM outbox WHERE published=0").fetchone()[0] == 0
-        done = sum(st.stream_offsets(cfg.group_id, cfg.fixes_topic).values())
+        done = sum(StreamState(st).offsets(cfg.group_id, cfg.fixes_topic).values())
     assert done > 0
     p = _consumer_process(cfg, idle_exit=15.0)  # the rest, from where it stopped
     assert p.wait(240) == 0
@@ -374,7 +375,7 @@ def test_the_anpr_consumer_stores_reads_and_dead_letters_bad_ones(kafka_broker, 
     assert s.anpr_accepted and s.anpr_rejected
     cfg, sent = _publish(kafka_broker, reg, tmp_path / "a.db", 2, anpr=out / "anpr.jsonl")
     with Store(cfg.store) as st:
-        stats = StreamConsumer(cfg, "anpr", st).run()
+        stats = open_consumer(cfg, "anpr", st).run()
         assert st.read_count() == s.anpr_accepted - s.anpr_duplicates
         assert stats.rejected == sum(s.anpr_rejected.values())
     assert stats.messages == sent[cfg.anpr_topic] == s.anpr_read
@@ -392,7 +393,7 @@ def test_anpr_through_kafka_gives_the_same_vehicle_candidates_as_a_replay(kafka_
     assert {c["kind"] for c in want} == {"vehicle_in_exclusion_zone", "curfew_vehicle_sighting"}
     cfg, _ = _publish(kafka_broker, reg(), tmp_path / "v.db", 3, anpr=path)
     with Store(cfg.store) as st:
-        StreamConsumer(cfg, "anpr", st).run()
+        open_consumer(cfg, "anpr", st).run()
     _same(_stored(tmp_path / "v.db"), want)
     _desk_sees(cfg, want)
 
@@ -445,13 +446,13 @@ def test_all_three_programs_give_the_same_candidates_as_a_replay(
     follower = _consumer_process(cfg, idle_exit=8.0, kind="colocation")
     _wait_for_follower(cfg, follower)
     with Store(cfg.store) as st:
-        StreamConsumer(cfg, "anpr", st).run()
+        open_consumer(cfg, "anpr", st).run()
         assert {c.kind for c in st.candidates()} >= {"vehicle_in_exclusion_zone"}
-        StreamConsumer(cfg, "fixes", st).run()
+        open_consumer(cfg, "fixes", st).run()
         # A fixes consumer restarting rebuilds its subjects' candidates from the store: it
         # must leave the kinds it does not decide (declared and undeclared vehicles,
         # non-association) as they are.
-        StreamConsumer(cfg, "fixes", st).run()
+        open_consumer(cfg, "fixes", st).run()
     assert follower.wait(120) == 0, follower.stdout.read().decode() if follower.stdout else ""
     _same(_stored(tmp_path / "all.db"), everything)
     _desk_sees(cfg, everything)
@@ -470,11 +471,11 @@ def test_the_follower_killed_mid_stream_loses_and_duplicates_nothing(
     follower = _consumer_process(cfg, idle_exit=60.0, kind="colocation")
     _wait_for_follower(cfg, follower)
     with Store(cfg.store) as st:
-        StreamConsumer(cfg, "fixes", st).run()
+        open_consumer(cfg, "fixes", st).run()
     follower.send_signal(signal.SIGKILL)  # mid-way: reads not yet matched, or being
     follower.wait(30)
     with Store(cfg.store) as st:
-        StreamConsumer(cfg, "anpr", st).run()
+        open_consumer(cfg, "anpr", st).run()
     again = _consumer_process(cfg, idle_exit=5.0, kind="colocation")
     assert again.wait(120) == 0, again.stdout.read().decode() if again.stdout else ""
     _same(_stored(tmp_path / "kf.db"), everything)

@@ -11,9 +11,10 @@ from typing import Any
 
 from .. import __version__
 from ..engine import EngineConfig
-from ..model.registry import RegistryError, load_registry_file
+from ..model.errors import GeomonitorError
+from ..model.registry_load import load_registry_file
 from ..model.times import iso
-from ..store.domain import DB_ENV, Store, StoreError, default_db_path
+from ..store.domain import DB_ENV, Store, default_db_path
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -74,7 +75,7 @@ def _stream_args(p: argparse.ArgumentParser) -> None:
 
 
 def _stream_config(args: argparse.Namespace) -> Any:
-    from ..io.kafka.consumer import load_config
+    from ..io.kafka import load_config
 
     cfg = load_config(args.config)
     if args.bootstrap_servers:
@@ -89,7 +90,7 @@ def _stream_config(args: argparse.Namespace) -> Any:
 def _consume(args: argparse.Namespace) -> int:
     import logging
 
-    from ..io.kafka.consumer import StreamConsumer
+    from ..io.kafka import open_consumer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -97,7 +98,7 @@ def _consume(args: argparse.Namespace) -> int:
     if args.idle_exit is not None:
         cfg.idle_exit_s = args.idle_exit
     with Store(cfg.store) as store:
-        stats = StreamConsumer(cfg, args.input, store).run()
+        stats = open_consumer(cfg, args.input, store).run()
     print(
         f"consumed {stats.messages:,} messages ({stats.accepted:,} accepted, "
         f"{stats.rejected:,} dead-lettered), published {stats.published:,} output messages "
@@ -107,7 +108,7 @@ def _consume(args: argparse.Namespace) -> int:
 
 
 def _produce(args: argparse.Namespace) -> int:
-    from ..io.kafka.consumer import ensure_topics, produce
+    from ..io.kafka import ensure_topics, produce
 
     cfg = _stream_config(args)
     ensure_topics(cfg, args.partitions)
@@ -224,21 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except RegistryError as e:
+    except GeomonitorError as e:
         print(f"geomonitor: {e}", file=sys.stderr)
-        return 2
-    except StoreError as e:
-        print(f"geomonitor: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except FileNotFoundError as e:
         print(f"geomonitor: file not found: {e.filename}", file=sys.stderr)
-        return 2
-    except ValueError as e:
-        from ..io.kafka.consumer import ConfigError
-
-        if not isinstance(e, ConfigError):
-            raise
-        print(f"geomonitor: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (e.g. piped into head): stop quietly, like other tools.
@@ -260,7 +251,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "devices":
         return _devices(args)
     if cmd == "simulate":
-        from ..sim.simulate import simulate
+        from ..sim import simulate
 
         truth = simulate(args.out, args.subjects, args.days, args.seed, args.start)
         print(

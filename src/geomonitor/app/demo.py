@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io.replay import replay
-from ..model.registry import load_registry_file
-from ..sim.simulate import score, simulate
+from ..model.registry_load import load_registry_file
+from ..sim import score, simulate
 from ..store.domain import Store
 from .cli import format_table
 

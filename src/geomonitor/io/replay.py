@@ -15,22 +15,19 @@ import multiprocessing as mp
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ..engine import Engine, EngineConfig, EngineResult
-from ..model.fix import FixBatch, FixError, FixRow, validate_fix
-from ..model.read import Read, ReadError, parse_read
-from ..model.registry import Registry
+from ..model.fix import FixBatch
 from ..model.rejection import Rejection
 from ..store.domain import CandidateWrite, Store
-from .sources import RawRecord, detect_format, iter_jsonl_lines, iter_records, open_binary
+from .decode import Decoded, decode_fix_lines, decode_fixes, decode_reads
+from .sources import detect_format, iter_records, open_binary
 
 CHUNK = 100_000
 
@@ -93,87 +90,6 @@ class ReplaySummary:
         return out
 
 
-@dataclass
-class ParsedChunk:
-    """One chunk of input: its valid fixes as columns (BNG coordinates and duplicate
-    ranks computed), rejections, and how many records it held."""
-
-    batch: FixBatch
-    rejections: list[Rejection]
-    records: int
-
-
-def validate_fix_records(
-    records: Iterable[RawRecord], source: str, tags: Container[str], default_accuracy_m: float
-) -> ParsedChunk:
-    """Validate decoded records into fix rows or rejections (unknown tags are rejected)."""
-    rows: list[FixRow] = []
-    rejs: list[Rejection] = []
-    n = 0
-    for rec in records:
-        n += 1
-        if rec.value is None:
-            rejs.append(
-                Rejection(
-                    "fix", source, rec.locator, "malformed", None, rec.error or "malformed", rec.raw
-                )
-            )
-            continue
-        try:
-            row = validate_fix(rec.value, default_accuracy_m)
-        except FixError as e:
-            rejs.append(
-                Rejection("fix", source, rec.locator, e.reason, e.field, e.message, rec.raw)
-            )
-            continue
-        if row[0] not in tags:
-            rejs.append(
-                Rejection(
-                    "fix",
-                    source,
-                    rec.locator,
-                    "unknown_tag",
-                    "tag_id",
-                    "tag_id: tag not in the registry",
-                    rec.raw,
-                )
-            )
-            continue
-        rows.append(row)
-    return ParsedChunk(FixBatch.from_rows(rows), rejs, n)
-
-
-def parse_fix_lines(
-    lines: list[bytes],
-    first_line: int,
-    source: str,
-    tags: Container[str],
-    default_accuracy_m: float,
-) -> ParsedChunk:
-    """Decode and validate a chunk of JSON Lines (runs in a parser process for big files).
-
-    The same as ``validate_fix_records(iter_jsonl_lines(lines, first_line), ...)``, with
-    the common case (a line that decodes and validates) fused into one loop; any line
-    that does not goes through the general path, so rejections are identical.
-    """
-    loads = orjson.loads
-    rows: list[FixRow] = []
-    rejs: list[Rejection] = []
-    others = 0  # records not valid fixes (blank lines are not records)
-    for n, line in enumerate(lines, first_line):
-        try:
-            row = validate_fix(loads(line), default_accuracy_m)
-        except (orjson.JSONDecodeError, FixError):
-            row = None
-        if row is not None and row[0] in tags:
-            rows.append(row)
-            continue
-        bad = validate_fix_records(iter_jsonl_lines([line], n), source, tags, default_accuracy_m)
-        rejs.extend(bad.rejections)
-        others += bad.records
-    return ParsedChunk(FixBatch.from_rows(rows), rejs, len(rows) + others)
-
-
 #: JSONL files bigger than this are parsed in a second process while this one matches.
 PARALLEL_PARSE_BYTES = 8 << 20
 
@@ -184,7 +100,7 @@ def fix_chunks(
     default_accuracy_m: float,
     chunk: int,
     parallel: bool = False,
-) -> Iterator[ParsedChunk]:
+) -> Iterator[Decoded[FixBatch]]:
     """Parsed chunks of a fix file, in file order.
 
     Big JSONL files are decoded and validated in one worker process, a chunk ahead of the
@@ -198,12 +114,12 @@ def fix_chunks(
             part = list(islice(it, chunk))
             if not part:
                 return
-            yield validate_fix_records(part, source, tags, default_accuracy_m)
+            yield decode_fixes(part, source, tags, default_accuracy_m)
     with (
         ProcessPoolExecutor(max_workers=1, mp_context=_worker_context()) as pool,
         open_binary(p) as fh,
     ):
-        pending: deque[Future[ParsedChunk]] = deque()
+        pending: deque[Future[Decoded[FixBatch]]] = deque()
         line = 1
         while True:
             while len(pending) < 2:
@@ -211,38 +127,12 @@ def fix_chunks(
                 if not lines:
                     break
                 pending.append(
-                    pool.submit(parse_fix_lines, lines, line, source, tags, default_accuracy_m)
+                    pool.submit(decode_fix_lines, lines, line, source, tags, default_accuracy_m)
                 )
                 line += len(lines)
             if not pending:
                 return
             yield pending.popleft().result()
-
-
-def validate_reads(
-    records: Iterable[RawRecord], source: str, registry: Registry
-) -> Iterator[Read | Rejection]:
-    for rec in records:
-        if rec.value is None:
-            yield Rejection(
-                "anpr", source, rec.locator, "malformed", None, rec.error or "malformed", rec.raw
-            )
-            continue
-        try:
-            yield parse_read(rec.value, registry.cameras)
-        except ReadError as e:
-            yield Rejection("anpr", source, rec.locator, e.reason, e.field, e.message, rec.raw)
-
-
-def _chunks(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
-    buf: list[Any] = []
-    for x in it:
-        buf.append(x)
-        if len(buf) >= n:
-            yield buf
-            buf = []
-    if buf:
-        yield buf
 
 
 def replay(
@@ -292,7 +182,7 @@ def replay(
         )
         with _Writer(store, in_background=big) as writer:
             for part in chunks:
-                batch = part.batch
+                batch = part.items
                 res = engine.process(batch)
                 writer.submit(batch, part.rejections, res)
                 s.fixes_read += part.records
@@ -312,17 +202,16 @@ def replay(
 
     if anpr_path is not None:
         arej: Counter[str] = Counter()
-        for items in _chunks(
-            validate_reads(iter_records(anpr_path), Path(anpr_path).name, registry), chunk
-        ):
-            reads = [x for x in items if isinstance(x, Read)]
-            rejs = [x for x in items if isinstance(x, Rejection)]
+        records_in = iter_records(anpr_path)
+        while records := list(islice(records_in, chunk)):
+            got = decode_reads(records, Path(anpr_path).name, registry.cameras)
+            reads, rejs = got.items, got.rejections
             res = engine.process_reads(reads)
             with store.transaction():
                 written = store.insert_reads(reads)
                 store.insert_rejections(rejs)
                 _count(s, store.apply_candidates(res.upserts, res.retracted))
-            s.anpr_read += len(items)
+            s.anpr_read += got.records
             s.anpr_accepted += len(reads)
             s.anpr_duplicates += len(reads) - written
             arej.update(r.reason for r in rejs)

@@ -131,3 +131,26 @@ def fix_refs(tag_ids: list[str], ts: list[int]) -> list[str]:
 def fix_ref(tag_id: str, ts: int) -> str:
     """Evidence reference to a stored fix: ``TAG@2026-11-21T21:14:05Z``."""
     return f"{tag_id}@{iso(ts)}"
+
+
+@dataclass
+class DeviceEvent:
+    kind: str
+    tag_id: str
+    started_at: int
+    ended_at: int | None
+    evidence: list[int] = field(default_factory=list)  # fix times (ms)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.tag_id, self.kind, self.started_at)
+
+    def signature(self) -> tuple:
+        return (
+            self.kind,
+            self.started_at,
+            self.ended_at,
+            tuple(self.evidence),  # a late fix can swap evidence at the same count
+            tuple(sorted(self.details.items())),
+        )

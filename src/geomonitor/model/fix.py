@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from .crs import to_bng, to_wgs84
-from .times import TimeError, parse_ts
+from .errors import FixError, TimeError
+from .times import parse_ts
 
 SOURCES = ("gps", "rf", "cell", "wifi")
 STRAP = ("ok", "tamper")
@@ -37,16 +38,6 @@ KNOWN_FIELDS = frozenset(
 )
 #: Worst accuracy radius we still accept (a cell-site fix can be kilometres).
 MAX_ACCURACY_M = 50_000.0
-
-
-class FixError(ValueError):
-    """A fix record that cannot be accepted; ``field`` names the offending field."""
-
-    def __init__(self, reason: str, field: str | None, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.field = field
-        self.message = message
 
 
 @dataclass(slots=True)

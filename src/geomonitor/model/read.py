@@ -13,21 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .times import TimeError, parse_ts
+from .errors import ReadError, TimeError
+from .times import parse_ts
 
 KNOWN_FIELDS = frozenset(
     {"read_id", "camera_id", "vrm", "ts", "lat", "lon", "confidence", "direction"}
 )
 DIRECTIONS = frozenset({"N", "NE", "E", "SE", "S", "SW", "W", "NW"})
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
-
-
-class ReadError(ValueError):
-    def __init__(self, reason: str, field: str | None, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.field = field
-        self.message = message
 
 
 @dataclass(slots=True)

@@ -19,13 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
+from .errors import TimetableError
 from .times import MS_PER_DAY, from_datetime, to_datetime
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class TimetableError(ValueError):
-    """A timetable entry that cannot be understood."""
 
 
 @dataclass(frozen=True)

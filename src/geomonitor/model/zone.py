@@ -16,12 +16,9 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from .crs import BNG, WGS84, is_bng, is_wgs84, transformer
+from .errors import ZoneError
 
 CIRCLE_QUAD_SEGS = 64
-
-
-class ZoneError(ValueError):
-    """A zone definition that cannot be used; the message says why."""
 
 
 @dataclass

@@ -38,21 +38,8 @@ from ..model.candidate import (
 from ..model.columns import join_sorted
 from ..model.registry import Registry, in_force
 from ..model.times import MS_PER_MINUTE
+from .config import AssociationConfig
 from .trail import Trail
-
-
-@dataclass(frozen=True)
-class AssociationConfig:
-    """Settings of the co-location rules (non-association and undeclared vehicles)."""
-
-    #: Instants at which two trails are compared.
-    step_s: float = 60.0
-    #: No position is interpolated between fixes further apart than this.
-    max_gap_minutes: float = 5.0
-    #: Fixes with a worse accuracy radius place nobody next to anyone.
-    max_accuracy_m: float = 100.0
-    #: Together instants further apart than this are separate meetings.
-    join_minutes: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -75,9 +62,10 @@ def association_rules(registry: Registry, subject_ix: dict[str, int]) -> list[As
     """Every (condition, other subject) pair of the registry's non-association conditions."""
     out = []
     for order, cond in registry.conditions("non_association"):
-        p = cond.params
+        p = cond.non_association
+        assert p is not None
         vf, vt = in_force(order, cond)
-        for other in p["subjects"]:  # never the subject itself (the registry refuses it)
+        for other in p.subjects:  # never the subject itself (the registry refuses it)
             out.append(
                 AssociationRule(
                     subject_ix[order.subject_id],
@@ -86,8 +74,8 @@ def association_rules(registry: Registry, subject_ix: dict[str, int]) -> list[As
                     other,
                     order.id,
                     cond.id,
-                    float(p["distance_m"]),
-                    int(float(p["min_minutes"]) * MS_PER_MINUTE),
+                    p.distance_m,
+                    int(p.min_minutes * MS_PER_MINUTE),
                     vf,
                     vt,
                 )

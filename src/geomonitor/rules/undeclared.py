@@ -42,12 +42,12 @@ from ..model.candidate import (
 )
 from ..model.columns import Columns, join_sorted, ranges
 from ..model.crs import to_bng
-from ..model.read import Read, normalise_vrm
-from ..model.registry import Registry, in_force
+from ..model.read import Read
+from ..model.registry import Registry
 from ..model.times import MS_PER_HOUR, MS_PER_MINUTE
-from .association import AssociationConfig
+from .config import AssociationConfig, VehicleConfig
 from .trail import Trail
-from .vehicle import VehicleConfig, read_rank, read_ref
+from .vehicle import Declaration, declarations, read_rank, read_ref
 
 SLOT_MS = 5 * MS_PER_MINUTE
 BUCKET_MS = MS_PER_HOUR
@@ -59,15 +59,6 @@ _BITS = 14  # bits of a cell coordinate in a key
 #: offset is the key of the neighbouring cell (reach up to 8 cells, 4 km).
 _MAX_RINGS = 8
 _OFF = 1 << (_BITS - 1)
-
-
-@dataclass(frozen=True)
-class _Declaration:
-    order_id: str
-    condition_id: str
-    vrms: frozenset[str]
-    valid_from: int
-    valid_to: int
 
 
 def _keys(slot: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -143,18 +134,9 @@ class UndeclaredVehicles:
         self.acfg = acfg or AssociationConfig()
         self.subject_ids = {i: s for s, i in subject_ix.items()}
         self._tag_names = np.array(tag_ids, dtype=object)
-        self.declarations: dict[int, list[_Declaration]] = {}
-        for order, cond in registry.conditions("declared_vehicles"):
-            vf, vt = in_force(order, cond)
-            self.declarations.setdefault(subject_ix[order.subject_id], []).append(
-                _Declaration(
-                    order.id,
-                    cond.id,
-                    frozenset(normalise_vrm(v) for v in cond.params.get("vrms", [])),
-                    vf,
-                    vt,
-                )
-            )
+        self.declarations: dict[int, list[Declaration]] = {}
+        for d in declarations(registry):
+            self.declarations.setdefault(subject_ix[d.subject_id], []).append(d)
         for decls in self.declarations.values():
             decls.sort(key=lambda d: (d.order_id, d.condition_id))
         self.gap_ms = int(self.acfg.max_gap_minutes * MS_PER_MINUTE)

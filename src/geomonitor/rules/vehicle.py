@@ -18,7 +18,7 @@ built from, so the result does not depend on the order reads arrive in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import shapely
@@ -28,33 +28,40 @@ from ..model.crs import to_bng
 from ..model.read import Read, normalise_vrm
 from ..model.registry import Registry, in_force
 from ..model.times import MS_PER_MINUTE, iso
+from .base import Changes, RuleFamily
+from .config import EngineConfig
+from .curfew.family import curfew_rules
 from .curfew.night import CurfewRule
+from .fittings import Fittings
+from .zones.family import ZoneRule, zone_rules
 
 VEHICLE_KINDS = ("vehicle_in_exclusion_zone", "curfew_vehicle_sighting")
 
 
-@dataclass
-class VehicleConfig:
-    #: Reads below this confidence are kept but not matched (no confidence given: matched).
-    min_confidence: float = 0.8
-    curfew_distance_m: float = 2000.0
-    sighting_gap_minutes: float = 30.0
-    #: Undeclared vehicles: a subject within this distance (plus accuracy) of a camera
-    #: when it read a plate is co-located with the plate ...
-    colocation_m: float = 100.0
-    #: ... and co-locations with one plate each within this time of the last ...
-    journey_minutes: float = 30.0
-    #: ... at this many distinct cameras are a journey together.
-    journey_cameras: int = 2
+@dataclass(frozen=True)
+class Declaration:
+    """One ``declared_vehicles`` condition: the plates (normalised) the subject may use."""
 
-
-@dataclass
-class _Declaration:
     subject_id: str
     order_id: str
     condition_id: str
+    vrms: frozenset[str]
     valid_from: int
     valid_to: int
+
+
+def declarations(registry: Registry) -> list[Declaration]:
+    """Every declared-vehicles condition of the registry, in registry order."""
+    out = []
+    for order, cond in registry.conditions("declared_vehicles"):
+        vf, vt = in_force(order, cond)
+        vrms = cond.declared.vrms if cond.declared else ()
+        out.append(
+            Declaration(
+                order.subject_id, order.id, cond.id, frozenset(map(normalise_vrm, vrms)), vf, vt
+            )
+        )
+    return out
 
 
 @dataclass
@@ -70,49 +77,33 @@ def read_ref(r: Read) -> str:
     return f"ANPR:{r.read_id}"
 
 
-class VehicleRules:
-    """The declared-vehicle rules of a registry.
+class VehicleFamily(RuleFamily):
+    """The declared-vehicle rules of a registry: declared vehicles read by cameras in the
+    subject's exclusion zones (:func:`~geomonitor.rules.zones.family.zone_rules`) or away
+    during curfews (:func:`~geomonitor.rules.curfew.family.curfew_rules`)."""
 
-    Parameters
-    ----------
-    registry
-        Declarations come from its ``declared_vehicles`` conditions.
-    zone_rules
-        The engine's zone rules (only ``exclusion_zone`` ones are used).
-    curfews
-        The engine's curfew rules.
-    """
+    name: ClassVar[str] = "vehicles"
+    kinds: ClassVar[tuple[str, ...]] = VEHICLE_KINDS
 
-    def __init__(
-        self,
-        registry: Registry,
-        zone_rules: list[Any],
-        curfews: list[CurfewRule],
-        cfg: VehicleConfig | None = None,
-    ):
+    def __init__(self, registry: Registry, fittings: Fittings, config: EngineConfig):
         self.registry = registry
-        self.cfg = cfg or VehicleConfig()
-        self.declared: dict[str, list[_Declaration]] = {}
-        for order, cond in registry.conditions("declared_vehicles"):
-            vf, vt = in_force(order, cond)
-            for vrm in cond.params.get("vrms", []):
-                self.declared.setdefault(normalise_vrm(vrm), []).append(
-                    _Declaration(order.subject_id, order.id, cond.id, vf, vt)
-                )
-        self.zone_rules: dict[str, list[Any]] = {}
-        for r in zone_rules:
+        self.cfg = config.vehicle
+        self.declared: dict[str, list[Declaration]] = {}
+        for d in declarations(registry):
+            for vrm in sorted(d.vrms):
+                self.declared.setdefault(vrm, []).append(d)
+        self.zone_rules: dict[str, list[ZoneRule]] = {}
+        for r in zone_rules(registry):
             if r.kind == "exclusion_zone":
                 self.zone_rules.setdefault(r.subject_id, []).append(r)
         self.curfews: dict[str, list[CurfewRule]] = {}
-        for c in curfews:
+        for c in curfew_rules(registry, config):
             self.curfews.setdefault(c.subject_id, []).append(c)
         self._prepared: dict[str, Any] = {}
         self._groups: dict[tuple[str, ...], _Group] = {}
 
     # ------------------------------------------------------------------ matching
-    def add(self, reads: list[Read]) -> tuple[list[Candidate], list[str]]:
-        """Take reads in (any order, duplicates allowed); returns the candidates opened or
-        changed and the ids of those retracted."""
+    def observe_reads(self, reads: list[Read]) -> Changes:
         touched: set[tuple[str, ...]] = set()
         for r in reads:
             if r.confidence is not None and r.confidence < self.cfg.min_confidence:
@@ -128,17 +119,17 @@ class VehicleRules:
                     if old is None or read_rank(r) < read_rank(old):  # duplicates: one wins, always
                         g.reads[r.read_id] = r
                         touched.add(key)
-        upserts: list[Candidate] = []
-        retracted: list[str] = []
+        res = Changes()
         for key in sorted(touched):
             g = self._groups[key]
-            reconcile(g.emitted, self._judge(key, g), upserts, retracted)
-        return sorted(upserts, key=lambda c: c.id), sorted(retracted)
+            reconcile(g.emitted, self._judge(key, g), res.upserts, res.retracted)
+        res.sort()
+        return res
 
     def candidates(self) -> list[Candidate]:
         return [c for g in self._groups.values() for _, c in g.emitted.values()]
 
-    def _keys(self, r: Read, d: _Declaration, x: float, y: float) -> list[tuple[str, ...]]:
+    def _keys(self, r: Read, d: Declaration, x: float, y: float) -> list[tuple[str, ...]]:
         keys: list[tuple[str, ...]] = []
         point = shapely.Point(x, y)
         for rule in self.zone_rules.get(d.subject_id, []):

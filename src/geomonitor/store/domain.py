@@ -22,170 +22,17 @@ import numpy as np
 import orjson
 
 from ..model.candidate import Candidate
+from ..model.errors import StoreError
 from ..model.fix import Fix, FixBatch
 from ..model.read import Read
-from ..model.registry import Registry, registry_from_entities
+from ..model.registry import Registry
+from ..model.registry_load import registry_from_entities
 from ..model.rejection import Rejection
 from ..model.times import iso
+from .schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
 DEFAULT_DB = "geomonitor.db"
 DB_ENV = "GEOMONITOR_DB"
-
-MIGRATIONS: list[str] = [
-    # 1: initial schema
-    """
-    CREATE TABLE registry_versions (
-        version INTEGER PRIMARY KEY,
-        loaded_at TEXT NOT NULL,
-        source TEXT,
-        sha256 TEXT NOT NULL,
-        added INTEGER NOT NULL, changed INTEGER NOT NULL, removed INTEGER NOT NULL
-    );
-    CREATE TABLE registry_entities (
-        kind TEXT NOT NULL,
-        id TEXT NOT NULL,
-        version_from INTEGER NOT NULL REFERENCES registry_versions(version),
-        version_to INTEGER REFERENCES registry_versions(version),
-        content TEXT NOT NULL,
-        PRIMARY KEY (kind, id, version_from)
-    );
-    CREATE INDEX registry_current ON registry_entities(version_to);
-    CREATE TABLE fixes (
-        tag_id TEXT NOT NULL,
-        ts INTEGER NOT NULL,
-        lat REAL NOT NULL, lon REAL NOT NULL,
-        x REAL NOT NULL, y REAL NOT NULL,
-        accuracy_m REAL NOT NULL,
-        battery_pct REAL, strap TEXT NOT NULL, charging INTEGER, source TEXT NOT NULL,
-        rank INTEGER NOT NULL,
-        extra TEXT,
-        PRIMARY KEY (tag_id, ts)
-    ) WITHOUT ROWID;
-    CREATE TABLE anpr_reads (
-        read_id TEXT PRIMARY KEY,
-        camera_id TEXT NOT NULL,
-        vrm TEXT NOT NULL, vrm_raw TEXT NOT NULL,
-        ts INTEGER NOT NULL,
-        lat REAL NOT NULL, lon REAL NOT NULL,
-        confidence REAL, direction TEXT, extra TEXT
-    );
-    CREATE INDEX anpr_vrm_ts ON anpr_reads(vrm, ts);
-    CREATE TABLE candidates (
-        id TEXT PRIMARY KEY,
-        kind TEXT NOT NULL,
-        subject_id TEXT NOT NULL,
-        order_id TEXT NOT NULL,
-        condition_id TEXT NOT NULL,
-        zone_id TEXT,
-        opened_at INTEGER NOT NULL,
-        closed_at INTEGER,
-        status TEXT NOT NULL,
-        fix_count INTEGER NOT NULL,
-        body TEXT NOT NULL
-    );
-    CREATE INDEX candidates_status ON candidates(status, opened_at);
-    CREATE TABLE candidate_events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        candidate_id TEXT NOT NULL,
-        action TEXT NOT NULL,
-        recorded_at TEXT NOT NULL,
-        body TEXT
-    );
-    CREATE INDEX candidate_events_id ON candidate_events(candidate_id, seq);
-    CREATE TABLE rejected (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind TEXT NOT NULL,
-        source TEXT NOT NULL,
-        locator TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        field TEXT,
-        message TEXT NOT NULL,
-        raw TEXT NOT NULL,
-        recorded_at TEXT NOT NULL
-    );
-    CREATE INDEX rejected_reason ON rejected(reason);
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        command TEXT NOT NULL,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        summary TEXT
-    );
-    """,
-    # 2: device health events (the faulty-unit audit reads these)
-    """
-    CREATE TABLE device_events (
-        tag_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        started_at INTEGER NOT NULL,
-        ended_at INTEGER,
-        subject_id TEXT,
-        details TEXT NOT NULL,
-        evidence TEXT NOT NULL,
-        recorded_at TEXT NOT NULL,
-        PRIMARY KEY (tag_id, kind, started_at)
-    );
-    CREATE INDEX device_events_kind ON device_events(kind, started_at);
-    """,
-    # 3: stream consumers: offsets stored with the results they produced, which tags
-    # arrive on which partition (to warm an engine for its partitions), and an outbox of
-    # output messages published after each commit (see docs/deployment.md)
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE stream_offsets (
-        group_id TEXT NOT NULL,
-        topic TEXT NOT NULL,
-        partition INTEGER NOT NULL,
-        next_offset INTEGER NOT NULL,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (group_id, topic, partition)
-    );
-    CREATE TABLE tag_partitions (
-        topic TEXT NOT NULL,
-        tag_id TEXT NOT NULL,
-        partition INTEGER NOT NULL,
-        PRIMARY KEY (topic, tag_id)
-    );
-    CREATE TABLE outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        owner TEXT NOT NULL,
-        topic TEXT NOT NULL,
-        key BLOB,
-        value BLOB NOT NULL,
-        headers TEXT NOT NULL,
-        published INTEGER NOT NULL DEFAULT 0,
-        out_partition INTEGER,
-        out_offset INTEGER
-    );
-    CREATE INDEX outbox_pending ON outbox(owner, published, seq);
-    """,
-    # 4: the co-location follower (non-association, undeclared vehicles) reads the fixes of
-    # the tags it follows from a log the store keeps for it: which (tag, instant) was
-    # stored or replaced, in order. Nothing is logged until a follower names its tags.
-    """
-    CREATE TABLE colocation_tags (tag_id TEXT PRIMARY KEY);
-    CREATE TABLE fix_log (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        tag_id TEXT NOT NULL,
-        ts INTEGER NOT NULL
-    );
-    CREATE TRIGGER fix_log_insert AFTER INSERT ON fixes
-    WHEN NEW.tag_id IN (SELECT tag_id FROM colocation_tags)
-    BEGIN
-        INSERT INTO fix_log (tag_id, ts) VALUES (NEW.tag_id, NEW.ts);
-    END;
-    CREATE TRIGGER fix_log_update AFTER UPDATE ON fixes
-    WHEN NEW.tag_id IN (SELECT tag_id FROM colocation_tags)
-    BEGIN
-        INSERT INTO fix_log (tag_id, ts) VALUES (NEW.tag_id, NEW.ts);
-    END;
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(RuntimeError):
-    pass
 
 
 def default_db_path() -> Path:
@@ -193,7 +40,7 @@ def default_db_path() -> Path:
     return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
 
 
-def _now() -> str:
+def now_text() -> str:
     # Wall-clock time of a store operation (an audit fact, never an event time).
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -265,7 +112,7 @@ class Store:
             )
         for i in range(v, SCHEMA_VERSION):
             with self.transaction():
-                for stmt in _split_sql(MIGRATIONS[i]):
+                for stmt in split_sql(MIGRATIONS[i]):
                     self.db.execute(stmt)
                 self.db.execute(f"PRAGMA user_version={i + 1}")
 
@@ -305,7 +152,15 @@ class Store:
             sha = hashlib.sha256("\n".join(f"{k}\t{new[k]}" for k in sorted(new)).encode())
             self.db.execute(
                 "INSERT INTO registry_versions VALUES (?,?,?,?,?,?,?)",
-                (version, _now(), source, sha.hexdigest(), len(added), len(changed), len(removed)),
+                (
+                    version,
+                    now_text(),
+                    source,
+                    sha.hexdigest(),
+                    len(added),
+                    len(changed),
+                    len(removed),
+                ),
             )
             self.db.executemany(
                 "UPDATE registry_entities SET version_to=? "
@@ -420,7 +275,7 @@ class Store:
             rows = cur.fetchmany(size)
             if not rows:
                 return
-            yield _fix_batch(rows)
+            yield fix_batch(rows)
 
     def fixes_of_tag(self, tag_id: str, start: int, end: int) -> list[dict[str, Any]]:
         cols = ("tag_id", "ts", "lat", "lon", "accuracy_m", "battery_pct", "strap", "source")
@@ -489,7 +344,7 @@ class Store:
 
     # ------------------------------------------------------------------ rejections
     def insert_rejections(self, rejections: Iterable[Rejection]) -> None:
-        now = _now()
+        now = now_text()
         self.db.executemany(
             "INSERT INTO rejected (kind, source, locator, reason, field, message, raw, "
             "recorded_at) VALUES (?,?,?,?,?,?,?,?)",
@@ -537,7 +392,7 @@ class Store:
         ``only_changed``, upserts equal to what is stored are skipped (several stream
         consumers may reach the same candidate)."""
         w = CandidateWrite()
-        now = _now()
+        now = now_text()
         events: list[tuple[str, str, str, str | None]] = []
         for c in upserts:
             row = self.db.execute(
@@ -638,7 +493,7 @@ class Store:
     ) -> None:
         """Write device events (:class:`geomonitor.device.DeviceEvent`) and drop superseded
         ones."""
-        now = _now()
+        now = now_text()
         self.db.executemany(
             "INSERT INTO device_events VALUES (?,?,?,?,?,?,?,?) "
             "ON CONFLICT(tag_id, kind, started_at) DO UPDATE SET ended_at=excluded.ended_at, "
@@ -713,115 +568,12 @@ class Store:
         self.apply_device_events(ups, gone)
         return ups, gone
 
-    def stream_watermark(self, group_id: str, topic: str) -> int | None:
-        """The latest event time any consumer of the group has matched (see
-        :meth:`geomonitor.engine.Engine.advance`)."""
-        row = self.db.execute(
-            "SELECT value FROM meta WHERE key=?", (f"watermark/{group_id}/{topic}",)
-        ).fetchone()
-        return None if row is None else int(row[0])
-
-    def raise_stream_watermark(self, group_id: str, topic: str, now: int) -> None:
-        key = f"watermark/{group_id}/{topic}"
-        old = self.stream_watermark(group_id, topic)
-        if old is None or now > old:
-            self.db.execute(
-                "INSERT INTO meta VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (key, str(now)),
-            )
-
-    # ------------------------------------------------------------------ stream consumers
-    def store_id(self) -> str:
-        """A random id made once per database: prefixes output event ids."""
-        row = self.db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
-        if row is not None:
-            return str(row[0])
-        with self.transaction():
-            self.db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (os.urandom(6).hex(),)
-            )
-        return str(self.db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()[0])
-
-    def stream_offsets(self, group_id: str, topic: str) -> dict[int, int]:
-        """Next offset to consume per partition, as committed with the results."""
-        return dict(
-            self.db.execute(
-                "SELECT partition, next_offset FROM stream_offsets WHERE group_id=? AND topic=?",
-                (group_id, topic),
-            ).fetchall()
-        )
-
-    def save_stream_offset(self, group_id: str, topic: str, partition: int, nxt: int) -> None:
-        self.db.execute(
-            "INSERT INTO stream_offsets VALUES (?,?,?,?,?) ON CONFLICT(group_id, topic, "
-            "partition) DO UPDATE SET next_offset=excluded.next_offset, "
-            "updated_at=excluded.updated_at",
-            (group_id, topic, partition, nxt, _now()),
-        )
-
-    def note_tag_partitions(self, topic: str, partition: int, tags: Iterable[str]) -> None:
-        self.db.executemany(
-            "INSERT INTO tag_partitions VALUES (?,?,?) ON CONFLICT(topic, tag_id) "
-            "DO UPDATE SET partition=excluded.partition",
-            [(topic, t, partition) for t in tags],
-        )
-
-    def tags_on_partitions(self, topic: str, partitions: Iterable[int]) -> list[str]:
-        parts = sorted(set(partitions))
-        if not parts:
-            return []
-        marks = ",".join("?" * len(parts))
-        return [
-            t
-            for (t,) in self.db.execute(
-                f"SELECT tag_id FROM tag_partitions WHERE topic=? AND partition IN ({marks}) "
-                "ORDER BY tag_id",
-                [topic, *parts],
-            )
-        ]
-
     def iter_fix_batches_of(self, tags: list[str], size: int = 200_000) -> Iterator[FixBatch]:
         """Like :meth:`iter_fix_batches`, for some tags only."""
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_tags (tag_id TEXT PRIMARY KEY)")
         self.db.execute("DELETE FROM wanted_tags")
         self.db.executemany("INSERT OR IGNORE INTO wanted_tags VALUES (?)", [(t,) for t in tags])
         yield from self.iter_fix_batches(size, only_wanted=True)
-
-    # ------------------------------------------------------------------ co-location follower
-    def follow_tags(self, tags: Iterable[str]) -> int:
-        """Log from now on the fixes stored for these tags (and no others); returns the log
-        position now. Call inside the transaction that reads the fixes already stored, so
-        that none falls between the two."""
-        self.db.execute("DELETE FROM colocation_tags")
-        self.db.executemany(
-            "INSERT OR IGNORE INTO colocation_tags VALUES (?)", [(t,) for t in tags]
-        )
-        return self.fix_log_position()
-
-    def fix_log_position(self) -> int:
-        row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM fix_log").fetchone()
-        return int(row[0])
-
-    def logged_fixes(self, after: int) -> tuple[FixBatch, int]:
-        """The fixes (as stored now) logged after position ``after``, and the position of
-        the last; the log up to ``after`` is dropped (it has been followed)."""
-        self.db.execute("DELETE FROM fix_log WHERE seq <= ?", (after,))
-        last = self.fix_log_position()
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_fixes (tag_id TEXT, ts INTEGER, "
-                        "PRIMARY KEY (tag_id, ts))")  # fmt: skip
-        self.db.execute("DELETE FROM wanted_fixes")
-        self.db.execute(
-            "INSERT OR IGNORE INTO wanted_fixes SELECT tag_id, ts FROM fix_log "
-            "WHERE seq > ? AND seq <= ?",
-            (after, last),
-        )
-        rows = self.db.execute(
-            "SELECT f.tag_id, f.ts, f.lat, f.lon, f.x, f.y, f.accuracy_m, f.rank, "
-            "f.battery_pct, f.strap, f.charging FROM wanted_fixes w JOIN fixes f "
-            "ON f.tag_id = w.tag_id AND f.ts = w.ts ORDER BY f.tag_id, f.ts"
-        ).fetchall()
-        return _fix_batch(rows), last
 
     def reads_after(self, after_row: int, size: int = 200_000) -> tuple[list[Read], int]:
         """Stored reads after row ``after_row`` (at most ``size``), and the last row read."""
@@ -834,48 +586,17 @@ class Store:
             return [], after_row
         return [Read(*r[1:]) for r in rows], int(rows[-1][0])
 
-    def add_outbox(self, owner: str, rows: Iterable[tuple[str, bytes | None, bytes, str]]) -> None:
-        """Queue output messages (topic, key, value, headers as JSON) in this transaction."""
-        self.db.executemany(
-            "INSERT INTO outbox (owner, topic, key, value, headers) VALUES (?,?,?,?,?)",
-            [(owner, *r) for r in rows],
-        )
-
-    def pending_outbox(self, owner: str) -> list[tuple[int, str, bytes | None, bytes, str]]:
-        return self.db.execute(
-            "SELECT seq, topic, key, value, headers FROM outbox WHERE owner=? AND published=0 "
-            "ORDER BY seq",
-            (owner,),
-        ).fetchall()
-
-    def mark_published(self, done: Iterable[tuple[int, int | None, int | None]]) -> None:
-        """Mark outbox rows (seq, partition, offset) as published."""
-        with self.transaction():
-            self.db.executemany(
-                "UPDATE outbox SET published=1, out_partition=?, out_offset=? WHERE seq=?",
-                [(p, o, seq) for seq, p, o in done],
-            )
-
-    def published_marks(self, topic: str) -> dict[int, int]:
-        """Highest offset known published by this store, per partition of ``topic``."""
-        return dict(
-            self.db.execute(
-                "SELECT out_partition, MAX(out_offset) FROM outbox WHERE topic=? AND "
-                "published=1 AND out_partition IS NOT NULL GROUP BY out_partition",
-                (topic,),
-            ).fetchall()
-        )
-
     # ------------------------------------------------------------------ runs
     def start_run(self, command: str) -> int:
         cur = self.db.execute(
-            "INSERT INTO runs (command, started_at) VALUES (?,?)", (command, _now())
+            "INSERT INTO runs (command, started_at) VALUES (?,?)", (command, now_text())
         )
         return int(cur.lastrowid or 0)
 
     def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
         self.db.execute(
-            "UPDATE runs SET finished_at=?, summary=? WHERE id=?", (_now(), _dumps(summary), run_id)
+            "UPDATE runs SET finished_at=?, summary=? WHERE id=?",
+            (now_text(), _dumps(summary), run_id),
         )
 
 
@@ -887,7 +608,7 @@ def _where(**filters: str | None) -> tuple[str, list[str]]:
     return " WHERE " + " AND ".join(f"{k}=?" for k in used), list(used.values())
 
 
-def _fix_batch(rows: list[Any]) -> FixBatch:
+def fix_batch(rows: list[Any]) -> FixBatch:
     """Stored fix rows (tag, ts, lat, lon, x, y, accuracy, rank, battery, strap,
     charging) as a batch."""
     if not rows:
@@ -909,16 +630,3 @@ def _fix_batch(rows: list[Any]) -> FixBatch:
         tamper=np.array([v == "tamper" for v in cols[9]], bool),
         charging_code=np.array([-1 if c is None else int(c) for c in cols[10]], np.int8),
     )
-
-
-def _split_sql(script: str) -> list[str]:
-    """Statements of a script (a trigger's body holds semicolons of its own)."""
-    out: list[str] = []
-    buf = ""
-    for part in script.split(";"):
-        buf += part + ";"
-        if sqlite3.complete_statement(buf):
-            if buf.strip(" \n;"):
-                out.append(buf.strip())
-            buf = ""
-    return out

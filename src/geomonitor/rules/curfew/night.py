@@ -227,10 +227,29 @@ def judge_night(
     ``now`` is the latest event time seen: parts of the window after it are not yet
     observed. ``prev_fix`` is ``(ts, tag, class)`` of the last fix before the window.
     """
+    findings = _absences(s, e, now, ts, cls, dist, tag, grace_ms, open_after, close_after)
+    silence = _no_signal(s, e, now, ts, cls, tag, no_signal_ms, prev_fix)
+    if silence is not None:
+        findings.append(silence)
+    return findings
+
+
+def _absences(
+    s: int,
+    e: int,
+    now: int,
+    ts: np.ndarray,
+    cls: np.ndarray,
+    dist: np.ndarray,
+    tag: np.ndarray,
+    grace_ms: int,
+    open_after: int,
+    close_after: int,
+) -> list[Finding]:
+    """Late returns and absences: runs of away fixes, as zone episodes (unsure fixes are
+    neutral); one absence candidate per night."""
     end_seen = min(e, now)
     findings: list[Finding] = []
-
-    # ---- absences: runs of away fixes, as zone episodes (unsure fixes are neutral)
     spells = _spells(s, ts, cls, dist, tag, open_after, close_after)
 
     for sp in spells:
@@ -294,8 +313,22 @@ def judge_night(
             },
         )
         findings = [f for f in findings if f.kind != "curfew_absent"] + [merged]
+    return findings
 
-    # ---- no signal: silences inside the observed part of the window
+
+def _no_signal(
+    s: int,
+    e: int,
+    now: int,
+    ts: np.ndarray,
+    cls: np.ndarray,
+    tag: np.ndarray,
+    no_signal_ms: int,
+    prev_fix: tuple[int, int, int] | None,
+) -> Finding | None:
+    """Silences longer than the limit inside the observed part of the window, as one
+    finding with the last known position before the first."""
+    end_seen = min(e, now)
     edges = np.concatenate([[s], ts, [max(end_seen, s)]])
     bounds: list[tuple[int, int | None, tuple[int, int, int] | None]] = []
     for k in np.flatnonzero(np.diff(edges) > no_signal_ms).tolist():
@@ -303,37 +336,35 @@ def judge_night(
         trailing = k == len(ts)
         stop = None if trailing and now < e else int(edges[k + 1])
         bounds.append((int(edges[k]), stop, last))
-    if bounds:
-        first_gap, last_gap = bounds[0], bounds[-1]
-        known = first_gap[2]
-        details: dict[str, Any] = {
-            "gaps": len(bounds),
-            "silent_minutes": sum(
-                ((b if b is not None else end_seen) - a) // MS_PER_MINUTE for a, b, _ in bounds
-            ),
-        }
-        ev_ts: list[int] = []
-        ev_tag: list[int] = []
-        if known is not None:
-            silence_end = first_gap[1] if first_gap[1] is not None else end_seen
-            details["last_known_at"] = known[0]
-            details["last_known_position"] = ("home", "away", "unsure")[known[2]]
-            details["last_known_age_minutes"] = (silence_end - known[0]) // MS_PER_MINUTE
-            ev_ts.append(known[0])
-            ev_tag.append(known[1])
-        findings.append(
-            Finding(
-                "curfew_no_signal",
-                first_gap[0],
-                last_gap[1],
-                0,
-                first_gap[0],
-                np.array(ev_ts, np.int64),
-                np.array(ev_tag, np.int32),
-                details,
-            )
-        )
-    return findings
+    if not bounds:
+        return None
+    first_gap, last_gap = bounds[0], bounds[-1]
+    known = first_gap[2]
+    details: dict[str, Any] = {
+        "gaps": len(bounds),
+        "silent_minutes": sum(
+            ((b if b is not None else end_seen) - a) // MS_PER_MINUTE for a, b, _ in bounds
+        ),
+    }
+    ev_ts: list[int] = []
+    ev_tag: list[int] = []
+    if known is not None:
+        silence_end = first_gap[1] if first_gap[1] is not None else end_seen
+        details["last_known_at"] = known[0]
+        details["last_known_position"] = ("home", "away", "unsure")[known[2]]
+        details["last_known_age_minutes"] = (silence_end - known[0]) // MS_PER_MINUTE
+        ev_ts.append(known[0])
+        ev_tag.append(known[1])
+    return Finding(
+        "curfew_no_signal",
+        first_gap[0],
+        last_gap[1],
+        0,
+        first_gap[0],
+        np.array(ev_ts, np.int64),
+        np.array(ev_tag, np.int32),
+        details,
+    )
 
 
 class CurfewTrack:

@@ -25,47 +25,15 @@ kind and start.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ...model.candidate import DeviceEvent
 from ...model.columns import Columns
 from ...model.times import MS_PER_HOUR, MS_PER_MINUTE
-
-
-@dataclass(frozen=True)
-class DeviceConfig:
-    low_battery_pct: float = 20.0
-    depleted_battery_pct: float = 5.0
-    no_contact_minutes: float = 120.0
-    max_speed_kmh: float = 250.0
-    poor_accuracy_m: float = 100.0
-    poor_accuracy_share: float = 0.5
-    poor_accuracy_min_fixes: int = 10
-
-
-@dataclass
-class DeviceEvent:
-    kind: str
-    tag_id: str
-    started_at: int
-    ended_at: int | None
-    evidence: list[int] = field(default_factory=list)  # fix times (ms)
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.tag_id, self.kind, self.started_at)
-
-    def signature(self) -> tuple:
-        return (
-            self.kind,
-            self.started_at,
-            self.ended_at,
-            tuple(self.evidence),  # a late fix can swap evidence at the same count
-            tuple(sorted(self.details.items())),
-        )
+from ..config import DeviceConfig
 
 
 class DeviceTrack:
@@ -164,27 +132,40 @@ def device_events(
 def _events(
     tag_id: str, t: _Cols, now: int, fitted: np.ndarray, cfg: DeviceConfig
 ) -> list[DeviceEvent]:
-    n = len(t.ts)
-    out: list[DeviceEvent] = []
-    if n == 0:
-        return out
+    if len(t.ts) == 0:
+        return []
+    return (
+        _tamper_events(tag_id, t)
+        + _battery_events(tag_id, t, cfg)
+        + _contact_events(tag_id, t, now, fitted, cfg)
+        + _jump_events(tag_id, t, cfg)
+        + _accuracy_events(tag_id, t, cfg)
+    )
+
+
+def _end_after(ts: np.ndarray, b: int) -> int | None:
+    """The end of a run that stops before index ``b`` (None: still going)."""
+    return int(ts[b]) if b < len(ts) else None
+
+
+def _tamper_events(tag_id: str, t: _Cols) -> list[DeviceEvent]:
     ts = t.ts
-
-    def end_after(b: int) -> int | None:
-        return int(ts[b]) if b < n else None
-
-    for a, b in _runs(t.tamper):
-        out.append(
-            DeviceEvent(
-                "strap_tamper",
-                tag_id,
-                int(ts[a]),
-                end_after(b),
-                ts[a:b].tolist(),
-                {"reports": b - a},
-            )
+    return [
+        DeviceEvent(
+            "strap_tamper",
+            tag_id,
+            int(ts[a]),
+            _end_after(ts, b),
+            ts[a:b].tolist(),
+            {"reports": b - a},
         )
+        for a, b in _runs(t.tamper)
+    ]
 
+
+def _battery_events(tag_id: str, t: _Cols, cfg: DeviceConfig) -> list[DeviceEvent]:
+    ts = t.ts
+    out: list[DeviceEvent] = []
     has_batt = ~np.isnan(t.batt)
     low = has_batt & (t.batt <= cfg.low_battery_pct) & (t.charging != 1)
     # Reports without a battery reading neither start nor end a low spell.
@@ -209,12 +190,22 @@ def _events(
                 "battery_depleted",
                 tag_id,
                 int(ts[a]),
-                end_after(b),
+                _end_after(ts, b),
                 ts[a:b].tolist(),
                 {"lowest_pct": float(t.batt[a:b].min())},
             )
         )
+    return out
 
+
+def _contact_events(
+    tag_id: str, t: _Cols, now: int, fitted: np.ndarray, cfg: DeviceConfig
+) -> list[DeviceEvent]:
+    """Silences while fitted, and a battery that died (missed charging) before one."""
+    ts = t.ts
+    n = len(ts)
+    out: list[DeviceEvent] = []
+    has_batt = ~np.isnan(t.batt)
     limit = int(cfg.no_contact_minutes * MS_PER_MINUTE)
     nxt = np.concatenate([ts[1:], [now]])
     gaps = np.flatnonzero((nxt - ts > limit) & fitted)
@@ -237,25 +228,34 @@ def _events(
                     {"missed_charging": True, "lowest_pct": float(t.batt[k])},
                 )
             )
+    return out
 
-    if n > 1:
-        dt = np.diff(ts) / 1000.0
-        dist = np.hypot(np.diff(t.x), np.diff(t.y))
-        slack = t.acc[1:] + t.acc[:-1]
-        speed = np.where(dt > 0, (dist - slack) / np.maximum(dt, 1e-3), np.inf) * 3.6
-        for k in np.flatnonzero(speed > cfg.max_speed_kmh).tolist():
-            out.append(
-                DeviceEvent(
-                    "implausible_jump",
-                    tag_id,
-                    int(ts[k + 1]),
-                    int(ts[k + 1]),
-                    [int(ts[k]), int(ts[k + 1])],
-                    {"km_h": round(float(speed[k]), 0), "metres": round(float(dist[k]), 0)},
-                )
-            )
 
-    hour = ts // MS_PER_HOUR
+def _jump_events(tag_id: str, t: _Cols, cfg: DeviceConfig) -> list[DeviceEvent]:
+    ts = t.ts
+    if len(ts) < 2:
+        return []
+    dt = np.diff(ts) / 1000.0
+    dist = np.hypot(np.diff(t.x), np.diff(t.y))
+    slack = t.acc[1:] + t.acc[:-1]
+    speed = np.where(dt > 0, (dist - slack) / np.maximum(dt, 1e-3), np.inf) * 3.6
+    return [
+        DeviceEvent(
+            "implausible_jump",
+            tag_id,
+            int(ts[k + 1]),
+            int(ts[k + 1]),
+            [int(ts[k]), int(ts[k + 1])],
+            {"km_h": round(float(speed[k]), 0), "metres": round(float(dist[k]), 0)},
+        )
+        for k in np.flatnonzero(speed > cfg.max_speed_kmh).tolist()
+    ]
+
+
+def _accuracy_events(tag_id: str, t: _Cols, cfg: DeviceConfig) -> list[DeviceEvent]:
+    """Streaks of clock hours in which most fixes were poor."""
+    out: list[DeviceEvent] = []
+    hour = t.ts // MS_PER_HOUR
     poor = t.acc > cfg.poor_accuracy_m
     hours, start_idx, counts = np.unique(hour, return_index=True, return_counts=True)
     bad_counts = np.add.reduceat(poor.astype(np.int64), start_idx)

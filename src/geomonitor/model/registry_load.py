@@ -1,0 +1,448 @@
+"""Reading a registry document into a :class:`~geomonitor.model.registry.Registry`.
+
+:func:`parse_registry` validates the whole document and either returns a registry or raises
+:class:`~geomonitor.model.errors.RegistryError` listing every problem with the path of the
+bad field, e.g. ``orders[3].conditions[1].zone: unknown zone "Z-9"``. Nothing is
+half-loaded: the store writes a registry only after it has validated completely.
+
+Each item is first checked on its own against its model (:mod:`.registry_doc`), then what
+needs the whole document: ids unique, references resolved, zones built, timetables read,
+ages and consent at fitting, no tag fitted to two people at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import shapely
+from pydantic import BaseModel, ValidationError
+
+from .crs import BNG, WGS84
+from .errors import RegistryError, TimetableError, ZoneError
+from .registry import (
+    ADULT_AGE,
+    MIN_AGE_TO_TAG,
+    UK,
+    Camera,
+    Condition,
+    CurfewParams,
+    DeclaredVehiclesParams,
+    District,
+    Fitting,
+    NonAssociationParams,
+    Order,
+    Registry,
+    Subject,
+    Tag,
+)
+from .registry_doc import (
+    CONDITION_DOCS,
+    CONDITION_TYPES,
+    CameraDoc,
+    CurfewDoc,
+    DeclaredVehiclesDoc,
+    DistrictDoc,
+    ExclusionZoneDoc,
+    FittingDoc,
+    NonAssociationDoc,
+    OrderHeadDoc,
+    SubjectDoc,
+    TagDoc,
+    ZoneDoc,
+    error_lines,
+)
+from .times import to_datetime
+from .timetable import Timetable
+from .zone import Zone, zone_from_circle, zone_from_file, zone_from_geojson
+
+M = TypeVar("M", bound=BaseModel)
+#: Entity records as the store versions them, keyed by (kind, id).
+Entities = dict[tuple[str, str], dict[str, Any]]
+
+
+class _Reader:
+    """Collects every problem of one document, each with its path."""
+
+    def __init__(self, doc: dict[str, Any]):
+        self.doc = doc
+        self.errors: list[str] = []
+
+    def add(self, path: str, msg: str) -> None:
+        self.errors.append(f"{path}: {msg}")
+
+    def items(
+        self, key: str, model: type[M], id_key: str | None = "id"
+    ) -> list[tuple[int, M, dict]]:
+        """The valid items of a list with unique ids: (index, model, raw item)."""
+        raw = self.doc.get(key, [])
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.add(key, "expected a list")
+            return []
+        return self.unique(raw, key, model, id_key)
+
+    def unique(
+        self, raw: list[Any], path: str, model: type[M], id_key: str | None = "id"
+    ) -> list[tuple[int, M, dict]]:
+        out: list[tuple[int, M, dict]] = []
+        seen: dict[str, int] = {}
+        for i, it in enumerate(raw):
+            p = f"{path}[{i}]"
+            got = self.validate(model, it, p)
+            if got is None:
+                continue
+            if id_key is not None:
+                k = getattr(got, id_key)
+                if k in seen:
+                    self.add(f"{p}.{id_key}", f'duplicate id "{k}" (also {path}[{seen[k]}])')
+                    continue
+                seen[k] = i
+            out.append((i, got, it))
+        return out
+
+    def validate(self, model: type[M], item: Any, path: str) -> M | None:
+        if not isinstance(item, dict):
+            self.add(path, "expected an object")
+            return None
+        try:
+            return model.model_validate(item)
+        except ValidationError as e:
+            self.errors.extend(error_lines(e, path))
+            return None
+
+
+def parse_registry(doc: Any, base_dir: Path | None = None) -> Registry:
+    """Validate a registry document.
+
+    Parameters
+    ----------
+    doc
+        The decoded JSON document.
+    base_dir
+        Folder that relative zone ``file`` paths are read from (the registry file's folder).
+    """
+    if not isinstance(doc, dict):
+        raise RegistryError(["(document): expected a JSON object"])
+    r = _Reader(doc)
+    entities: Entities = {}
+    districts, district_ref = _districts(r, entities)
+    zones = _zones(r, base_dir or Path.cwd(), entities)
+    subjects: dict[str, Subject] = {}
+    for i, s, _ in r.items("subjects", SubjectDoc):
+        dcode = district_ref(s.district, f"subjects[{i}].district")
+        if dcode is not None:
+            subjects[s.id] = Subject(s.id, dcode, s.birth_date)
+            entities[("subject", s.id)] = {
+                "id": s.id,
+                "district": dcode,
+                "birth_date": s.birth_date.isoformat() if s.birth_date else None,
+            }
+    orders = _orders(r, zones, subjects, entities)
+    tags: dict[str, Tag] = {}
+    for i, t, _ in r.items("tags", TagDoc):
+        tdist = None if t.district is None else district_ref(t.district, f"tags[{i}].district")
+        tags[t.id] = Tag(t.id, tdist, t.model)
+        entities[("tag", t.id)] = {"id": t.id, "district": tdist, "model": t.model}
+    fittings = _fittings(r, tags, subjects, entities)
+    cameras: dict[str, Camera] = {}
+    for _, c, _ in r.items("cameras", CameraDoc):
+        cameras[c.id] = Camera(c.id, c.lat, c.lon)
+        entities[("camera", c.id)] = {"id": c.id, "lat": c.lat, "lon": c.lon}
+    if r.errors:
+        raise RegistryError(r.errors)
+    return Registry(districts, zones, subjects, orders, tags, fittings, cameras, entities)
+
+
+def _districts(
+    r: _Reader, entities: Entities
+) -> tuple[dict[str, District], Callable[[Any, str], str | None]]:
+    """Districts, and a resolver of references to them by code or (any case) name."""
+    districts: dict[str, District] = {}
+    by_name: dict[str, str] = {}
+    for _, d, _ in r.items("districts", DistrictDoc, "code"):
+        name = d.name or d.code
+        districts[d.code] = District(d.code, name)
+        by_name[name.lower()] = d.code
+        entities[("district", d.code)] = {"code": d.code, "name": name}
+
+    def ref(v: Any, path: str) -> str | None:
+        if isinstance(v, str):
+            if v in districts:
+                return v
+            if v.lower() in by_name:
+                return by_name[v.lower()]
+        r.add(path, f'unknown district "{v}"')
+        return None
+
+    return districts, ref
+
+
+def _zones(r: _Reader, base: Path, entities: Entities) -> dict[str, Zone]:
+    zones: dict[str, Zone] = {}
+    for i, z, raw in r.items("zones", ZoneDoc):
+        p = f"zones[{i}]"
+        name = z.name or z.id
+        try:
+            zone = _build_zone(z, name, base, p, r)
+        except ZoneError as e:
+            kind = "geometry" if z.geometry is not None else "file" if z.file else "center"
+            r.add(f"{p}.{kind}", str(e).removeprefix(f"{kind}: "))
+            continue
+        except (KeyError, TypeError, ValueError) as e:
+            r.add(p, f"cannot build zone ({e})")
+            continue
+        if zone is None:
+            continue
+        zones[z.id] = zone
+        # The store keeps resolved geometry so a registry can be rebuilt from it alone.
+        entities[("zone", z.id)] = {
+            "id": z.id,
+            "name": name,
+            "geometry": shapely.geometry.mapping(zone.geometry),
+            "crs": BNG,
+            "defined_by": {k: v for k, v in raw.items() if k != "geometry"},
+        }
+    return zones
+
+
+def _build_zone(z: ZoneDoc, name: str, base: Path, p: str, r: _Reader) -> Zone | None:
+    if z.geometry is not None:
+        return zone_from_geojson(z.id, name, z.geometry, z.crs or WGS84)
+    if z.file is not None:
+        fp = Path(z.file)
+        if not fp.is_absolute():
+            fp = base / fp if (base / fp).exists() else Path.cwd() / fp
+        if not fp.exists():
+            r.add(f"{p}.file", f'"{z.file}" not found (relative to the registry file)')
+            return None
+        return zone_from_file(z.id, name, fp)
+    assert z.center is not None
+    if z.radius_m is None:
+        r.add(f"{p}.radius_m", "missing")
+        return None
+    return zone_from_circle(z.id, name, z.center.lat, z.center.lon, z.radius_m)
+
+
+def _orders(
+    r: _Reader, zones: dict[str, Zone], subjects: dict[str, Subject], entities: Entities
+) -> dict[str, Order]:
+    """Orders and their conditions; the conditions of an order with a bad field are still
+    checked, so that every problem is reported at once."""
+    orders: dict[str, Order] = {}
+    raw_orders = r.doc.get("orders", [])
+    if raw_orders is None:
+        return orders
+    if not isinstance(raw_orders, list):
+        r.add("orders", "expected a list")
+        return orders
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(raw_orders):
+        p = f"orders[{i}]"
+        o = r.validate(OrderHeadDoc, raw, p)
+        if o is not None and o.id in seen:
+            r.add(f"{p}.id", f'duplicate id "{o.id}" (also orders[{seen[o.id]}])')
+            continue
+        if o is not None:
+            seen[o.id] = i
+        if not isinstance(raw, dict):
+            continue
+        subject = raw.get("subject")
+        if isinstance(subject, str) and subject and subject not in subjects:
+            r.add(f"{p}.subject", f'unknown subject "{subject}"')
+        conds = _conditions(r, raw, p, str(raw.get("id")), subject, zones, subjects)
+        if o is not None and o.subject in subjects:
+            orders[o.id] = Order(o.id, o.subject, o.type, o.starts, o.ends, conds)
+            entities[("order", o.id)] = dict(raw)
+    return orders
+
+
+def _conditions(
+    r: _Reader,
+    raw: dict[str, Any],
+    p: str,
+    oid: str,
+    subject: Any,
+    zones: dict[str, Zone],
+    subjects: dict[str, Subject],
+) -> list[Condition]:
+    conds_raw = raw.get("conditions", [])
+    if conds_raw is None:
+        return []
+    if not isinstance(conds_raw, list):
+        r.add(f"{p}.conditions", "expected a list")
+        return []
+    conds = []
+    seen: dict[str, int] = {}
+    for j, c in enumerate(conds_raw):
+        cp = f"{p}.conditions[{j}]"
+        cid = c.get("id") if isinstance(c, dict) else None
+        if isinstance(cid, str) and cid in seen:
+            r.add(f"{cp}.id", f'duplicate id "{cid}" (also {p}.conditions[{seen[cid]}])')
+            continue
+        if isinstance(cid, str) and cid:
+            seen[cid] = j
+        cond = _condition(r, oid, subject, c, cp, zones, subjects)
+        if cond is not None:
+            conds.append(cond)
+    return conds
+
+
+def _condition(
+    r: _Reader,
+    oid: str,
+    subject: Any,
+    c: Any,
+    p: str,
+    zones: dict[str, Zone],
+    subjects: dict[str, Subject],
+) -> Condition | None:
+    if not isinstance(c, dict):
+        r.add(p, "expected an object")
+        return None
+    ctype = c.get("type")
+    if ctype is None or ctype == "":
+        r.add(f"{p}.type", "missing")
+        return None
+    model = CONDITION_DOCS.get(ctype) if isinstance(ctype, str) else None
+    if model is None:
+        r.add(f"{p}.type", f'unknown condition type "{ctype}" (use {", ".join(CONDITION_TYPES)})')
+        return None
+    n0 = len(r.errors)
+    doc = r.validate(model, c, p)
+    if doc is None:
+        return None
+    cond = Condition(
+        doc.id, doc.type, oid, doc.starts, doc.ends, open_after=doc.open_after,
+        close_after=doc.close_after,
+    )  # fmt: skip
+    zone = getattr(doc, "zone", None)
+    if zone is not None:
+        if zone not in zones:
+            r.add(f"{p}.zone", f'unknown zone "{zone}"')
+        cond.zone_id = zone
+        if isinstance(doc, ExclusionZoneDoc) and doc.schedule is not None:
+            sched, tz = doc.schedule, c.get("timezone", "Europe/London")
+            if isinstance(sched, dict):
+                tz, sched = sched.get("timezone", tz), sched.get("timetable")
+            cond.schedule = _timetable(r, sched, tz, f"{p}.schedule")
+    elif isinstance(doc, CurfewDoc):
+        cond.schedule = _timetable(r, doc.timetable, doc.timezone, f"{p}.timetable")
+        cond.params = CurfewParams(
+            doc.location.lat, doc.location.lon, doc.radius_m, doc.grace_minutes
+        )
+    elif isinstance(doc, DeclaredVehiclesDoc):
+        cond.params = DeclaredVehiclesParams(tuple(doc.vrms))
+    elif isinstance(doc, NonAssociationDoc):
+        for k, s in enumerate(doc.subjects):
+            if s not in subjects:
+                r.add(f"{p}.subjects[{k}]", f'unknown subject "{s}"')
+        if subject in doc.subjects:
+            r.add(f"{p}.subjects", f'names the order\'s own subject "{subject}"')
+        cond.params = NonAssociationParams(tuple(doc.subjects), doc.distance_m, doc.min_minutes)
+    return cond if len(r.errors) == n0 else None
+
+
+def _timetable(r: _Reader, entries: Any, tz: Any, path: str) -> Timetable | None:
+    try:
+        return Timetable.parse(entries, tz)
+    except TimetableError as e:
+        r.add(path, str(e))
+        return None
+
+
+def _age_on(birth: date, ms: int) -> int:
+    d = to_datetime(ms).astimezone(UK).date()
+    return d.year - birth.year - ((d.month, d.day) < (birth.month, birth.day))
+
+
+def _fittings(
+    r: _Reader, tags: dict[str, Tag], subjects: dict[str, Subject], entities: Entities
+) -> list[Fitting]:
+    fittings: list[Fitting] = []
+    for i, f, raw in r.items("fittings", FittingDoc, None):
+        p = f"fittings[{i}]"
+        n0 = len(r.errors)
+        if f.tag not in tags:
+            r.add(f"{p}.tag", f'unknown tag "{f.tag}"')
+        if f.subject not in subjects:
+            r.add(f"{p}.subject", f'unknown subject "{f.subject}"')
+        if f.consent.recorded_at > f.fitted_at:
+            r.add(f"{p}.consent.recorded_at", "consent recorded after the fitting")
+        guardian = bool(f.consent.guardian and f.consent.guardian.strip())
+        if f.subject in subjects:
+            bd = subjects[f.subject].birth_date
+            if bd is None:
+                r.add(f"{p}.subject", f'subject "{f.subject}" has no birth date; age cannot be '
+                      "checked")  # fmt: skip
+            else:
+                age = _age_on(bd, f.fitted_at)
+                if age < MIN_AGE_TO_TAG:
+                    r.add(p, f'subject "{f.subject}" is under {MIN_AGE_TO_TAG} at fitting')
+                elif age < ADULT_AGE and not guardian:
+                    r.add(
+                        f"{p}.consent.guardian",
+                        f'subject "{f.subject}" is under {ADULT_AGE} at fitting: a parent or '
+                        "guardian's consent is required",
+                    )
+        if len(r.errors) != n0:
+            continue
+        fit = Fitting(f.tag, f.subject, f.fitted_at, f.removed_at, f.consent.recorded_at, guardian)
+        fittings.append(fit)
+        entities[("fitting", f"{fit.tag_id}@{fit.fitted_at}")] = dict(raw)
+    _check_overlaps(fittings, r)
+    return fittings
+
+
+def _check_overlaps(fittings: list[Fitting], r: _Reader) -> None:
+    by_tag: dict[str, list[Fitting]] = {}
+    for f in fittings:
+        by_tag.setdefault(f.tag_id, []).append(f)
+    inf = 2**62
+    for tag, fl in by_tag.items():
+        fl.sort(key=lambda f: f.fitted_at)
+        for a, b in itertools.pairwise(fl):
+            if b.fitted_at < (a.removed_at if a.removed_at is not None else inf):
+                who = (
+                    f'subjects "{a.subject_id}" and "{b.subject_id}"'
+                    if a.subject_id != b.subject_id
+                    else f'subject "{a.subject_id}" twice'
+                )
+                r.add("fittings", f'tag "{tag}" is fitted to {who} at once')
+
+
+def load_registry_file(path: str | Path) -> tuple[Registry, dict]:
+    """Read and validate a registry file; returns the registry and the raw document."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        msg = f"(document): not valid JSON (line {e.lineno}, column {e.colno})"
+        raise RegistryError([msg]) from None
+    except OSError as e:
+        raise RegistryError([f"(document): cannot read {p} ({e.strerror})"]) from None
+    return parse_registry(doc, p.parent), doc
+
+
+def registry_from_entities(entities: Entities) -> Registry:
+    """Rebuild a registry from the canonical entity records the store keeps."""
+    doc: dict[str, list] = {
+        k: [] for k in ("districts", "zones", "subjects", "orders", "tags", "fittings", "cameras")
+    }
+    plural = {
+        "district": "districts",
+        "zone": "zones",
+        "subject": "subjects",
+        "order": "orders",
+        "tag": "tags",
+        "fitting": "fittings",
+        "camera": "cameras",
+    }
+    for (kind, _), rec in sorted(entities.items()):
+        doc[plural[kind]].append(rec)
+    return parse_registry(doc)

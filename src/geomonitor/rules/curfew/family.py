@@ -1,0 +1,250 @@
+"""Curfews as a rule family: each night of each curfew judged again whenever its evidence or
+how much of it has been observed changes (:mod:`geomonitor.rules.curfew.night` judges one
+night)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from ...model.candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
+from ...model.crs import to_bng
+from ...model.registry import Registry, in_force
+from ...model.times import MS_PER_MINUTE, iso
+from ..base import Changes, Observations, RuleFamily
+from ..config import EngineConfig
+from ..fittings import Fittings
+from .night import KINDS, CurfewRule, CurfewTrack, Finding, judge_night
+
+
+def curfew_rules(registry: Registry, config: EngineConfig) -> list[CurfewRule]:
+    """Every curfew condition of the registry as a rule, in registry order."""
+    out = []
+    for order, cond in registry.conditions("curfew"):
+        p = cond.curfew
+        assert p is not None and cond.schedule is not None
+        vf, vt = in_force(order, cond)
+        cx, cy = to_bng(np.array([p.lon]), np.array([p.lat]))
+        out.append(
+            CurfewRule(
+                subject_id=order.subject_id,
+                order_id=order.id,
+                condition_id=cond.id,
+                x=float(cx[0]),
+                y=float(cy[0]),
+                radius_m=p.radius_m,
+                grace_ms=int(p.grace_minutes * MS_PER_MINUTE),
+                timetable=cond.schedule,
+                valid_from=vf,
+                valid_to=vt,
+                open_after=cond.open_after or config.open_after,
+                close_after=cond.close_after or config.close_after,
+            )
+        )
+    return out
+
+
+class CurfewFamily(RuleFamily):
+    """Late returns, absences and silences during curfew windows."""
+
+    name: ClassVar[str] = "curfews"
+    kinds: ClassVar[tuple[str, ...]] = KINDS
+
+    def __init__(self, registry: Registry, fittings: Fittings, config: EngineConfig):
+        self.no_signal_ms = int(config.curfew_no_signal_minutes * MS_PER_MINUTE)
+        self.rules = curfew_rules(registry, config)
+        self._rules_of: dict[int, list[int]] = {}
+        for i, rule in enumerate(self.rules):
+            self._rules_of.setdefault(fittings.subject_ix[rule.subject_id], []).append(i)
+        self.tracks = [CurfewTrack() for _ in self.rules]
+        self._tag_names = np.array(fittings.tag_ids, dtype=object)
+        # (rule, night start) -> kind -> (finding signature, candidate)
+        self._nights: dict[tuple[int, int], dict[str, tuple[tuple, Candidate]]] = {}
+        # candidate id -> the fixes (times, tag indexes) its evidence list was made from
+        self._night_evidence: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def observe(self, obs: Observations) -> Changes:
+        """Judge again every night whose evidence or observed extent this batch changed.
+
+        The nights judged, once all fixes are in, are those overlapping the span from a
+        subject's first fix to *now* (the latest event time seen), whatever the order the
+        fixes came in: a night's findings depend only on its fixes, the last fix before it
+        and *now*.
+        """
+        res = Changes()
+        if not self.rules or obs.now is None:
+            return res
+        to_judge = self._nights_touched(obs, obs.now)
+        # Event time moving on: the nights it passed through may now show a silence, or end.
+        if obs.time_moved:
+            for r, rule in enumerate(self.rules):
+                track = self.tracks[r]
+                if len(track.ts) == 0:
+                    continue
+                first = int(track.ts[0])
+                lo = first if obs.previous_now is None else max(obs.previous_now, first)
+                to_judge.update((r, a, b) for a, b in rule.nights(lo, obs.now + 1))
+        for r, a, b in sorted(to_judge):
+            self._judge_night(r, a, b, obs.now, res)
+        return res
+
+    def _nights_touched(self, obs: Observations, now: int) -> set[tuple[int, int, int]]:
+        """Add the batch's fixes to the tracks; the nights whose evidence they change."""
+        batch = obs.batch
+        to_judge: set[tuple[int, int, int]] = set()
+        for seg in obs.segments:
+            rules = self._rules_of.get(int(obs.subject[seg[0]]))
+            if not rules:
+                continue
+            ts = batch.ts[seg]
+            lo, hi = int(ts[0]), int(ts[-1])
+            for r in rules:
+                rule = self.rules[r]
+                track = self.tracks[r]
+                first_before = int(track.ts[0]) if len(track.ts) else None
+                cls, dist = rule.classify(batch.x[seg], batch.y[seg], batch.accuracy_m[seg])
+                track.add(ts, cls, dist, obs.tag32[seg], batch.rank[seg])
+                first = int(track.ts[0])
+                # The nights these fixes fall in, and the next one (whose "last known
+                # position" may be among them) ...
+                spans = [(lo, hi + 1)]
+                nxt = rule.next_night(hi + 1)
+                if nxt is not None and nxt[0] <= now:  # not begun: judged when time gets there
+                    to_judge.add((r, *nxt))
+                # ... and, when the subject's record now starts earlier, every night between.
+                if first_before is None:
+                    spans.append((first, now + 1))
+                elif first < first_before:
+                    spans.append((first, first_before + 1))
+                for a0, b0 in spans:
+                    to_judge.update((r, a, b) for a, b in rule.nights(a0, b0))
+        return to_judge
+
+    def _judge_night(self, r: int, s: int, e: int, now: int, res: Changes) -> None:
+        rule = self.rules[r]
+        track = self.tracks[r]
+        sl, prev = track.window(s, e)
+        findings = judge_night(
+            s,
+            e,
+            now,
+            track.ts[sl],
+            track.cls[sl],
+            track.dist[sl],
+            track.tag[sl],
+            rule.grace_ms,
+            self.no_signal_ms,
+            rule.open_after,
+            rule.close_after,
+            prev,
+        )
+        before = self._nights.get((r, s), {})
+        after: dict[str, tuple[tuple, Candidate]] = {}
+        for f in findings:
+            sig = f.signature()
+            old = before.get(f.kind)
+            if old is not None and old[0] == sig:
+                after[f.kind] = old  # unchanged: no need to rebuild it
+            else:
+                c = self._candidate(rule, s, e, f, old[1] if old else None)
+                after[f.kind] = (sig, c)
+                res.upserts.append(c)
+        for kind, (_, c) in before.items():
+            if kind not in after:
+                res.retracted.append(c.id)
+                self._night_evidence.pop(c.id, None)
+        if after:
+            self._nights[(r, s)] = after
+        else:
+            self._nights.pop((r, s), None)
+
+    def candidates(self) -> list[Candidate]:
+        return [c for per_night in self._nights.values() for _, c in per_night.values()]
+
+    def _night_refs(self, f: Finding, old: Candidate | None) -> list[str]:
+        """Evidence references of a night's finding. A night's evidence mostly grows at
+        the end as fixes arrive, so when the previous candidate's evidence is a prefix of
+        the new one (compared on the fix arrays) only the new fixes are formatted."""
+        if old is not None:
+            prev = self._night_evidence.get(old.id)
+            if prev is not None:
+                pts, ptag = prev
+                n = len(pts)
+                if (
+                    n <= len(f.evidence_ts)
+                    and np.array_equal(f.evidence_ts[:n], pts)
+                    and np.array_equal(f.evidence_tag[:n], ptag)
+                ):
+                    tail = self._tag_names[f.evidence_tag[n:]].tolist()
+                    return old.evidence + fix_refs(tail, f.evidence_ts[n:].tolist())
+        return fix_refs(self._tag_names[f.evidence_tag].tolist(), f.evidence_ts.tolist())
+
+    def _candidate(
+        self, rule: CurfewRule, s: int, e: int, f: Finding, old: Candidate | None = None
+    ) -> Candidate:
+        details = dict(f.details)
+        details["window_start"] = iso(s)
+        details["window_end"] = iso(e)
+        if "last_known_at" in details:
+            details["last_known_at"] = iso(details["last_known_at"])
+        c = Candidate(
+            id=candidate_id(f.kind, rule.subject_id, rule.order_id, rule.condition_id, s),
+            kind=f.kind,
+            subject_id=rule.subject_id,
+            order_id=rule.order_id,
+            condition_id=rule.condition_id,
+            zone_id=None,
+            opened_at=f.opened_at,
+            closed_at=f.closed_at,
+            status=f.status,
+            fix_count=f.fix_count,
+            explanation=explain_curfew(rule, s, e, f),
+            last_evidence_at=f.last_evidence_at,
+            evidence=self._night_refs(f, old),
+            details=details,
+        )
+        self._night_evidence[c.id] = (f.evidence_ts, f.evidence_tag)
+        return c
+
+
+def explain_curfew(rule: CurfewRule, s: int, e: int, f: Finding) -> str:
+    """One line for the desk about one curfew night."""
+    window = f"curfew {rule.condition_id} ({local_time(s)} to {local_clock(e, s)})"
+    d = f.details
+    if f.kind == "curfew_late_return":
+        return (
+            f"{rule.subject_id} home late for {window}: away at the start, home at "
+            f"{local_clock(f.closed_at or s, s)}, {d['minutes_late']} min after the start "
+            f"(grace {d['grace_minutes']} min); {f.fix_count} fixes away, up to "
+            f"{d['furthest_m']:.0f} m from the address."
+        )
+    if f.kind == "curfew_absent":
+        how = (
+            "away at the start and not home within the grace period"
+            if d["away_at_start"]
+            else f"left at {local_clock(f.opened_at, s)}"
+        )
+        if f.closed_at is None:
+            end = f"still away at last fix {local_clock(f.last_evidence_at, s)}"
+        elif f.closed_at == e:
+            end = "not home before the curfew ended"
+        else:
+            end = f"home at {local_clock(f.closed_at, s)}"
+        spells = f" ({d['spells']} absences)" if d.get("spells") else ""
+        return (
+            f"{rule.subject_id} absent during {window}: {how}, {end}{spells}; "
+            f"{f.fix_count} fixes wholly away, up to {d['furthest_m']:.0f} m from the "
+            "address."
+        )
+    known = ""
+    if "last_known_position" in d:
+        known = (
+            f"; last known position {d['last_known_position']} at "
+            f"{local_clock(d['last_known_at'], s)}, {d['last_known_age_minutes']} min old"
+        )
+    gaps = f" in {d['gaps']} silences" if d["gaps"] > 1 else ""
+    return (
+        f"No fix from {rule.subject_id}'s tag for {d['silent_minutes']} min{gaps} during "
+        f"{window}, from {local_clock(f.opened_at, s)}{known}."
+    )

@@ -1,0 +1,174 @@
+"""The store's schema: SQL migrations, applied in order.
+
+The schema version is SQLite's ``user_version``; :func:`migrate` brings any older file up
+to date when it is opened. Migrations are only ever appended.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: initial schema
+    """
+    CREATE TABLE registry_versions (
+        version INTEGER PRIMARY KEY,
+        loaded_at TEXT NOT NULL,
+        source TEXT,
+        sha256 TEXT NOT NULL,
+        added INTEGER NOT NULL, changed INTEGER NOT NULL, removed INTEGER NOT NULL
+    );
+    CREATE TABLE registry_entities (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version_from INTEGER NOT NULL REFERENCES registry_versions(version),
+        version_to INTEGER REFERENCES registry_versions(version),
+        content TEXT NOT NULL,
+        PRIMARY KEY (kind, id, version_from)
+    );
+    CREATE INDEX registry_current ON registry_entities(version_to);
+    CREATE TABLE fixes (
+        tag_id TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        lat REAL NOT NULL, lon REAL NOT NULL,
+        x REAL NOT NULL, y REAL NOT NULL,
+        accuracy_m REAL NOT NULL,
+        battery_pct REAL, strap TEXT NOT NULL, charging INTEGER, source TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        extra TEXT,
+        PRIMARY KEY (tag_id, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE anpr_reads (
+        read_id TEXT PRIMARY KEY,
+        camera_id TEXT NOT NULL,
+        vrm TEXT NOT NULL, vrm_raw TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        lat REAL NOT NULL, lon REAL NOT NULL,
+        confidence REAL, direction TEXT, extra TEXT
+    );
+    CREATE INDEX anpr_vrm_ts ON anpr_reads(vrm, ts);
+    CREATE TABLE candidates (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        condition_id TEXT NOT NULL,
+        zone_id TEXT,
+        opened_at INTEGER NOT NULL,
+        closed_at INTEGER,
+        status TEXT NOT NULL,
+        fix_count INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX candidates_status ON candidates(status, opened_at);
+    CREATE TABLE candidate_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        candidate_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        body TEXT
+    );
+    CREATE INDEX candidate_events_id ON candidate_events(candidate_id, seq);
+    CREATE TABLE rejected (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        locator TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        field TEXT,
+        message TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX rejected_reason ON rejected(reason);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        command TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        summary TEXT
+    );
+    """,
+    # 2: device health events (the faulty-unit audit reads these)
+    """
+    CREATE TABLE device_events (
+        tag_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        subject_id TEXT,
+        details TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (tag_id, kind, started_at)
+    );
+    CREATE INDEX device_events_kind ON device_events(kind, started_at);
+    """,
+    # 3: stream consumers: offsets stored with the results they produced, which tags
+    # arrive on which partition (to warm an engine for its partitions), and an outbox of
+    # output messages published after each commit (see docs/deployment.md)
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE stream_offsets (
+        group_id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        next_offset INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (group_id, topic, partition)
+    );
+    CREATE TABLE tag_partitions (
+        topic TEXT NOT NULL,
+        tag_id TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        PRIMARY KEY (topic, tag_id)
+    );
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        key BLOB,
+        value BLOB NOT NULL,
+        headers TEXT NOT NULL,
+        published INTEGER NOT NULL DEFAULT 0,
+        out_partition INTEGER,
+        out_offset INTEGER
+    );
+    CREATE INDEX outbox_pending ON outbox(owner, published, seq);
+    """,
+    # 4: the co-location follower (non-association, undeclared vehicles) reads the fixes of
+    # the tags it follows from a log the store keeps for it: which (tag, instant) was
+    # stored or replaced, in order. Nothing is logged until a follower names its tags.
+    """
+    CREATE TABLE colocation_tags (tag_id TEXT PRIMARY KEY);
+    CREATE TABLE fix_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tag_id TEXT NOT NULL,
+        ts INTEGER NOT NULL
+    );
+    CREATE TRIGGER fix_log_insert AFTER INSERT ON fixes
+    WHEN NEW.tag_id IN (SELECT tag_id FROM colocation_tags)
+    BEGIN
+        INSERT INTO fix_log (tag_id, ts) VALUES (NEW.tag_id, NEW.ts);
+    END;
+    CREATE TRIGGER fix_log_update AFTER UPDATE ON fixes
+    WHEN NEW.tag_id IN (SELECT tag_id FROM colocation_tags)
+    BEGIN
+        INSERT INTO fix_log (tag_id, ts) VALUES (NEW.tag_id, NEW.ts);
+    END;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def split_sql(script: str) -> list[str]:
+    """Statements of a script (a trigger's body holds semicolons of its own)."""
+    out: list[str] = []
+    buf = ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf.strip())
+            buf = ""
+    return out
