@@ -8,7 +8,7 @@ from ..io.replay import replay
 from ..model.registry_load import load_registry_file
 from ..sim import score, simulate
 from ..store.domain import Store
-from .cli import format_table
+from .tables import candidate_table, show
 
 
 def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int:
@@ -38,7 +38,10 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
         print("\n".join("   " + line for line in summary.lines()))
         cands = st.candidates()
         print(f"\n4. What the monitoring desk sees ({len(cands)} breach candidates):\n")
-        print(format_table(cands))
+        if cands:
+            show(candidate_table(cands))
+        else:
+            print("no candidates")
         if cands:
             print(f"\n   e.g. {cands[0].id}: {cands[0].explanation}")
         for step, (label, kinds) in enumerate(

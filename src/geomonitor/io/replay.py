@@ -301,9 +301,31 @@ def _count(s: ReplaySummary, w: Any) -> None:
     s.candidates_retracted += w.retracted
 
 
-def _bar(progress: bool, unit: str) -> Any:
-    if not progress:
-        return None
-    from tqdm import tqdm
+class _Bar:
+    """A progress line on standard error (rich), shown only on a terminal."""
 
-    return tqdm(unit=f" {unit}", unit_scale=True, file=sys.stderr, mininterval=0.5, disable=None)
+    def __init__(self, unit: str):
+        from rich.console import Console
+        from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            SpinnerColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(file=sys.stderr),
+            transient=True,
+        )
+        self._task = self._progress.add_task(unit, total=None)
+        self._progress.start()
+
+    def update(self, n: int) -> None:
+        self._progress.advance(self._task, n)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _bar(progress: bool, unit: str) -> _Bar | None:
+    if not progress or not sys.stderr.isatty():
+        return None
+    return _Bar(unit)

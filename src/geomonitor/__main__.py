@@ -1,0 +1,7 @@
+"""``python -m geomonitor``."""
+
+import sys
+
+from .app.cli import main
+
+sys.exit(main())

@@ -1,0 +1,65 @@
+"""``geomonitor registry``: check, load, history and schema of the registry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ...model.registry_doc import schema
+from ...model.registry_load import load_registry_file
+from .common import db_arg, open_store
+
+
+def add_parser(sub: Any) -> None:
+    reg = sub.add_parser("registry", help="load and inspect the registry")
+    rsub = reg.add_subparsers(dest="action", required=True)
+    p = rsub.add_parser("load", help="validate and load a registry file (idempotent)")
+    p.add_argument("file", type=Path)
+    db_arg(p)
+    p = rsub.add_parser("check", help="validate a registry file without loading it")
+    p.add_argument("file", type=Path)
+    p = rsub.add_parser("history", help="versions loaded and what changed in each")
+    db_arg(p)
+    rsub.add_parser("schema", help="print the JSON Schema of a registry file")
+    reg.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "schema":
+        print(json.dumps(schema(), indent=2))
+        return 0
+    if args.action == "check":
+        reg, _ = load_registry_file(args.file)
+        print(f"{args.file}: valid ({counts(reg)})")
+        return 0
+    if args.action == "load":
+        reg, _ = load_registry_file(args.file)
+        with open_store(args) as st:
+            res = st.load_registry(reg, str(args.file))
+        if res.unchanged:
+            print(f"registry unchanged (version {res.version}); {counts(reg)}")
+        else:
+            print(
+                f"registry version {res.version}: {res.added} added, {res.changed} changed, "
+                f"{res.removed} removed; {counts(reg)}"
+            )
+        return 0
+    with open_store(args) as st:
+        for v in st.registry_history():
+            print(
+                f"version {v['version']}  loaded {v['loaded_at']}  from {v['source']}  "
+                f"+{v['added']} ~{v['changed']} -{v['removed']}"
+            )
+            for e in v["entities"][:200]:
+                print(f"    {e['change']:<8} {e['kind']:<9} {e['id']}")
+    return 0
+
+
+def counts(reg: Any) -> str:
+    return (
+        f"{len(reg.districts)} districts, {len(reg.zones)} zones, {len(reg.subjects)} "
+        f"subjects, {len(reg.orders)} orders, {len(reg.tags)} tags, {len(reg.fittings)} "
+        f"fittings, {len(reg.cameras)} cameras"
+    )

@@ -1,0 +1,44 @@
+"""``geomonitor replay``: match fix and read files into the store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import config_args, db_arg, engine_config, open_store
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("replay", help="match fixes (and store ANPR reads) from files")
+    db_arg(p)
+    p.add_argument("--fixes", type=Path, help="fixes, JSONL or CSV (gzip allowed)")
+    p.add_argument("--anpr", type=Path, help="ANPR reads, JSONL or CSV (gzip allowed)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    config_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ...io.replay import replay
+
+    if args.fixes is None and args.anpr is None:
+        print("geomonitor replay: give --fixes and/or --anpr", file=sys.stderr)
+        return 2
+    with open_store(args) as st:
+        summary, _ = replay(
+            st,
+            args.fixes,
+            args.anpr,
+            engine_config(args),
+            progress=not args.no_progress,
+            parallel=True,
+        )
+    if args.json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        print("\n".join(summary.lines()))
+    return 0
