@@ -25,7 +25,8 @@ from typing import Any
 from ..engine import Engine, EngineConfig, EngineResult
 from ..model.fix import FixBatch
 from ..model.rejection import Rejection
-from ..store.domain import CandidateWrite, Store
+from ..store.domain import Store
+from ..store.rows import CandidateWrite
 from .decode import Decoded, decode_fix_lines, decode_fixes, decode_reads
 from .sources import detect_format, iter_records, open_binary
 

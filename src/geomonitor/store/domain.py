@@ -13,12 +13,10 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from ..model.candidate import Candidate
@@ -29,6 +27,7 @@ from ..model.registry import Registry
 from ..model.registry_load import registry_from_entities
 from ..model.rejection import Rejection
 from ..model.times import iso
+from .rows import CandidateWrite, RegistryLoad, fix_batch
 from .schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
 DEFAULT_DB = "geomonitor.db"
@@ -47,28 +46,6 @@ def now_text() -> str:
 
 def _dumps(obj: Any) -> str:
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode()
-
-
-@dataclass
-class RegistryLoad:
-    version: int
-    added: int
-    changed: int
-    removed: int
-
-    @property
-    def unchanged(self) -> bool:
-        return not (self.added or self.changed or self.removed)
-
-
-@dataclass
-class CandidateWrite:
-    opened: int = 0
-    updated: int = 0
-    closed: int = 0
-    retracted: int = 0
-    #: Each change as written to the history: (candidate id, subject id, action, body).
-    events: list[tuple[str, str, str, str | None]] = field(default_factory=list)
 
 
 class Store:
@@ -606,27 +583,3 @@ def _where(**filters: str | None) -> tuple[str, list[str]]:
     if not used:
         return "", []
     return " WHERE " + " AND ".join(f"{k}=?" for k in used), list(used.values())
-
-
-def fix_batch(rows: list[Any]) -> FixBatch:
-    """Stored fix rows (tag, ts, lat, lon, x, y, accuracy, rank, battery, strap,
-    charging) as a batch."""
-    if not rows:
-        return FixBatch.from_rows([])
-    cols = list(zip(*rows, strict=True))
-    return FixBatch(
-        tag_id=np.array(cols[0], dtype=object),
-        ts=np.array(cols[1], np.int64),
-        lat=np.array(cols[2], float),
-        lon=np.array(cols[3], float),
-        x=np.array(cols[4], float),
-        y=np.array(cols[5], float),
-        accuracy_m=np.array(cols[6], float),
-        rank=np.array(cols[7], np.int64),
-        battery_pct=cols[8],
-        strap=cols[9],
-        charging=[None if c is None else bool(c) for c in cols[10]],
-        battery=np.array([np.nan if b is None else b for b in cols[8]], float),
-        tamper=np.array([v == "tamper" for v in cols[9]], bool),
-        charging_code=np.array([-1 if c is None else int(c) for c in cols[10]], np.int8),
-    )

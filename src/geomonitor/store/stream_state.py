@@ -15,7 +15,8 @@ from collections.abc import Iterable
 
 from ..model.errors import StreamError
 from ..model.fix import FixBatch
-from .domain import Store, fix_batch, now_text
+from .domain import Store, now_text
+from .rows import fix_batch
 
 #: A follower that has not committed for this long is taken to be gone.
 FOLLOWER_LEASE_S = 60.0
