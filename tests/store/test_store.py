@@ -10,7 +10,7 @@ from geomonitor.model.candidate import Candidate
 from geomonitor.model.registry_load import parse_registry
 from geomonitor.store.domain import SCHEMA_VERSION, Store, StoreError
 
-from .conftest import T0, fix_at, make_doc
+from ..conftest import T0, fix_at, make_doc
 
 
 @pytest.fixture

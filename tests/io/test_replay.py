@@ -13,7 +13,7 @@ from geomonitor.model.registry_load import parse_registry
 from geomonitor.model.times import iso
 from geomonitor.store.domain import Store
 
-from .conftest import fix_at, make_doc
+from ..conftest import fix_at, make_doc
 
 
 def _line(f: Fix) -> str:

@@ -13,7 +13,7 @@ from geomonitor.io.replay import replay
 from geomonitor.rules.association import near_pairs
 from geomonitor.store.domain import Store
 
-from .conftest import BASE_DOC, batch, deliver, fix_at, make_registry
+from ..conftest import BASE_DOC, batch, deliver, fix_at, make_registry
 
 NON_ASSOCIATION = {
     "id": "C-6",

@@ -16,7 +16,7 @@ from geomonitor.model.geography import wards
 from geomonitor.model.zone import Zone
 from geomonitor.rules.zones.index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
 
-from .conftest import CX, CY
+from ..conftest import CX, CY
 
 
 def brute_force(zone_geom, x: float, y: float, r: float) -> int:

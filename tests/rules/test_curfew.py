@@ -11,7 +11,7 @@ from geomonitor.engine import Engine
 from geomonitor.model.fix import Fix
 from geomonitor.model.times import iso, parse_ts
 
-from .conftest import BASE_DOC, CENTRE_LAT, CENTRE_LON, batch, deliver, fix_at, make_registry
+from ..conftest import BASE_DOC, CENTRE_LAT, CENTRE_LON, batch, deliver, fix_at, make_registry
 
 MIN = 60_000
 EVERY_NIGHT = [

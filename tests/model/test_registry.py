@@ -6,7 +6,7 @@ import shapely
 from geomonitor.model.errors import RegistryError
 from geomonitor.model.registry_load import load_registry_file, parse_registry
 
-from .conftest import BASE_DOC, make_doc
+from ..conftest import BASE_DOC, make_doc
 
 
 def errors_of(doc) -> list[str]:

@@ -12,7 +12,7 @@ from geomonitor.engine import Engine
 from geomonitor.model.crs import to_wgs84
 from geomonitor.model.read import Read
 
-from .conftest import BASE_DOC, CX, CY, MINUTE, T0, batch, fix_at, make_registry
+from ..conftest import BASE_DOC, CX, CY, MINUTE, T0, batch, fix_at, make_registry
 
 DECLARED = {
     "id": "C-5",

@@ -337,7 +337,7 @@ def test_a_crash_between_publishing_and_recording_it_duplicates_nothing(
 
 
 def test_the_example_configuration_loads_with_the_defaults():
-    example = Path(__file__).parents[1] / "consumers" / "geomonitor.example.toml"
+    example = Path(__file__).parents[2] / "consumers" / "geomonitor.example.toml"
     cfg = load_config(example, env={})
     assert cfg == StreamConfig(store="geomonitor.db")
 
@@ -383,7 +383,7 @@ def test_the_anpr_consumer_stores_reads_and_dead_letters_bad_ones(kafka_broker, 
 
 
 def test_anpr_through_kafka_gives_the_same_vehicle_candidates_as_a_replay(kafka_broker, tmp_path):
-    from .test_vehicle import reg, write_reads
+    from ..rules.test_vehicle import reg, write_reads
 
     path = write_reads(tmp_path / "anpr.jsonl")
     with Store(tmp_path / "ref.db") as st:

@@ -13,7 +13,7 @@ import pytest
 from geomonitor.app.cli import main
 from geomonitor.model.times import iso
 
-from .conftest import fix_at, make_doc
+from ..conftest import fix_at, make_doc
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_load_replay_list_show(files, capsys):
 
 def test_show_an_undeclared_vehicle_journey(tmp_path, capsys):
     """The desk sees the plate, the cameras, and the reads and fixes behind the journey."""
-    from .test_undeclared import DECLARED, drive, read
+    from ..rules.test_undeclared import DECLARED, drive, read
 
     doc = make_doc()
     doc["orders"][0]["conditions"] = [DECLARED]

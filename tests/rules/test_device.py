@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from geomonitor.engine import Engine
 
-from .conftest import T0, batch, deliver, fix_at, make_registry
+from ..conftest import T0, batch, deliver, fix_at, make_registry
 
 MIN = 60_000
 

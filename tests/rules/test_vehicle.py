@@ -16,7 +16,7 @@ from geomonitor.model.read import Read
 from geomonitor.model.times import iso
 from geomonitor.store.domain import Store
 
-from .conftest import BASE_DOC, CX, CY, MINUTE, T0, make_registry
+from ..conftest import BASE_DOC, CX, CY, MINUTE, T0, make_registry
 
 # Zone Z-CIRCLE: 300 m around the centre. Curfew: 19:00-07:00 at the centre, 100 m.
 CONDITIONS = [
