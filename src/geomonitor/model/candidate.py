@@ -12,13 +12,10 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from .times import iso, to_datetime
-
-UK = ZoneInfo("Europe/London")
+from .times import UK, iso, to_datetime
 
 
 def candidate_id(

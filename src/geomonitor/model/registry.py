@@ -12,14 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from .timetable import Timetable
 from .zone import Zone
 
 MIN_AGE_TO_TAG = 12
 ADULT_AGE = 18
-UK = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from .errors import RegistryError, TimetableError, ZoneError
 from .registry import (
     ADULT_AGE,
     MIN_AGE_TO_TAG,
-    UK,
     Camera,
     Condition,
     CurfewParams,
@@ -56,7 +55,7 @@ from .registry_doc import (
     ZoneDoc,
     error_lines,
 )
-from .times import to_datetime
+from .times import UK, to_datetime
 from .timetable import Timetable
 from .zone import Zone, zone_from_circle, zone_from_file, zone_from_geojson
 

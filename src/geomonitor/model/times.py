@@ -8,11 +8,15 @@ daylight-saving change?) and are rejected.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from .errors import TimeError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
+
+#: Local time of every text for people (Europe/London: GMT in winter, BST in summer).
+UK = ZoneInfo("Europe/London")
 
 MS_PER_SECOND = 1000
 MS_PER_MINUTE = 60_000

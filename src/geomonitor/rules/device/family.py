@@ -20,7 +20,7 @@ from ...model.times import MS_PER_HOUR, MS_PER_MINUTE
 from ..base import Changes, DeviceKey, Observations, RuleFamily
 from ..config import EngineConfig
 from ..fittings import Fittings
-from .health import DeviceTrack, device_events
+from .health import DeviceColumns, DeviceTrack, device_events
 
 #: Device events that are also candidates for the monitoring desk (while fitted).
 DESK_DEVICE_KINDS = ("strap_tamper", "no_contact")
@@ -50,7 +50,7 @@ class DeviceFamily(RuleFamily):
             order = idx[np.lexsort((batch.ts[idx], tix[idx]))]  # by tag, then event time
             st = tix[order]
             m = len(order)
-            cols_all = (
+            cols_all = DeviceColumns(
                 batch.ts[order],
                 batch.x[order],
                 batch.y[order],
@@ -68,10 +68,10 @@ class DeviceFamily(RuleFamily):
             quiet = self._quiet_appends(st, starts, cols_all)
             for a, b, ok in zip(starts.tolist(), ends.tolist(), quiet.tolist(), strict=True):
                 t = int(st[a])
-                self.tracks[t].add(tuple(c[a:b] for c in cols_all))
-                if ok and not self._poor_hour_tipped(t, cols_all[0][a:b], cols_all[3][a:b]):
+                self.tracks[t].add(DeviceColumns(*(c[a:b] for c in cols_all)))
+                if ok and not self._poor_hour_tipped(t, cols_all.ts[a:b], cols_all.acc[a:b]):
                     continue
-                first = int(cols_all[0][a])
+                first = int(cols_all.ts[a])
                 dirty[t] = min(dirty.get(t, first), first)
         if obs.now is None:
             return res
@@ -87,13 +87,13 @@ class DeviceFamily(RuleFamily):
         return res
 
     def _quiet_appends(
-        self, tags: np.ndarray, starts: np.ndarray, cols: tuple[np.ndarray, ...]
+        self, tags: np.ndarray, starts: np.ndarray, cols: DeviceColumns
     ) -> np.ndarray:
         """For each tag's group of new fixes (``cols`` sorted by tag then time, groups
         starting at ``starts``): whether they come after the tag's last fix and can neither
         start nor change any device event, so nothing needs recomputing (the common case).
         Poor-accuracy hours are checked separately (:meth:`_poor_hour_tipped`)."""
-        ts, x, y, acc, batt, tamper = cols[:6]
+        ts, x, y, acc, batt, tamper = cols.ts, cols.x, cols.y, cols.acc, cols.batt, cols.tamper
         cfg = self.config
         n_groups = len(starts)
         # The fix before each new one: the previous new fix, or the tag's stored last fix.

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,6 +34,20 @@ from ...model.candidate import DeviceEvent
 from ...model.columns import Columns
 from ...model.times import MS_PER_HOUR, MS_PER_MINUTE
 from ..config import DeviceConfig
+
+
+class DeviceColumns(NamedTuple):
+    """What device health needs of each fix, as columns (the order of
+    :attr:`DeviceTrack._DTYPES`)."""
+
+    ts: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    acc: np.ndarray
+    batt: np.ndarray
+    tamper: np.ndarray
+    charging: np.ndarray
+    rank: np.ndarray
 
 
 class DeviceTrack:
@@ -61,19 +75,9 @@ class DeviceTrack:
             self._cols.views()
         )
 
-    def add(self, cols: tuple[np.ndarray, ...]) -> None:
-        """Merge fixes (columns in ``_DTYPES`` order, any order; lower rank wins a tie)."""
-        ts = cols[0]
-        in_order = len(ts) < 2 or bool((ts[1:] > ts[:-1]).all())
-        if in_order and (len(self.ts) == 0 or ts[0] > self.ts[-1]):
-            self._cols.append(cols)
-        else:
-            merged = [np.concatenate([a, b]) for a, b in zip(self._cols.views(), cols, strict=True)]
-            o = np.lexsort((merged[7], merged[0]))
-            merged = [c[o] for c in merged]
-            keep = np.ones(len(merged[0]), bool)
-            keep[1:] = merged[0][1:] != merged[0][:-1]
-            self._cols.replace([c[keep] for c in merged])
+    def add(self, cols: DeviceColumns) -> None:
+        """Merge fixes (any order; of two for the same instant the lower rank stays)."""
+        self._cols.merge(cols, ts=0, rank=7)
         self._refresh()
 
 
