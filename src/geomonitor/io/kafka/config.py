@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -112,33 +112,37 @@ class Settings(BaseSettings):
         return _Environment(settings_cls, _ENV.get()), init_settings
 
 
+_KAFKA, _TOPICS = KafkaSection(), TopicsSection()
+_THRESHOLDS, _RUN = ThresholdsSection(), RunSection()
+
+
 class StreamConfig(BaseModel):
-    """Everything a stream consumer or producer needs (see ``docs/deployment.md``)."""
+    """Everything a stream consumer or producer needs, flat (see ``docs/deployment.md``);
+    the defaults are the sections' own."""
 
     model_config = ConfigDict(validate_assignment=True)
 
-    bootstrap_servers: str = "localhost:9092"
-    group_id: str = "geomonitor"
-    client_id: str = "geomonitor"
-    max_poll_records: int = 20_000
-    poll_timeout_ms: int = 1000
-    max_poll_interval_ms: int = 300_000
-    session_timeout_ms: int = 10_000
-    heartbeat_interval_ms: int = 3_000
-    fixes_topic: str = "geomonitor.fixes"
-    anpr_topic: str = "geomonitor.anpr"
-    candidates_topic: str = "geomonitor.candidates"
-    device_events_topic: str = "geomonitor.device-events"
-    deadletter_topic: str = "geomonitor.deadletter"
-    store: str = str(default_db_path())
-    # thresholds: the engine's own defaults
-    default_accuracy_m: float = EngineConfig.default_accuracy_m
-    curfew_no_signal_minutes: float = EngineConfig.curfew_no_signal_minutes
-    no_contact_minutes: float = DeviceConfig.no_contact_minutes
-    low_battery_pct: float = DeviceConfig.low_battery_pct
-    log_every_s: float = 30.0
+    bootstrap_servers: str = _KAFKA.bootstrap_servers
+    group_id: str = _KAFKA.group_id
+    client_id: str = _KAFKA.client_id
+    max_poll_records: int = _KAFKA.max_poll_records
+    poll_timeout_ms: int = _KAFKA.poll_timeout_ms
+    max_poll_interval_ms: int = _KAFKA.max_poll_interval_ms
+    session_timeout_ms: int = _KAFKA.session_timeout_ms
+    heartbeat_interval_ms: int = _KAFKA.heartbeat_interval_ms
+    fixes_topic: str = _TOPICS.fixes
+    anpr_topic: str = _TOPICS.anpr
+    candidates_topic: str = _TOPICS.candidates
+    device_events_topic: str = _TOPICS.device_events
+    deadletter_topic: str = _TOPICS.deadletter
+    store: str = Field(default_factory=lambda: str(default_db_path()))
+    default_accuracy_m: float = _THRESHOLDS.default_accuracy_m
+    curfew_no_signal_minutes: float = _THRESHOLDS.curfew_no_signal_minutes
+    no_contact_minutes: float = _THRESHOLDS.no_contact_minutes
+    low_battery_pct: float = _THRESHOLDS.low_battery_pct
+    log_every_s: float = _RUN.log_every_s
     #: Stop after this many seconds with nothing to consume (demos, tests); None: never.
-    idle_exit_s: float | None = None
+    idle_exit_s: float | None = _RUN.idle_exit_s
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
