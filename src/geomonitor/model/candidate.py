@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .times import UK, iso, to_datetime
+from .text import local_clock, local_time  # noqa: F401  (re-exported)
+from .times import iso
 
 
 def candidate_id(
@@ -71,6 +72,42 @@ class Candidate:
         return cls(**d)
 
 
+#: Severity levels, most urgent first.
+SEVERITIES = ("critical", "high", "medium", "low")
+#: The desk's severity of each kind of candidate (see ``docs/formats.md``): a tamper and a
+#: breach of an exclusion zone (which protects a victim) come first; a short silence last.
+SEVERITY = {
+    "strap_tamper": "critical",
+    "exclusion_zone": "critical",
+    "curfew_absent": "high",
+    "curfew_late_return": "high",
+    "non_association": "high",
+    "vehicle_in_exclusion_zone": "high",
+    "no_contact": "high",
+    "outside_inclusion_zone": "medium",
+    "undeclared_vehicle": "medium",
+    "curfew_vehicle_sighting": "medium",
+    "curfew_no_signal": "low",
+}
+
+
+def severity(c: Candidate) -> str:
+    """The candidate's severity (an unknown kind counts as medium)."""
+    return SEVERITY.get(c.kind, "medium")
+
+
+def queue_order(cands: Iterable[Candidate]) -> list[Candidate]:
+    """The desk's queue: open before closed, then by severity, then oldest first."""
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(cands, key=lambda c: (c.status != "open", rank[severity(c)], c.opened_at, c.id))
+
+
+def evidence_counts(c: Candidate) -> tuple[int, int]:
+    """How many fixes and how many ANPR reads a candidate's evidence holds."""
+    reads = sum(ref.startswith("ANPR:") for ref in c.evidence)
+    return len(c.evidence) - reads, reads
+
+
 #: What a rule last emitted per candidate id: (signature, candidate).
 Emitted = dict[str, tuple[tuple, Candidate]]
 
@@ -98,20 +135,6 @@ def reconcile(
         if old is None or old[0] != sig:
             emitted[cid] = (sig, c)
             upserts.append(c)
-
-
-def local_time(ms: int) -> str:
-    """A UK wall-clock time for explanations, e.g. ``Sat 21 Nov 2026 21:14 GMT``."""
-    return to_datetime(ms).astimezone(UK).strftime("%a %d %b %Y %H:%M %Z")
-
-
-def local_clock(ms: int, ref: int) -> str:
-    """Like :func:`local_time`, but only the clock when on the same local day as ``ref``."""
-    a = to_datetime(ms).astimezone(UK)
-    b = to_datetime(ref).astimezone(UK)
-    if a.date() == b.date():
-        return a.strftime("%H:%M %Z")
-    return local_time(ms)
 
 
 def fix_refs(tag_ids: list[str], ts: list[int]) -> list[str]:

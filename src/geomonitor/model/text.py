@@ -1,0 +1,66 @@
+"""Words and numbers for people: distances, durations and local times as a desk officer
+reads them. Every text and table shown to people uses these; JSON stays in UTC and metres.
+
+Local time is Europe/London, with its zone (GMT or BST) always written, so a time read
+aloud on the night the clocks change is never ambiguous.
+"""
+
+from __future__ import annotations
+
+from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, UK, to_datetime
+
+
+def distance(metres: float) -> str:
+    """``7 m``, ``140 m``, ``850 m``, ``1.4 km``, ``143 km``."""
+    m = abs(float(metres))
+    if m < 100:
+        return f"{m:.0f} m"
+    if m < 1000:
+        return f"{round(m, -1):.0f} m"
+    if m < 9_950:
+        return f"{m / 1000:.1f} km"
+    return f"{m / 1000:.0f} km"
+
+
+def duration(ms: float) -> str:
+    """``40 s``, ``23 min``, ``3 h 20 min``, ``1 day 4 h``, ``12 days``."""
+    ms = max(0.0, float(ms))
+    if ms < MS_PER_MINUTE:
+        return f"{ms / 1000:.0f} s"
+    minutes = int(ms // MS_PER_MINUTE)
+    if ms < MS_PER_HOUR:
+        return f"{minutes} min"
+    if ms < MS_PER_DAY:
+        h, m = divmod(minutes, 60)
+        return f"{h} h" if m == 0 else f"{h} h {m} min"
+    days, rest = divmod(int(ms // MS_PER_HOUR), 24)
+    if days >= 3:
+        return f"{days + (1 if rest >= 12 else 0)} days"
+    unit = "day" if days == 1 else "days"
+    return f"{days} {unit}" if rest == 0 else f"{days} {unit} {rest} h"
+
+
+def local_time(ms: int) -> str:
+    """A UK wall-clock time, e.g. ``Sat 21 Nov 2026 21:14 GMT``."""
+    return to_datetime(ms).astimezone(UK).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def local_short(ms: int | None) -> str:
+    """A UK wall-clock time for tables, e.g. ``Sat 21 Nov 21:14 GMT`` (``-`` for none)."""
+    if ms is None:
+        return "-"
+    return to_datetime(ms).astimezone(UK).strftime("%a %d %b %H:%M %Z")
+
+
+def local_clock(ms: int, ref: int) -> str:
+    """Like :func:`local_time`, but only the clock when on the same local day as ``ref``."""
+    a = to_datetime(ms).astimezone(UK)
+    b = to_datetime(ref).astimezone(UK)
+    if a.date() == b.date():
+        return a.strftime("%H:%M %Z")
+    return local_time(ms)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 fix``, ``3 fixes``."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
