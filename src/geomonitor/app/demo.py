@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io.replay import replay
+from ..model.candidate import queue_order
 from ..model.registry_load import load_registry_file
 from ..sim import score, simulate
 from ..store.domain import Store
-from .tables import candidate_table, show
+from .tables import candidate_table, kind_counts, show
 
 
 def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int:
@@ -37,13 +38,23 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
         summary, _ = replay(st, out / "fixes.jsonl", out / "anpr.jsonl", parallel=True)
         print("\n".join("   " + line for line in summary.lines()))
         cands = st.candidates()
-        print(f"\n4. What the monitoring desk sees ({len(cands)} breach candidates):\n")
-        if cands:
-            show(candidate_table(cands))
+        queue = queue_order(cands)
+        n_open = sum(c.status == "open" for c in cands)
+        print(
+            f"\n4. What the monitoring desk sees: {len(cands)} breach candidates, {n_open} open."
+            " Per kind:\n"
+        )
+        show(kind_counts(cands))
+        top = queue[:15]
+        print("\n   The queue, most urgent first (times are UK local time):\n")
+        if top:
+            show(candidate_table(top))
+            print(
+                f"\n   showing {len(top)} of {len(cands)}; all: geomonitor alerts list --db {db} --limit 0"
+            )
+            print(f"\n   e.g. {top[0].id}: {top[0].explanation}")
         else:
-            print("no candidates")
-        if cands:
-            print(f"\n   e.g. {cands[0].id}: {cands[0].explanation}")
+            print("   no candidates")
         for step, (label, kinds) in enumerate(
             (
                 ("exclusion zones", ("exclusion_zone",)),

@@ -11,8 +11,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..model.candidate import Candidate
-from ..model.times import iso
+from ..model.candidate import SEVERITIES, SEVERITY, Candidate, evidence_counts, severity
+from ..model.text import local_short
+from ..model.times import parse_ts
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
@@ -35,24 +36,48 @@ def show(t: Table, file: Any = None) -> None:
 
 
 def candidate_table(cands: Sequence[Candidate]) -> Table:
-    """The desk's queue."""
-    rows = [
-        (
-            c.id,
-            c.kind,
-            c.status,
-            c.subject_id,
-            f"{c.order_id}/{c.condition_id}",
-            c.zone_id or "-",
-            (iso(c.opened_at) or "")[:16],
-            (iso(c.closed_at) or "-")[:16],
-            str(c.fix_count),
+    """The desk's queue, in the order given: severity, times in UK local time, and the
+    evidence as fixes and ANPR reads."""
+    rows = []
+    for c in cands:
+        fixes, reads = evidence_counts(c)
+        rows.append(
+            (
+                severity(c).upper(),
+                c.id,
+                c.kind,
+                c.status,
+                c.subject_id,
+                _condition(c),
+                local_short(c.opened_at),
+                local_short(c.closed_at),
+                str(fixes),
+                str(reads),
+            )
         )
-        for c in cands
-    ]
-    headers = ("ID", "KIND", "STATUS", "SUBJECT", "ORDER/COND", "ZONE", "OPENED (UTC)",
-               "CLOSED (UTC)", "FIXES")  # fmt: skip
+    headers = ("SEVERITY", "ID", "KIND", "STATUS", "SUBJECT", "CONDITION", "OPENED",
+               "CLOSED", "FIXES", "READS")  # fmt: skip
     return table(headers, rows)
+
+
+def _condition(c: Candidate) -> str:
+    """What the candidate is about: the order's condition (and zone), or the tag."""
+    if c.order_id == "-":
+        return f"tag {c.condition_id}"
+    zone = f" ({c.zone_id})" if c.zone_id else ""
+    return f"{c.order_id}/{c.condition_id}{zone}"
+
+
+def kind_counts(cands: Sequence[Candidate]) -> Table:
+    """Open and closed candidates per kind, most severe kinds first."""
+    by: dict[str, list[int]] = {}
+    for c in cands:
+        n = by.setdefault(c.kind, [0, 0])
+        n[0 if c.status == "open" else 1] += 1
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    kinds = sorted(by, key=lambda k: (rank[SEVERITY.get(k, "medium")], k))
+    rows = [(SEVERITY.get(k, "medium").upper(), k, str(by[k][0]), str(by[k][1])) for k in kinds]
+    return table(("SEVERITY", "KIND", "OPEN", "CLOSED"), rows)
 
 
 def device_table(events: Sequence[dict[str, Any]]) -> Table:
@@ -64,10 +89,10 @@ def device_table(events: Sequence[dict[str, Any]]) -> Table:
             (
                 ev["tag_id"],
                 ev["kind"],
-                (ev["started_at"] or "")[:16],
-                (ev["ended_at"] or "-")[:16],
+                local_short(parse_ts(ev["started_at"])),
+                local_short(None if ev["ended_at"] is None else parse_ts(ev["ended_at"])),
                 ev["subject_id"] or "(not fitted)",
                 det,
             )
         )
-    return table(("TAG", "KIND", "STARTED (UTC)", "ENDED (UTC)", "SUBJECT", "DETAILS"), rows)
+    return table(("TAG", "KIND", "STARTED", "ENDED", "SUBJECT", "DETAILS"), rows)

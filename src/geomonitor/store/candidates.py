@@ -36,29 +36,42 @@ class CandidateTables:
         retracted: Iterable[str] = (),
         only_changed: bool = False,
     ) -> CandidateWrite:
-        """Write candidate changes and record each in the candidate history; with
+        """Write candidate changes and record every transition in the candidate history
+        (a candidate first seen already closed is recorded as opened, then closed); with
         ``only_changed``, upserts equal to what is stored are skipped (several stream
-        consumers may reach the same candidate)."""
+        consumers may reach the same candidate).
+
+        A retracted candidate keeps its last content in the history; when a candidate of
+        the same subject, order, condition and kind over an overlapping time comes in the
+        same write, each names the other (``superseded by`` / ``supersedes``).
+        """
         w = CandidateWrite()
         now = _now()
-        events: list[tuple[str, str, str, str | None]] = []
-        for c in upserts:
+        ups = list(upserts)
+        gone = self._retracted_rows(retracted)
+        successor = _successors(gone, ups)
+        supersedes: dict[str, list[str]] = {}
+        for rid, sid in successor.items():
+            supersedes.setdefault(sid, []).append(rid)
+        events: list[tuple[str, str, str, str | None, str | None]] = []
+        for c in ups:
             row = self.db.execute(
                 "SELECT status, body FROM candidates WHERE id=?", (c.id,)
             ).fetchone()
             body = dumps(c.to_json())
             if only_changed and row is not None and row[1] == body:
                 continue
+            link = ",".join(sorted(supersedes.get(c.id, []))) or None
             if row is None:
-                action = "opened"
+                actions = ["opened"] + (["closed"] if c.status == "closed" else [])
                 w.opened += 1
-                if c.status == "closed":
-                    w.closed += 1
-            elif row[0] != c.status and c.status == "closed":
-                action = "closed"
-                w.closed += 1
+                w.closed += c.status == "closed"
+            elif row[0] != c.status:
+                actions = ["closed" if c.status == "closed" else "reopened"]
+                w.closed += c.status == "closed"
+                w.updated += c.status != "closed"
             else:
-                action = "updated"
+                actions = ["updated"]
                 w.updated += 1
             self.db.execute(
                 "INSERT INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE "
@@ -78,21 +91,31 @@ class CandidateTables:
                     body,
                 ),
             )
-            events.append((c.id, action, now, body))
-            w.events.append((c.id, c.subject_id, action, body))
-        for cid in retracted:
-            row = self.db.execute("SELECT subject_id FROM candidates WHERE id=?", (cid,)).fetchone()
-            if row is not None:
-                self.db.execute("DELETE FROM candidates WHERE id=?", (cid,))
-                w.retracted += 1
-                events.append((cid, "retracted", now, None))
-                w.events.append((cid, row[0], "retracted", None))
+            for k, action in enumerate(actions):
+                events.append((c.id, action, now, body, link if k == 0 else None))
+            w.events.append((c.id, c.subject_id, actions[0], body))
+        for cid, (subject, body) in gone.items():
+            self.db.execute("DELETE FROM candidates WHERE id=?", (cid,))
+            w.retracted += 1
+            events.append((cid, "retracted", now, body, successor.get(cid)))
+            w.events.append((cid, subject, "retracted", None))
         self.db.executemany(
-            "INSERT INTO candidate_events (candidate_id, action, recorded_at, body) "
-            "VALUES (?,?,?,?)",
+            "INSERT INTO candidate_events (candidate_id, action, recorded_at, body, link) "
+            "VALUES (?,?,?,?,?)",
             events,
         )
         return w
+
+    def _retracted_rows(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Subject and stored body of each candidate about to be retracted."""
+        out = {}
+        for cid in ids:
+            row = self.db.execute(
+                "SELECT subject_id, body FROM candidates WHERE id=?", (cid,)
+            ).fetchone()
+            if row is not None:
+                out[cid] = (row[0], row[1])
+        return out
 
     def sync_candidates(
         self,
@@ -126,14 +149,34 @@ class CandidateTables:
         return None if row is None else Candidate.from_json(orjson.loads(row[0]))
 
     def candidate_history(self, cid: str) -> list[dict[str, Any]]:
-        return [
-            {"seq": s, "action": a, "recorded_at": t}
-            for s, a, t in self.db.execute(
-                "SELECT seq, action, recorded_at FROM candidate_events WHERE candidate_id=? "
-                "ORDER BY seq",
-                (cid,),
-            )
-        ]
+        """Every recorded transition of a candidate, oldest first: ``action``,
+        ``recorded_at`` (wall clock, UTC), and ``superseded_by`` (a retraction) or
+        ``supersedes`` (the candidate it replaced)."""
+        out = []
+        for seq, action, at, link in self.db.execute(
+            "SELECT seq, action, recorded_at, link FROM candidate_events WHERE candidate_id=? "
+            "ORDER BY seq",
+            (cid,),
+        ):
+            h: dict[str, Any] = {"seq": seq, "action": action, "recorded_at": at}
+            if link:
+                h["superseded_by" if action == "retracted" else "supersedes"] = link
+            out.append(h)
+        return out
+
+    def retracted_candidate(self, cid: str) -> tuple[Candidate, str | None] | None:
+        """A candidate no longer current: its last content, and what superseded it (None
+        when nothing did); None when ``cid`` was never retracted or is current again."""
+        if self.db.execute("SELECT 1 FROM candidates WHERE id=?", (cid,)).fetchone():
+            return None
+        row = self.db.execute(
+            "SELECT body, link FROM candidate_events WHERE candidate_id=? AND "
+            "action='retracted' ORDER BY seq DESC LIMIT 1",
+            (cid,),
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return Candidate.from_json(orjson.loads(row[0])), row[1]
 
     # ------------------------------------------------------------------ device health
     def apply_device_events(
@@ -223,3 +266,29 @@ def where(**filters: str | None) -> tuple[str, list[str]]:
     if not used:
         return "", []
     return " WHERE " + " AND ".join(f"{k}=?" for k in used), list(used.values())
+
+
+def _successors(gone: dict[str, tuple[str, str]], ups: list[Candidate]) -> dict[str, str]:
+    """For each retracted candidate, the upsert that supersedes it: the same subject, order,
+    condition and kind over an overlapping span (the nearest start when several do)."""
+    out: dict[str, str] = {}
+    for rid, (_, body) in gone.items():
+        r = Candidate.from_json(orjson.loads(body))
+        r_end = r.closed_at if r.closed_at is not None else 2**62
+        best: tuple[int, str] | None = None
+        for c in ups:
+            if (c.kind, c.subject_id, c.order_id, c.condition_id) != (
+                r.kind,
+                r.subject_id,
+                r.order_id,
+                r.condition_id,
+            ) or c.id == rid:
+                continue
+            c_end = c.closed_at if c.closed_at is not None else 2**62
+            if c.opened_at <= r_end and r.opened_at <= c_end:
+                key = (abs(c.opened_at - r.opened_at), c.id)
+                if best is None or key < (best[0], best[1]):
+                    best = key
+        if best is not None:
+            out[rid] = best[1]
+    return out

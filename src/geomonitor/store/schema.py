@@ -157,6 +157,10 @@ MIGRATIONS: list[str] = [
         INSERT INTO fix_log (tag_id, ts) VALUES (NEW.tag_id, NEW.ts);
     END;
     """,
+    # 5: the links between a retracted candidate and the one that superseded it
+    """
+    ALTER TABLE candidate_events ADD COLUMN link TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

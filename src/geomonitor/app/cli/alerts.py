@@ -6,42 +6,40 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date, datetime
 from typing import Any
 
+from ...model.candidate import SEVERITIES, Candidate, evidence_counts, queue_order, severity
+from ...model.errors import InputError, TimeError
+from ...model.text import distance, local_time, plural
+from ...model.times import UK, from_datetime, parse_ts
 from ..tables import candidate_table, device_table, show
 from .common import db_arg, open_store
 
-#: Fields of ``alerts show``, in the order printed.
-_SHOWN = (
-    "id",
-    "kind",
-    "status",
-    "subject_id",
-    "order_id",
-    "condition_id",
-    "zone_id",
-    "opened_at",
-    "closed_at",
-    "close_reason",
-    "fix_count",
-    "uncertain_count",
-    "max_penetration_m",
-    "last_evidence_at",
-)
+ZONE_KINDS = ("exclusion_zone", "outside_inclusion_zone")
 
 
 def add_parser(sub: Any) -> None:
     al = sub.add_parser("alerts", help="breach candidates for the monitoring desk")
     asub = al.add_subparsers(dest="action", required=True)
-    p = asub.add_parser("list", help="list candidates")
+    p = asub.add_parser("list", help="the desk's queue: open first, then by severity, oldest first")
     db_arg(p)
     p.add_argument("--status", choices=["open", "closed"])
     p.add_argument("--subject", help="only this subject")
+    p.add_argument("--kind", action="append", help="only this kind (repeatable)")
+    p.add_argument("--district", help="only subjects of this district (code or name)")
+    p.add_argument("--severity", choices=SEVERITIES, help="only this severity or worse")
+    p.add_argument("--since", help="opened at or after (ISO time with zone, or a local date)")
+    p.add_argument("--until", help="opened before (ISO time with zone, or a local date)")
+    p.add_argument("--limit", type=int, default=50, help="at most this many rows (0: all)")
     p.add_argument("--format", choices=["table", "jsonl"], default="table")
     p = asub.add_parser("show", help="one candidate with its evidence and history")
     p.add_argument("id")
     db_arg(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
+    p = asub.add_parser("history", help="every change to one candidate")
+    p.add_argument("id")
+    db_arg(p)
     al.set_defaults(func=run_alerts)
 
     p = sub.add_parser("devices", help="device health events per tag (faulty-unit audit)")
@@ -62,45 +60,153 @@ def add_parser(sub: Any) -> None:
 
 
 def run_alerts(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return _list(args)
     with open_store(args) as st:
-        if args.action == "list":
-            cands = st.candidates(args.status, args.subject)
-            if args.format == "jsonl":
-                for cand in cands:
-                    print(json.dumps(cand.to_json()))
-            elif not cands:
-                print("no candidates")
-            else:
-                show(candidate_table(cands))
-            return 0
         c = st.candidate(args.id)
-        if c is None:
-            print(f"geomonitor: no candidate {args.id}", file=sys.stderr)
-            return 1
-        hist = st.candidate_history(c.id)
-    d = c.to_json()
+        gone = None if c is not None else st.retracted_candidate(args.id)
+        hist = st.candidate_history(args.id)
+    if c is None and gone is None:
+        print(f"geomonitor: no candidate {args.id}", file=sys.stderr)
+        return 1
+    if args.action == "history":
+        for line in history_lines(hist):
+            print(line)
+        return 0
+    if c is None:
+        assert gone is not None
+        c, successor = gone
+        note = f"superseded by {successor}" if successor else "withdrawn by later evidence"
+        print(f"{args.id}: retracted, {note}. Its last content:")
     if args.format == "json":
+        d = c.to_json()
+        d["severity"] = severity(c)
         d["history"] = hist
         print(json.dumps(d, indent=2))
         return 0
-    for k in _SHOWN:
-        print(f"{k:<18} {d.get(k)}")
-    print(f"{'explanation':<18} {c.explanation}")
-    for k, v in c.details.items():
-        print(f"{k:<18} {v}")
-    reads = sum(ref.startswith("ANPR:") for ref in c.evidence)
-    what = [f"{len(c.evidence) - reads} fixes"] + ([f"{reads} ANPR reads"] if reads else [])
-    if c.zone_id is not None and c.kind in ("exclusion_zone", "outside_inclusion_zone"):
-        what.append(f"{c.fix_count} wholly past the boundary, {c.uncertain_count} straddling it")
-    print(f"evidence ({', '.join(what)}):")
-    for ref in c.evidence[:50]:
-        print(f"    {ref}")
-    if len(c.evidence) > 50:
-        print(f"    ... {len(c.evidence) - 50} more (use --format json)")
-    print("history:")
-    for h in hist:
-        print(f"    {h['recorded_at']}  {h['action']}")
+    for line in show_lines(c, hist):
+        print(line)
     return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    with open_store(args) as st:
+        cands = st.candidates(args.status, args.subject)
+        districts = None
+        if args.district:
+            reg = st.current_registry()
+            code = next(
+                (d.code for d in reg.districts.values()
+                 if args.district.lower() in (d.code.lower(), d.name.lower())),
+                None,
+            )  # fmt: skip
+            if code is None:
+                raise InputError(f"--district: no district {args.district!r} in the registry")
+            districts = {s.id for s in reg.subjects.values() if s.district == code}
+    since, until = parse_when(args.since, "--since"), parse_when(args.until, "--until")
+    worst = SEVERITIES.index(args.severity) if args.severity else len(SEVERITIES)
+    cands = queue_order(
+        c
+        for c in cands
+        if (not args.kind or c.kind in args.kind)
+        and (districts is None or c.subject_id in districts)
+        and SEVERITIES.index(severity(c)) <= worst
+        and (since is None or c.opened_at >= since)
+        and (until is None or c.opened_at < until)
+    )
+    shown = cands if args.limit <= 0 else cands[: args.limit]
+    if args.format == "jsonl":
+        for cand in shown:
+            print(json.dumps({**cand.to_json(), "severity": severity(cand)}))
+        return 0
+    if not cands:
+        print("no candidates")
+        return 0
+    show(candidate_table(shown))
+    if len(shown) < len(cands):
+        print(f"showing {len(shown)} of {len(cands)} (--limit 0 for all)")
+    return 0
+
+
+def parse_when(text: str | None, option: str) -> int | None:
+    """An instant from an ISO 8601 time with a zone, or a local (UK) date's midnight."""
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        try:
+            return parse_ts(text)
+        except TimeError as e:
+            raise InputError(f"{option}: {e}") from None
+    return from_datetime(datetime(day.year, day.month, day.day, tzinfo=UK))
+
+
+def show_lines(c: Candidate, hist: list[dict[str, Any]]) -> list[str]:
+    """``alerts show`` as text: times in local time, distances and durations in words."""
+    out = [
+        f"{'id':<18} {c.id}",
+        f"{'kind':<18} {c.kind} ({severity(c)})",
+        f"{'status':<18} {c.status}",
+        f"{'subject':<18} {c.subject_id}",
+    ]
+    if c.order_id != "-":
+        out.append(f"{'condition':<18} {c.order_id}/{c.condition_id}")
+    else:
+        out.append(f"{'tag':<18} {c.condition_id}")
+    if c.zone_id:
+        out.append(f"{'zone':<18} {c.zone_id}")
+    out.append(f"{'opened':<18} {local_time(c.opened_at)}")
+    if c.closed_at is not None:
+        out.append(f"{'closed':<18} {local_time(c.closed_at)}")
+    if c.close_reason:
+        out.append(f"{'close reason':<18} {c.close_reason.replace('_', ' ')}")
+    out.append(f"{'last evidence':<18} {local_time(c.last_evidence_at)}")
+    if c.max_penetration_m is not None and c.kind in ZONE_KINDS:
+        out.append(f"{'deepest':<18} {distance(c.max_penetration_m)} past the boundary")
+    out.append(f"{'explanation':<18} {c.explanation}")
+    for k, v in c.details.items():
+        out.append(f"{k.replace('_', ' '):<18} {readable(v)}")
+    fixes, reads = evidence_counts(c)
+    what = [plural(fixes, "fix", "fixes")] + ([plural(reads, "ANPR read")] if reads else [])
+    if c.kind in ZONE_KINDS:
+        what.append(f"{c.fix_count} wholly past the boundary, {c.uncertain_count} straddling it")
+    out.append(f"evidence ({', '.join(what)}):")
+    out += [f"    {ref}" for ref in c.evidence[:50]]
+    if len(c.evidence) > 50:
+        out.append(f"    ... {len(c.evidence) - 50} more (use --format json)")
+    out.append("history:")
+    out += ["    " + line for line in history_lines(hist)]
+    return out
+
+
+def history_lines(hist: list[dict[str, Any]]) -> list[str]:
+    """Each recorded change, in local time, with the links to other candidates."""
+    out = []
+    for h in hist:
+        line = f"{local_time(parse_ts(h['recorded_at']))}  {h['action']}"
+        if "superseded_by" in h:
+            line += f", superseded by {h['superseded_by']}"
+        if "supersedes" in h:
+            line += f", replacing {h['supersedes']}"
+        out.append(line)
+    return out
+
+
+def readable(v: Any) -> str:
+    """A detail's value for people: lists joined, times in local time, no ``None``."""
+    if v is None:
+        return "-"
+    if isinstance(v, list):
+        return ", ".join(readable(x) for x in v) if v else "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, str) and len(v) >= 20 and v[4:5] == "-" and v.endswith("Z"):
+        try:
+            return local_time(parse_ts(v))
+        except TimeError:
+            return v
+    return str(v)
 
 
 def run_devices(args: argparse.Namespace) -> int:
