@@ -50,7 +50,8 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
         if top:
             show(candidate_table(top))
             print(
-                f"\n   showing {len(top)} of {len(cands)}; all: geomonitor alerts list --db {db} --limit 0"
+                f"\n   showing {len(top)} of {len(cands)}; all of them: "
+                f"geomonitor alerts list --db {db} --limit 0"
             )
             print(f"\n   e.g. {top[0].id}: {top[0].explanation}")
         else:
