@@ -212,7 +212,9 @@ def test_conflicting_duplicates_resolve_the_same_way_whatever_arrives_first():
     assert out[0] == out[1] and out[0][0]["fix_count"] == 3
 
 
-def test_order_ending_during_a_long_silence_closes_at_the_order_end():
+def test_order_ending_during_a_long_silence_closes_at_the_last_evidence():
+    """Ten days of silence, the order ending in them: the episode is not stretched to the
+    order's end (that would read as days in the zone) but ends at its last evidence."""
     orders = [dict(BASE_DOC["orders"][0], ends="2026-11-25T00:00:00Z")]
     reg = make_registry(orders=orders)
     fixes = [fix_at(0, 0, m) for m in range(5)]
@@ -220,8 +222,17 @@ def test_order_ending_during_a_long_silence_closes_at_the_order_end():
     cands = run(fixes, registry=reg)
     assert sorted(c.kind for c in cands) == ["exclusion_zone", "no_contact"]  # the silence too
     (c,) = [c for c in cands if c.kind == "exclusion_zone"]
+    assert c.status == "closed" and c.close_reason == "signal_lost"
+    assert c.closed_at == fix_at(0, 0, 4).ts
+
+
+def test_order_ending_during_a_short_silence_closes_at_the_order_end():
+    orders = [dict(BASE_DOC["orders"][0], ends="2026-11-21T18:30:00Z")]
+    reg = make_registry(orders=orders)
+    fixes = [fix_at(0, 0, m) for m in range(25)] + [fix_at(0, 0, 40)]  # 16 min silent
+    (c,) = run(fixes, registry=reg)
     assert c.status == "closed" and c.close_reason == "condition_inactive"
-    assert c.closed_at == parse_ts("2026-11-25T00:00:00Z")
+    assert c.closed_at == parse_ts("2026-11-21T18:30:00Z")
 
 
 # ---------------------------------------------------------------- travel limits

@@ -8,8 +8,11 @@ schedule).
 
 An episode opens after ``open_after`` consecutive ``BREACH`` observations (no more than
 ``max_gap_ms`` apart) and closes after ``close_after`` consecutive ``CLEAR`` ones, or when the
-condition stops applying. ``UNCERTAIN`` observations neither count nor break a run: an
-ambiguous fix is not evidence either way.
+condition stops applying, or when the signal is lost: an observation more than ``lost_ms``
+after the episode's last one closes it at that last one (reason ``signal_lost``), and the
+observation then counts afresh: a subject still inside after an outage opens a new episode
+on new evidence; the silence is never counted as time inside. ``UNCERTAIN`` observations
+neither count nor break a run: an ambiguous fix is not evidence either way.
 
 A :class:`Track` keeps the observations of one subject under one condition sorted by event
 time. Observations may arrive in any order, duplicated, or hours late: a late observation
@@ -75,6 +78,8 @@ class Track:
     active_until
         For an instant at which the condition applies, when that stretch of applicability
         ends (used as the closing time when a schedule or validity period ends mid-episode).
+    lost_ms
+        A silence longer than this inside an episode ends it (``None``: never).
     """
 
     __slots__ = (
@@ -90,6 +95,7 @@ class Track:
         "close_after",
         "depth",
         "episodes",
+        "lost_ms",
         "max_gap_ms",
         "obs",
         "open_after",
@@ -102,8 +108,14 @@ class Track:
     _DTYPES = (np.int64, np.int8, np.int64, np.int32, np.float32, np.float32)
 
     def __init__(
-        self, open_after: int, close_after: int, max_gap_ms: int, active_until: Callable[[int], int]
+        self,
+        open_after: int,
+        close_after: int,
+        max_gap_ms: int,
+        active_until: Callable[[int], int],
+        lost_ms: int | None = None,
     ):
+        self.lost_ms = lost_ms
         self.open_after = open_after
         self.close_after = close_after
         self.max_gap_ms = max_gap_ms
@@ -125,6 +137,11 @@ class Track:
 
     def __len__(self) -> int:
         return len(self.ts)
+
+    @property
+    def open_episode(self) -> Episode | None:
+        """The episode still open after the last observation, if any."""
+        return self._open
 
     # ------------------------------------------------------------------ ingestion
     def add(
@@ -238,6 +255,7 @@ class Track:
         breaches = np.flatnonzero(self.obs[start:] == BREACH).tolist()
         touched: dict[int, Episode] = {}
         open_after, close_after, gap = self.open_after, self.close_after, self.max_gap_ms
+        lost = self.lost_ms
         i = 0
         while i < n:
             if self._open is None and not self._pending:
@@ -248,6 +266,15 @@ class Track:
             c = obs[i]
             t = ts[i]
             ep = self._open
+            if ep is not None and lost is not None and t - ep.last_obs_at > lost:
+                # The signal was lost inside the episode: it ends at its last evidence.
+                ep.closed_at = ep.last_obs_at
+                ep.close_obs_ts = t
+                ep.close_reason = "signal_lost"
+                self._open = None
+                self._out_run = 0
+                touched[id(ep)] = ep
+                ep = None
             if c == BREACH:
                 if ep is not None:
                     self._out_run = 0

@@ -13,8 +13,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...model.candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
+from ...model.candidate import Candidate, candidate_id, fix_refs
 from ...model.registry import Condition, Order, Registry, in_force
+from ...model.text import distance, duration, local_clock, local_time
 from ...model.times import MS_PER_DAY, MS_PER_MINUTE
 from ...model.timetable import ActivePeriods, Timetable, intersect_intervals
 from ..base import Changes, Observations, RuleFamily
@@ -132,15 +133,21 @@ class ZoneFamily(RuleFamily):
             [registry.zones[z] for z in zone_ids], config.h3_resolution, config.index_margin_m
         )
         gap = int(config.run_max_gap_minutes * MS_PER_MINUTE)
+        #: A silence longer than this ends an episode at its last evidence (an outage).
+        self.lost_ms = int(config.device.no_contact_minutes * MS_PER_MINUTE)
         self.tracks = [
             Track(
                 r.condition.open_after or config.open_after,
                 r.condition.close_after or config.close_after,
                 gap,
                 r.active_until,
+                self.lost_ms,
             )
             for r in self.rules
         ]
+        #: Event time: an open episode whose tag has been silent for longer than
+        #: ``lost_ms`` by now is shown closed at its last evidence (signal lost).
+        self.now: int | None = None
         self._ref_cache: dict[tuple[int, int], str] = {}
         # Candidate id -> (rule index, episode); what was last emitted for each.
         self._episode_of: dict[str, tuple[int, Episode]] = {}
@@ -148,7 +155,8 @@ class ZoneFamily(RuleFamily):
 
     def observe(self, obs: Observations) -> Changes:
         res = Changes()
-        batch, subj = obs.batch, obs.subject
+        self.now = obs.now
+        subj = obs.subject
         by_zone: dict[str, list[tuple[int, np.ndarray]]] = {}
         needed: list[np.ndarray] = []
         for seg in obs.segments:
@@ -158,15 +166,16 @@ class ZoneFamily(RuleFamily):
             needed.append(seg)
             for r in rules:
                 by_zone.setdefault(self.rules[r].zone_id, []).append((r, seg))
-        if not by_zone:
-            return res
-        cells = np.zeros(len(batch), np.int64)
-        need = np.concatenate(needed)
-        cells[need] = cells_for(batch.lat[need], batch.lon[need], self.index.resolution)
         touched: dict[str, tuple[int, Episode]] = {}
         removed: set[str] = set()
-        for zone_id, items in by_zone.items():
-            self._match_zone(obs, zone_id, items, cells, touched, removed)
+        if by_zone:
+            self._match(obs, by_zone, needed, touched, removed)
+        if obs.time_moved:
+            # Open episodes whose signal event time has now outrun: shown as lost.
+            for r, track in enumerate(self.tracks):
+                ep = track.open_episode
+                if ep is not None and self._lost(ep):
+                    touched.setdefault(self._cid(r, ep), (r, ep))
         for cid in removed:
             if cid not in touched:
                 self._episode_of.pop(cid, None)
@@ -174,11 +183,34 @@ class ZoneFamily(RuleFamily):
                     res.retracted.append(cid)
         for cid, (r, ep) in touched.items():
             self._episode_of[cid] = (r, ep)
-            sig = ep.signature()
+            sig = (ep.signature(), self._lost(ep))
             if self._emitted.get(cid) != sig:
                 self._emitted[cid] = sig
                 res.upserts.append(self._candidate(cid, r, ep))
         return res
+
+    def _lost(self, ep: Episode) -> bool:
+        """Whether an open episode's signal has been lost by now."""
+        return (
+            ep.closed_at is None
+            and self.now is not None
+            and self.now - ep.last_obs_at > self.lost_ms
+        )
+
+    def _match(
+        self,
+        obs: Observations,
+        by_zone: dict[str, list[tuple[int, np.ndarray]]],
+        needed: list[np.ndarray],
+        touched: dict[str, tuple[int, Episode]],
+        removed: set[str],
+    ) -> None:
+        batch = obs.batch
+        cells = np.zeros(len(batch), np.int64)
+        need = np.concatenate(needed)
+        cells[need] = cells_for(batch.lat[need], batch.lon[need], self.index.resolution)
+        for zone_id, items in by_zone.items():
+            self._match_zone(obs, zone_id, items, cells, touched, removed)
 
     def _match_zone(
         self,
@@ -251,7 +283,10 @@ class ZoneFamily(RuleFamily):
         rule = self.rules[r]
         zone = self.registry.zones[rule.zone_id]
         evidence = self._refs([(ts, tag) for ts, tag, o in ep.evidence if o != CLEAR])
-        status = "open" if ep.closed_at is None else "closed"
+        closed_at, reason = ep.closed_at, ep.close_reason
+        if self._lost(ep):
+            closed_at, reason = ep.last_obs_at, "signal_lost"
+        status = "open" if closed_at is None else "closed"
         return Candidate(
             id=cid,
             kind=rule.kind,
@@ -260,16 +295,14 @@ class ZoneFamily(RuleFamily):
             condition_id=rule.condition.id,
             zone_id=rule.zone_id,
             opened_at=ep.opened_at,
-            closed_at=ep.closed_at,
+            closed_at=closed_at,
             status=status,
             fix_count=ep.breach_count,
-            explanation=explain_zone(rule, zone.name, ep),
+            explanation=explain_zone(rule, zone.name, ep, reason, self.now),
             last_evidence_at=ep.last_obs_at,
             uncertain_count=ep.uncertain_count,
             max_penetration_m=ep.max_depth_m,
-            close_reason=_CLOSE_REASON[rule.condition.type].get(
-                ep.close_reason or "", ep.close_reason
-            ),
+            close_reason=_CLOSE_REASON[rule.condition.type].get(reason or "", reason),
             evidence=evidence,
         )
 
@@ -280,7 +313,9 @@ _CLOSE_REASON = {
 }
 
 
-def explain_zone(rule: ZoneRule, zone_name: str, ep: Episode) -> str:
+def explain_zone(
+    rule: ZoneRule, zone_name: str, ep: Episode, reason: str | None, now: int | None
+) -> str:
     """One line a desk officer can read aloud."""
     exclusion = rule.condition.type == "exclusion_zone"
     where = f"{'exclusion' if exclusion else 'inclusion'} zone {rule.zone_id}"
@@ -288,19 +323,26 @@ def explain_zone(rule: ZoneRule, zone_name: str, ep: Episode) -> str:
         where += f" ({zone_name})"
     side, back = ("inside", "left by") if exclusion else ("outside", "back inside by")
     start = local_time(ep.opened_at)
-    if ep.closed_at is None:
+    if reason == "signal_lost":
+        last = local_clock(ep.last_breach_at, ep.opened_at)
+        if ep.close_obs_ts is not None and ep.close_reason == "signal_lost":
+            silence = f"then no signal for {duration(ep.close_obs_ts - ep.last_obs_at)}"
+        else:
+            silence = f"then no signal (silent for {duration((now or 0) - ep.last_obs_at)} so far)"
+        span = f"from {start}, last seen {side} at {last}, {silence}"
+    elif ep.closed_at is None:
         last = local_clock(ep.last_breach_at, ep.opened_at)
         span = f"from {start}, still {side} at last fix {last}"
     else:
         end = local_clock(ep.closed_at, ep.opened_at)
-        how = back if ep.close_reason == "cleared" else "zone stopped applying at"
+        how = back if reason == "cleared" else "zone stopped applying at"
         span = f"from {start}, {how} {end}"
     acc = (
-        f"accuracy {ep.best_accuracy_m:.0f} m"
+        f"accuracy {distance(ep.best_accuracy_m)}"
         if ep.best_accuracy_m == ep.worst_accuracy_m
-        else f"accuracy {ep.best_accuracy_m:.0f}-{ep.worst_accuracy_m:.0f} m"
+        else f"accuracy {ep.best_accuracy_m:.0f}-{distance(ep.worst_accuracy_m)}"
     )
     return (
         f"{rule.subject_id} {side} {where} {span}: {ep.breach_count} fixes wholly {side} "
-        f"({acc}), up to {ep.max_depth_m:.0f} m past the boundary."
+        f"({acc}), up to {distance(ep.max_depth_m)} past the boundary."
     )
