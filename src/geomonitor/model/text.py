@@ -52,6 +52,11 @@ def local_short(ms: int | None) -> str:
     return to_datetime(ms).astimezone(UK).strftime("%a %d %b %H:%M %Z")
 
 
+def local_day(ms: int) -> str:
+    """A UK local date, e.g. ``Sat 21 Nov``."""
+    return to_datetime(ms).astimezone(UK).strftime("%a %d %b")
+
+
 def local_clock(ms: int, ref: int) -> str:
     """Like :func:`local_time`, but only the clock when on the same local day as ``ref``."""
     a = to_datetime(ms).astimezone(UK)

@@ -81,6 +81,25 @@ class Fittings:
         found = self._lookup(t, ts)
         return np.zeros(len(ts), bool) if found is None else found[0]
 
+    def fitted_until(self, t: int, ts: np.ndarray) -> np.ndarray:
+        """For instants of tag ``t``: when the fitting covering each ends (:data:`FAR_FUTURE`
+        while it has not been removed), or -1 when the tag was fitted to nobody then."""
+        found = self._lookup(t, ts)
+        out = np.full(len(ts), -1, np.int64)
+        if found is not None:
+            ok, k = found
+            out[ok] = self._by_tag[t][1][k[ok]]
+        return out
+
+    def periods_of(self, subject: int) -> list[tuple[int, int]]:
+        """When subject ``subject`` (index) wore any tag: sorted ``[fitted, removed)``."""
+        return sorted(
+            (int(a), int(b))
+            for starts, ends, subjects in self._by_tag.values()
+            for a, b, s in zip(starts, ends, subjects, strict=True)
+            if s == subject
+        )
+
     def subject_at(self, t: int, when: int) -> str | None:
         """Who wore tag ``t`` at ``when`` (``None``: nobody)."""
         found = self._lookup(t, np.array([when], np.int64))

@@ -16,9 +16,12 @@ from ...model.candidate import (
     local_time,
 )
 from ...model.registry import Registry
-from ...model.times import MS_PER_HOUR, MS_PER_MINUTE
+from ...model.text import duration, local_day, plural
+from ...model.times import MS_PER_HOUR, MS_PER_MINUTE, iso, parse_ts
 from ..base import Changes, DeviceKey, Observations, RuleFamily
 from ..config import EngineConfig
+from ..curfew.family import curfew_rules
+from ..curfew.night import CurfewRule
 from ..fittings import Fittings
 from .health import DeviceColumns, DeviceTrack, device_events
 
@@ -37,6 +40,10 @@ class DeviceFamily(RuleFamily):
         self.fittings = fittings
         self.tag_ids = fittings.tag_ids
         self.tracks = [DeviceTrack() for _ in self.tag_ids]
+        #: Curfews per subject: an outage names every curfew night it spans.
+        self.curfews: dict[str, list[CurfewRule]] = {}
+        for rule in curfew_rules(registry, config):
+            self.curfews.setdefault(rule.subject_id, []).append(rule)
         self._events: dict[int, dict[DeviceKey, tuple[tuple, DeviceEvent]]] = {}
 
     def observe(self, obs: Observations) -> Changes:
@@ -167,13 +174,15 @@ class DeviceFamily(RuleFamily):
             tag_id,
             track,
             now,
-            lambda ts: self.fittings.fitted_mask(t, ts),
+            lambda ts: self.fittings.fitted_until(t, ts),
             self.config,
             since=cut,
         )
         after: dict[DeviceKey, tuple[tuple, DeviceEvent]] = {}
         for ev in events:
             ev.details["subject_id"] = self.fittings.subject_at(t, ev.started_at)
+            if ev.kind == "no_contact" and ev.details["subject_id"] is not None:
+                self._nights_spanned(ev, now)
             sig = ev.signature()
             old = before.get(ev.key)
             if old is not None and old[0] == sig:
@@ -192,6 +201,21 @@ class DeviceFamily(RuleFamily):
             self._events[t] = after
         else:
             self._events.pop(t, None)
+
+    def _nights_spanned(self, ev: DeviceEvent, now: int) -> None:
+        """Note on an outage the curfew nights it spans (one candidate for all of them)."""
+        end = ev.ended_at if ev.ended_at is not None else now
+        nights = sorted(
+            {
+                (a, rule.condition_id)
+                for rule in self.curfews.get(ev.details["subject_id"], [])
+                for a, b in rule.nights(ev.started_at, end)
+                if min(b, end) - max(a, ev.started_at) > 0
+            }
+        )
+        if nights:
+            ev.details["curfew_nights"] = [iso(a) for a, _ in nights]
+            ev.details["curfew_conditions"] = sorted({c for _, c in nights})
 
     def device_events(self) -> list[DeviceEvent]:
         """Every current device event, by tag, kind and start."""
@@ -231,6 +255,22 @@ def device_candidate(ev: DeviceEvent) -> Candidate:
             f"no contact from tag {ev.tag_id} worn by {subject} since "
             f"{local_time(ev.started_at)} {quiet}"
         )
+        if ev.ended_at is not None:
+            what += f" ({duration(ev.ended_at - ev.started_at)})"
+        elif "silent_minutes" in ev.details:
+            what += f" ({duration(ev.details['silent_minutes'] * MS_PER_MINUTE)} so far)"
+        if ev.details.get("until_removal"):
+            what += ", when the tag was removed"
+        nights = ev.details.get("curfew_nights", [])
+        if nights:
+            first, last = parse_ts(nights[0]), parse_ts(nights[-1])
+            span = (
+                local_day(first) if len(nights) == 1 else f"{local_day(first)} to {local_day(last)}"
+            )
+            what += (
+                f"; spans {plural(len(nights), 'curfew night')} "
+                f"({', '.join(ev.details['curfew_conditions'])}: {span})"
+            )
         if "battery_pct_at_last_fix" in ev.details:
             what += f"; battery {ev.details['battery_pct_at_last_fix']:.0f}% at last fix"
     details = {k: v for k, v in ev.details.items() if k != "subject_id"}

@@ -107,14 +107,15 @@ def device_events(
     tag_id: str,
     track: DeviceTrack,
     now: int,
-    fitted_of: Callable[[np.ndarray], np.ndarray],
+    fitted_until: Callable[[np.ndarray], np.ndarray],
     cfg: DeviceConfig,
     since: int | None = None,
 ) -> list[DeviceEvent]:
     """Events of one tag starting at or after ``since`` (all of them if ``None``).
 
-    ``fitted_of(ts)`` says which instants were in a fitting (a silence after a fix counts
-    only if it was). The caller chooses ``since`` so that no event spans it; the fixes
+    ``fitted_until(ts)`` says, for each instant, when the fitting covering it ends (-1:
+    not fitted then): a silence after a fix counts only while the tag is fitted, never
+    after its removal. The caller chooses ``since`` so that no event spans it; the fixes
     from the one before ``since`` on are enough to find every event that starts after it.
     """
     a0 = 0 if since is None else max(0, int(np.searchsorted(track.ts, since)) - 1)
@@ -127,21 +128,21 @@ def device_events(
         track.tamper[a0:],
         track.charging[a0:],
     )
-    events = _events(tag_id, t, now, fitted_of(t.ts), cfg)
+    events = _events(tag_id, t, now, fitted_until(t.ts), cfg)
     if since is None:
         return events
     return [ev for ev in events if ev.started_at >= since]
 
 
 def _events(
-    tag_id: str, t: _Cols, now: int, fitted: np.ndarray, cfg: DeviceConfig
+    tag_id: str, t: _Cols, now: int, until: np.ndarray, cfg: DeviceConfig
 ) -> list[DeviceEvent]:
     if len(t.ts) == 0:
         return []
     return (
         _tamper_events(tag_id, t)
         + _battery_events(tag_id, t, cfg)
-        + _contact_events(tag_id, t, now, fitted, cfg)
+        + _contact_events(tag_id, t, now, until, cfg)
         + _jump_events(tag_id, t, cfg)
         + _accuracy_events(tag_id, t, cfg)
     )
@@ -203,21 +204,26 @@ def _battery_events(tag_id: str, t: _Cols, cfg: DeviceConfig) -> list[DeviceEven
 
 
 def _contact_events(
-    tag_id: str, t: _Cols, now: int, fitted: np.ndarray, cfg: DeviceConfig
+    tag_id: str, t: _Cols, now: int, until: np.ndarray, cfg: DeviceConfig
 ) -> list[DeviceEvent]:
-    """Silences while fitted, and a battery that died (missed charging) before one."""
+    """Silences while fitted (an outage: from a fix to the next, or to the removal of the
+    tag, or to now), and a battery that died (missed charging) before one."""
     ts = t.ts
     n = len(ts)
     out: list[DeviceEvent] = []
     has_batt = ~np.isnan(t.batt)
     limit = int(cfg.no_contact_minutes * MS_PER_MINUTE)
     nxt = np.concatenate([ts[1:], [now]])
-    gaps = np.flatnonzero((nxt - ts > limit) & fitted)
+    stop = np.minimum(nxt, until)  # silence is not counted after the tag was removed
+    gaps = np.flatnonzero((until >= 0) & (stop - ts > limit))
     for k in gaps.tolist():
-        trailing = k == n - 1
-        start, end = int(ts[k]), (None if trailing else int(ts[k + 1]))
-        silent = ((end if end is not None else now) - start) // MS_PER_MINUTE
-        details: dict[str, Any] = {"silent_minutes": int(silent)}
+        start, end_k = int(ts[k]), int(stop[k])
+        removed = int(until[k]) < int(nxt[k])
+        end = None if k == n - 1 and not removed else end_k
+        silent = end_k - start
+        details: dict[str, Any] = {"silent_minutes": int(silent // MS_PER_MINUTE)}
+        if removed:
+            details["until_removal"] = True
         if has_batt[k]:
             details["battery_pct_at_last_fix"] = float(t.batt[k])
         out.append(DeviceEvent("no_contact", tag_id, start, end, [start], details))
