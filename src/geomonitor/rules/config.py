@@ -65,6 +65,13 @@ class EngineConfig:
     h3_resolution: int = 9
     index_margin_m: float = 250.0
     curfew_no_signal_minutes: float = 30.0
+    #: An absence opens on away fixes with at most this accuracy radius ...
+    curfew_good_accuracy_m: float = 100.0
+    #: ... or on away evidence lasting at least this long.
+    curfew_min_away_minutes: float = 10.0
+    #: A fix implying more than this speed from and back to its neighbours is a spike:
+    #: it neither opens nor ends a run of away or home fixes.
+    spike_speed_kmh: float = 25.0
     device: DeviceConfig = field(default_factory=DeviceConfig)
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     association: AssociationConfig = field(default_factory=AssociationConfig)

@@ -121,8 +121,9 @@ def curfew_truth(
 
 
 def silence_truth(sc: Scenario, s: SimSubject, ts: np.ndarray) -> None:
-    """Silences: curfew nights with more than 30 minutes without a fix (35+ clear, 25-35 a
-    brush), and more than two hours without any fix (no contact; 1h55-2h05 a brush)."""
+    """Silences: more than two hours without any fix (an outage: no contact; 1h55-2h05 a
+    brush), and curfew nights with more than 30 minutes without a fix that is not part of
+    an outage (35+ clear, 25-35 a brush, and a brush when the gap is near two hours)."""
     edges_all = np.concatenate([ts, [sc.end]])
     for a0, b0 in zip(edges_all[:-1].tolist(), edges_all[1:].tolist(), strict=True):
         if b0 - a0 > 115 * MS_PER_MINUTE:
@@ -142,17 +143,25 @@ def silence_truth(sc: Scenario, s: SimSubject, ts: np.ndarray) -> None:
         inside = ts[(ts >= ws) & (ts < we)]
         edges = np.concatenate([[ws], inside, [we]])
         for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
-            if b - a > 25 * MS_PER_MINUTE:
-                rec: Record = {
-                    "kind": "curfew_no_signal",
-                    "subject_id": s.id,
-                    "order_id": s.order,
-                    "condition_id": "C-3",
-                    "start": iso(int(a)),
-                    "end": iso(int(b)),
-                    "planted": True,
-                }
-                (sc.planted if b - a > 35 * MS_PER_MINUTE else sc.brushes).append(rec)
+            if b - a <= 25 * MS_PER_MINUTE:
+                continue
+            # The whole gap it is part of: an outage (over two hours) is one no-contact
+            # candidate, not a no-signal one per night.
+            k = int(np.searchsorted(ts, a, side="right"))
+            gap = (int(ts[k]) if k < len(ts) else sc.end) - (int(ts[k - 1]) if k else sc.t_start)
+            if gap > 125 * MS_PER_MINUTE:
+                continue
+            rec: Record = {
+                "kind": "curfew_no_signal",
+                "subject_id": s.id,
+                "order_id": s.order,
+                "condition_id": "C-3",
+                "start": iso(int(a)),
+                "end": iso(int(b)),
+                "planted": True,
+            }
+            clear = 35 * MS_PER_MINUTE < b - a and gap < 115 * MS_PER_MINUTE
+            (sc.planted if clear else sc.brushes).append(rec)
 
 
 def meeting_truth(sc: Scenario) -> None:

@@ -15,7 +15,7 @@ from ...model.times import MS_PER_MINUTE, iso
 from ..base import Changes, Observations, RuleFamily
 from ..config import EngineConfig
 from ..fittings import Fittings
-from .night import KINDS, CurfewRule, CurfewTrack, Finding, judge_night
+from .night import KINDS, CurfewRule, CurfewTrack, Finding, NightRules, judge_night
 
 
 def curfew_rules(registry: Registry, config: EngineConfig) -> list[CurfewRule]:
@@ -52,11 +52,27 @@ class CurfewFamily(RuleFamily):
     kinds: ClassVar[tuple[str, ...]] = KINDS
 
     def __init__(self, registry: Registry, fittings: Fittings, config: EngineConfig):
-        self.no_signal_ms = int(config.curfew_no_signal_minutes * MS_PER_MINUTE)
         self.rules = curfew_rules(registry, config)
+        self.spike_kmh = config.spike_speed_kmh
+        self.night_rules = [
+            NightRules(
+                grace_ms=rule.grace_ms,
+                no_signal_ms=int(config.curfew_no_signal_minutes * MS_PER_MINUTE),
+                outage_ms=int(config.device.no_contact_minutes * MS_PER_MINUTE),
+                open_after=rule.open_after,
+                close_after=rule.close_after,
+                good_accuracy_m=config.curfew_good_accuracy_m,
+                min_away_ms=int(config.curfew_min_away_minutes * MS_PER_MINUTE),
+            )
+            for rule in self.rules
+        ]
         self._rules_of: dict[int, list[int]] = {}
+        #: When each rule's subject wore a tag: silence counts only then.
+        self.fitted: list[list[tuple[int, int]]] = []
         for i, rule in enumerate(self.rules):
-            self._rules_of.setdefault(fittings.subject_ix[rule.subject_id], []).append(i)
+            subject = fittings.subject_ix[rule.subject_id]
+            self._rules_of.setdefault(subject, []).append(i)
+            self.fitted.append(fittings.periods_of(subject))
         self.tracks = [CurfewTrack() for _ in self.rules]
         self._tag_names = np.array(fittings.tag_ids, dtype=object)
         # (rule, night start) -> kind -> (finding signature, candidate)
@@ -104,7 +120,16 @@ class CurfewFamily(RuleFamily):
                 track = self.tracks[r]
                 first_before = int(track.ts[0]) if len(track.ts) else None
                 cls, dist = rule.classify(batch.x[seg], batch.y[seg], batch.accuracy_m[seg])
-                track.add(ts, cls, dist, obs.tag32[seg], batch.rank[seg])
+                track.add(
+                    ts,
+                    cls,
+                    dist,
+                    obs.tag32[seg],
+                    batch.rank[seg],
+                    batch.accuracy_m[seg],
+                    batch.x[seg],
+                    batch.y[seg],
+                )
                 first = int(track.ts[0])
                 # The nights these fixes fall in, and the next one (whose "last known
                 # position" may be among them) ...
@@ -124,21 +149,8 @@ class CurfewFamily(RuleFamily):
     def _judge_night(self, r: int, s: int, e: int, now: int, res: Changes) -> None:
         rule = self.rules[r]
         track = self.tracks[r]
-        sl, prev = track.window(s, e)
-        findings = judge_night(
-            s,
-            e,
-            now,
-            track.ts[sl],
-            track.cls[sl],
-            track.dist[sl],
-            track.tag[sl],
-            rule.grace_ms,
-            self.no_signal_ms,
-            rule.open_after,
-            rule.close_after,
-            prev,
-        )
+        night = track.night(s, e, self.spike_kmh, self.fitted[r])
+        findings = judge_night(s, e, now, night, self.night_rules[r])
         before = self._nights.get((r, s), {})
         after: dict[str, tuple[tuple, Candidate]] = {}
         for f in findings:

@@ -14,7 +14,22 @@ judged on its own, from the subject's fixes in it:
 A fix is *home* only if its whole accuracy circle is within the radius, *away* only if the
 whole circle is outside it, otherwise *unsure* (which neither counts nor breaks a run).
 Leaving and coming home each take ``open_after``/``close_after`` consecutive fixes, as for
-zones, so one wild fix does not make an absence.
+zones, so one wild fix does not make an absence. Evidence an officer would accept
+(:class:`NightRules`):
+
+* a run of away fixes opens an absence only if ``open_after`` of them are good enough to
+  place the person away (accuracy radius at most ``good_accuracy_m``), or if the away
+  evidence lasts at least ``min_away_ms``: a pair of wide cell fixes never does on its own;
+* a *spike* (a fix far from both its neighbours, which are close to each other, at an
+  implied speed beyond ``spike_kmh`` both ways) neither opens nor ends a run;
+* an absence whose last away fix is followed by a silence longer than the no-signal limit
+  ends at that fix (``signal_lost``), and that silence is part of the absence, not a
+  separate no-signal finding.
+
+Silence counts only while the subject wears a tag (``fitted``), and a silence that is
+part of an outage (a gap between fixes longer than ``outage_ms``) is not a
+``curfew_no_signal`` finding: the outage is one ``no_contact`` candidate, which names every
+curfew night it spans (:mod:`geomonitor.rules.device`).
 
 A night's findings are a pure function of the fixes in and around it and of *now* (the
 latest event time seen, which says how much of the window has been observed). Whenever a
@@ -40,6 +55,36 @@ AWAY = 1
 UNSURE = 2
 
 KINDS = ("curfew_late_return", "curfew_absent", "curfew_no_signal")
+
+
+@dataclass(frozen=True)
+class NightRules:
+    """How one curfew's nights are judged (see the module notes)."""
+
+    grace_ms: int
+    no_signal_ms: int
+    outage_ms: int
+    open_after: int = 2
+    close_after: int = 2
+    good_accuracy_m: float = 100.0
+    min_away_ms: int = 10 * MS_PER_MINUTE
+
+
+@dataclass
+class NightFixes:
+    """The fixes of one window, sorted, with what surrounds them."""
+
+    ts: np.ndarray
+    cls: np.ndarray  # home/away/unsure (spikes already unsure)
+    dist: np.ndarray
+    tag: np.ndarray
+    acc: np.ndarray
+    #: (ts, tag, class) of the last fix before the window
+    prev: tuple[int, int, int] | None = None
+    #: time of the first fix at or after the window's end
+    next_ts: int | None = None
+    #: when the subject wore a tag, sorted ``[start, end)``
+    fitted: list[tuple[int, int]] = field(default_factory=lambda: [(-(2**62), 2**62)])
 
 
 @dataclass
@@ -144,30 +189,29 @@ class Finding:
         )
 
 
-def _spells(
-    s: int,
-    ts: np.ndarray,
-    cls: np.ndarray,
-    dist: np.ndarray,
-    tag: np.ndarray,
-    open_after: int,
-    close_after: int,
-) -> list[_Spell]:
+def _spells(s: int, f: NightFixes, rules: NightRules) -> list[_Spell]:
     """Spells away within a window, as the zone episode machine would find them.
 
-    Unsure fixes are dropped; among the rest, a run of ``open_after`` away fixes starts a
-    spell and a run of ``close_after`` home fixes ends it (shorter runs change nothing).
-    Vectorised over runs: the Python loop sees only the runs that change the state.
+    Unsure fixes are dropped; among the rest, a run of away fixes starts a spell when it is
+    evidence enough (``open_after`` good fixes, or ``open_after`` fixes over at least
+    ``min_away_ms``) and a run of ``close_after`` home fixes ends it (shorter runs change
+    nothing). Vectorised over runs: the Python loop sees only the runs that change the
+    state.
     """
+    ts, cls = f.ts, f.cls
     decisive = np.flatnonzero(cls != UNSURE)
     v = cls[decisive]
     if not (v == AWAY).any():
         return []
     change = np.flatnonzero(v[1:] != v[:-1]) + 1
     starts = np.concatenate([[0], change])
-    lens = np.diff(np.concatenate([starts, [len(v)]]))
+    ends = np.concatenate([starts[1:], [len(v)]])
+    lens = ends - starts
     vals = v[starts]
-    significant = np.where(vals == AWAY, lens >= open_after, lens >= close_after)
+    good = np.add.reduceat((f.acc[decisive] <= rules.good_accuracy_m).astype(np.int64), starts)
+    lasting = (ts[decisive[ends - 1]] - ts[decisive[starts]]) >= rules.min_away_ms
+    away_enough = (lens >= rules.open_after) & ((good >= rules.open_after) | lasting)
+    significant = np.where(vals == AWAY, away_enough, lens >= rules.close_after)
     bounds: list[list[int | None]] = []  # [first fix index, end fix index or None]
     away = False
     for k in np.flatnonzero(significant).tolist():
@@ -191,8 +235,9 @@ def _spells(
                 first_away=int(ts[a]),
                 end=None if b is None else int(ts[b]),
                 away_ts=ts[idx],
-                away_tag=tag[idx],
-                max_dist=float(dist[idx].max()),
+                away_tag=f.tag[idx],
+                max_dist=float(f.dist[idx].max()),
+                last_index=int(idx[-1]),
             )
         )
     return out
@@ -206,55 +251,48 @@ class _Spell:
     away_ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     away_tag: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     max_dist: float = 0.0
+    #: index (in the window) of the last away fix
+    last_index: int = 0
 
 
-def judge_night(
-    s: int,
-    e: int,
-    now: int,
-    ts: np.ndarray,
-    cls: np.ndarray,
-    dist: np.ndarray,
-    tag: np.ndarray,
-    grace_ms: int,
-    no_signal_ms: int,
-    open_after: int = 2,
-    close_after: int = 2,
-    prev_fix: tuple[int, int, int] | None = None,
-) -> list[Finding]:
+def judge_night(s: int, e: int, now: int, f: NightFixes, rules: NightRules) -> list[Finding]:
     """Findings for one window ``[s, e)`` from its fixes (sorted, all inside the window).
 
     ``now`` is the latest event time seen: parts of the window after it are not yet
-    observed. ``prev_fix`` is ``(ts, tag, class)`` of the last fix before the window.
+    observed.
     """
-    findings = _absences(s, e, now, ts, cls, dist, tag, grace_ms, open_after, close_after)
-    silence = _no_signal(s, e, now, ts, cls, tag, no_signal_ms, prev_fix)
+    findings, lost_from = _absences(s, e, now, f, rules)
+    silence = _no_signal(s, e, now, f, rules, lost_from)
     if silence is not None:
         findings.append(silence)
     return findings
 
 
-def _absences(
-    s: int,
-    e: int,
-    now: int,
-    ts: np.ndarray,
-    cls: np.ndarray,
-    dist: np.ndarray,
-    tag: np.ndarray,
-    grace_ms: int,
-    open_after: int,
-    close_after: int,
-) -> list[Finding]:
-    """Late returns and absences: runs of away fixes, as zone episodes (unsure fixes are
-    neutral); one absence candidate per night."""
-    end_seen = min(e, now)
-    findings: list[Finding] = []
-    spells = _spells(s, ts, cls, dist, tag, open_after, close_after)
+def _next_after(k: int, f: NightFixes, now: int) -> int:
+    """When the next evidence after window fix ``k`` came (or ``now``, if none yet)."""
+    if k + 1 < len(f.ts):
+        return int(f.ts[k + 1])
+    return f.next_ts if f.next_ts is not None else now
 
-    for sp in spells:
+
+def _absences(
+    s: int, e: int, now: int, f: NightFixes, rules: NightRules
+) -> tuple[list[Finding], set[int]]:
+    """Late returns and absences: runs of away fixes, as zone episodes (unsure fixes are
+    neutral); one absence candidate per night. Also the window fixes after which a silence
+    belongs to an absence (its signal was lost there)."""
+    end_seen = min(e, now)
+    grace_ms = rules.grace_ms
+    findings: list[Finding] = []
+    lost_from: set[int] = set()
+    for sp in _spells(s, f, rules):
         away_at_start = sp.start == s
-        if away_at_start and sp.end is not None:
+        last_away = int(sp.away_ts[-1])
+        silent = _next_after(sp.last_index, f, now) - last_away
+        lost = silent > rules.no_signal_ms and (sp.end is None or sp.end - last_away > 0)
+        if lost:
+            lost_from.add(sp.last_index)
+        if away_at_start and sp.end is not None and not lost:
             if sp.end - s <= grace_ms:
                 continue  # home within the grace period
             findings.append(
@@ -276,66 +314,97 @@ def _absences(
             continue
         if away_at_start:
             # Still away: an absence once the grace period has run out, on the evidence.
-            if int(sp.away_ts[-1]) < s + grace_ms and end_seen < s + grace_ms:
+            if last_away < s + grace_ms and (lost or end_seen < s + grace_ms):
                 continue
             opened = s + grace_ms
         else:
             opened = sp.first_away
-        closed = sp.end if sp.end is not None else (e if now >= e else None)
+        details: dict[str, Any] = {
+            "away_at_start": away_at_start,
+            "furthest_m": round(sp.max_dist, 1),
+        }
+        if lost:
+            closed: int | None = last_away
+            details["signal_lost"] = True
+            details["silent_minutes_after"] = int(silent // MS_PER_MINUTE)
+        else:
+            closed = sp.end if sp.end is not None else (e if now >= e else None)
         findings.append(
             Finding(
                 "curfew_absent",
                 opened,
                 closed,
                 len(sp.away_ts),
-                int(sp.away_ts[-1]),
+                last_away,
                 sp.away_ts,
                 sp.away_tag,
-                {"away_at_start": away_at_start, "furthest_m": round(sp.max_dist, 1)},
+                details,
             )
         )
+    return _merge_absences(findings), lost_from
 
-    # One absence candidate per night: merge the spells.
+
+def _merge_absences(findings: list[Finding]) -> list[Finding]:
+    """One absence candidate per night: the spells merged."""
     absent = [f for f in findings if f.kind == "curfew_absent"]
-    if len(absent) > 1:
-        merged = Finding(
-            "curfew_absent",
-            absent[0].opened_at,
-            absent[-1].closed_at,
-            sum(f.fix_count for f in absent),
-            absent[-1].last_evidence_at,
-            np.concatenate([f.evidence_ts for f in absent]),
-            np.concatenate([f.evidence_tag for f in absent]),
-            {
-                "away_at_start": absent[0].details["away_at_start"],
-                "spells": len(absent),
-                "furthest_m": max(f.details["furthest_m"] for f in absent),
-            },
-        )
-        findings = [f for f in findings if f.kind != "curfew_absent"] + [merged]
-    return findings
+    if len(absent) <= 1:
+        return findings
+    last = absent[-1].details
+    details: dict[str, Any] = {
+        "away_at_start": absent[0].details["away_at_start"],
+        "spells": len(absent),
+        "furthest_m": max(f.details["furthest_m"] for f in absent),
+    }
+    if last.get("signal_lost"):
+        details["signal_lost"] = True
+        details["silent_minutes_after"] = last["silent_minutes_after"]
+    merged = Finding(
+        "curfew_absent",
+        absent[0].opened_at,
+        absent[-1].closed_at,
+        sum(f.fix_count for f in absent),
+        absent[-1].last_evidence_at,
+        np.concatenate([f.evidence_ts for f in absent]),
+        np.concatenate([f.evidence_tag for f in absent]),
+        details,
+    )
+    return [f for f in findings if f.kind != "curfew_absent"] + [merged]
+
+
+def _fitted_parts(a: int, b: int, fitted: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``[a, b)`` in which the subject wore a tag."""
+    return [(max(a, x), min(b, y)) for x, y in fitted if min(b, y) > max(a, x)]
 
 
 def _no_signal(
-    s: int,
-    e: int,
-    now: int,
-    ts: np.ndarray,
-    cls: np.ndarray,
-    tag: np.ndarray,
-    no_signal_ms: int,
-    prev_fix: tuple[int, int, int] | None,
+    s: int, e: int, now: int, f: NightFixes, rules: NightRules, lost_from: set[int]
 ) -> Finding | None:
     """Silences longer than the limit inside the observed part of the window, as one
-    finding with the last known position before the first."""
+    finding with the last known position before the first. Not silences: time when no tag
+    was fitted, outages (reported once, as no contact), and the silence after an
+    absence's last away fix (part of that absence)."""
     end_seen = min(e, now)
-    edges = np.concatenate([[s], ts, [max(end_seen, s)]])
+    ts, tag, cls = f.ts, f.tag, f.cls
+    n = len(ts)
+    # Known instants around and in the window; each pair bounds one silence.
+    before = f.prev[0] if f.prev is not None else None
     bounds: list[tuple[int, int | None, tuple[int, int, int] | None]] = []
-    for k in np.flatnonzero(np.diff(edges) > no_signal_ms).tolist():
-        last = prev_fix if k == 0 else (int(ts[k - 1]), int(tag[k - 1]), int(cls[k - 1]))
-        trailing = k == len(ts)
-        stop = None if trailing and now < e else int(edges[k + 1])
-        bounds.append((int(edges[k]), stop, last))
+    for k in range(n + 1):
+        a_fix = before if k == 0 else int(ts[k - 1])
+        b_fix = int(ts[k]) if k < n else f.next_ts
+        if k > 0 and (k - 1) in lost_from:
+            continue
+        full_a = a_fix if a_fix is not None else s
+        full_b = b_fix if b_fix is not None else now
+        outage = sum(y - x for x, y in _fitted_parts(full_a, full_b, f.fitted)) > rules.outage_ms
+        if outage:
+            continue
+        last = f.prev if k == 0 else (int(ts[k - 1]), int(tag[k - 1]), int(cls[k - 1]))
+        for x, y in _fitted_parts(max(full_a, s), min(full_b, end_seen), f.fitted):
+            if y - x > rules.no_signal_ms:
+                # the silence after the last fix, while the window is still being observed
+                stop = None if k == n and y == end_seen and now < e else y
+                bounds.append((x, stop, last if x == max(full_a, s) else None))
     if not bounds:
         return None
     first_gap, last_gap = bounds[0], bounds[-1]
@@ -351,7 +420,7 @@ def _no_signal(
     if known is not None:
         silence_end = first_gap[1] if first_gap[1] is not None else end_seen
         details["last_known_at"] = known[0]
-        details["last_known_position"] = ("home", "away", "unsure")[known[2]]
+        details["last_known_position"] = ("home", "away", "not sure")[known[2]]
         details["last_known_age_minutes"] = (silence_end - known[0]) // MS_PER_MINUTE
         ev_ts.append(known[0])
         ev_tag.append(known[1])
@@ -367,6 +436,28 @@ def _no_signal(
     )
 
 
+def spikes(ts: np.ndarray, x: np.ndarray, y: np.ndarray, acc: np.ndarray, kmh: float) -> np.ndarray:
+    """Which fixes are spikes: far from both neighbours, which are close to each other,
+    at an implied speed (less both accuracy radii) beyond ``kmh`` both ways. The first and
+    last fixes are never spikes (they have one neighbour)."""
+    n = len(ts)
+    out = np.zeros(n, bool)
+    if n < 3:
+        return out
+    v = kmh / 3.6
+
+    def speed(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        d = np.hypot(x[j] - x[i], y[j] - y[i]) - acc[i] - acc[j]
+        dt = np.maximum((ts[j] - ts[i]) / 1000.0, 1.0)
+        return np.maximum(d, 0.0) / dt
+
+    mid = np.arange(1, n - 1)
+    out[mid] = (
+        (speed(mid - 1, mid) > v) & (speed(mid, mid + 1) > v) & (speed(mid - 1, mid + 1) <= v)
+    )
+    return out
+
+
 class CurfewTrack:
     """A subject's fixes judged against one curfew address, sorted by event time.
 
@@ -374,29 +465,63 @@ class CurfewTrack:
     amortised constant time; late ones are merged in.
     """
 
-    __slots__ = ("_cols", "cls", "dist", "rank", "tag", "ts")
+    __slots__ = ("_cols", "acc", "cls", "dist", "rank", "tag", "ts", "x", "y")
 
-    _DTYPES = (np.int64, np.int8, np.float64, np.int32, np.int64)
+    _DTYPES = (
+        np.int64,
+        np.int8,
+        np.float64,
+        np.int32,
+        np.int64,
+        np.float32,
+        np.float64,
+        np.float64,
+    )
 
     def __init__(self) -> None:
         self._cols = Columns(self._DTYPES)
         self._refresh()
 
     def _refresh(self) -> None:
-        self.ts, self.cls, self.dist, self.tag, self.rank = self._cols.views()
+        (self.ts, self.cls, self.dist, self.tag, self.rank, self.acc, self.x, self.y) = (
+            self._cols.views()
+        )
 
     def add(
-        self, ts: np.ndarray, cls: np.ndarray, dist: np.ndarray, tag: np.ndarray, rank: np.ndarray
+        self,
+        ts: np.ndarray,
+        cls: np.ndarray,
+        dist: np.ndarray,
+        tag: np.ndarray,
+        rank: np.ndarray,
+        acc: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
     ) -> None:
         """Merge fixes in (any order); of two for the same instant the lower rank stays."""
-        self._cols.merge((ts, cls, dist, tag, rank), ts=0, rank=4)
+        self._cols.merge((ts, cls, dist, tag, rank, acc, x, y), ts=0, rank=4)
         self._refresh()
 
-    def window(self, s: int, e: int) -> tuple[slice, tuple[int, int, int] | None]:
-        """Index range of fixes in ``[s, e)`` and the last fix before ``s``."""
+    def night(self, s: int, e: int, spike_kmh: float, fitted: list[tuple[int, int]]) -> NightFixes:
+        """The fixes of window ``[s, e)`` with the last fix before it and the time of the
+        first after it; spikes (judged against their neighbours, in or out of the window)
+        count as unsure."""
         a = int(np.searchsorted(self.ts, s, side="left"))
         b = int(np.searchsorted(self.ts, e, side="left"))
         prev = None
         if a > 0:
             prev = (int(self.ts[a - 1]), int(self.tag[a - 1]), int(self.cls[a - 1]))
-        return slice(a, b), prev
+        lo, hi = max(a - 1, 0), min(b + 1, len(self.ts))
+        spike = spikes(self.ts[lo:hi], self.x[lo:hi], self.y[lo:hi], self.acc[lo:hi], spike_kmh)
+        cls = self.cls[a:b].copy()
+        cls[spike[a - lo : a - lo + (b - a)]] = UNSURE
+        return NightFixes(
+            ts=self.ts[a:b],
+            cls=cls,
+            dist=self.dist[a:b],
+            tag=self.tag[a:b],
+            acc=self.acc[a:b],
+            prev=prev,
+            next_ts=int(self.ts[b]) if b < len(self.ts) else None,
+            fitted=fitted,
+        )
