@@ -148,8 +148,8 @@ def silence_truth(sc: Scenario, s: SimSubject, ts: np.ndarray) -> None:
             # The whole gap it is part of: an outage (over two hours) is one no-contact
             # candidate, not a no-signal one per night.
             k = int(np.searchsorted(ts, a, side="right"))
-            gap = (int(ts[k]) if k < len(ts) else sc.end) - (int(ts[k - 1]) if k else sc.t_start)
-            if gap > 125 * MS_PER_MINUTE:
+            whole = (int(ts[k]) if k < len(ts) else sc.end) - (int(ts[k - 1]) if k else sc.t_start)
+            if whole > 125 * MS_PER_MINUTE:
                 continue
             rec: Record = {
                 "kind": "curfew_no_signal",
@@ -160,7 +160,7 @@ def silence_truth(sc: Scenario, s: SimSubject, ts: np.ndarray) -> None:
                 "end": iso(int(b)),
                 "planted": True,
             }
-            clear = 35 * MS_PER_MINUTE < b - a and gap < 115 * MS_PER_MINUTE
+            clear = 35 * MS_PER_MINUTE < b - a and whole < 115 * MS_PER_MINUTE
             (sc.planted if clear else sc.brushes).append(rec)
 
 

@@ -8,9 +8,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...model.candidate import Candidate, candidate_id, fix_refs, local_clock, local_time
+from ...model.candidate import Candidate, candidate_id, fix_refs
 from ...model.crs import to_bng
 from ...model.registry import Registry, in_force
+from ...model.text import distance, duration, local_clock, local_time, plural
 from ...model.times import MS_PER_MINUTE, iso
 from ..base import Changes, Observations, RuleFamily
 from ..config import EngineConfig
@@ -227,9 +228,11 @@ def explain_curfew(rule: CurfewRule, s: int, e: int, f: Finding) -> str:
     if f.kind == "curfew_late_return":
         return (
             f"{rule.subject_id} home late for {window}: away at the start, home at "
-            f"{local_clock(f.closed_at or s, s)}, {d['minutes_late']} min after the start "
-            f"(grace {d['grace_minutes']} min); {f.fix_count} fixes away, up to "
-            f"{d['furthest_m']:.0f} m from the address."
+            f"{local_clock(f.closed_at or s, s)}, "
+            f"{duration(d['minutes_late'] * MS_PER_MINUTE)} after the start "
+            f"(grace {duration(d['grace_minutes'] * MS_PER_MINUTE)}); "
+            f"{plural(f.fix_count, 'fix', 'fixes')} away, up to "
+            f"{distance(d['furthest_m'])} from the address."
         )
     if f.kind == "curfew_absent":
         how = (
@@ -237,7 +240,12 @@ def explain_curfew(rule: CurfewRule, s: int, e: int, f: Finding) -> str:
             if d["away_at_start"]
             else f"left at {local_clock(f.opened_at, s)}"
         )
-        if f.closed_at is None:
+        if d.get("signal_lost"):
+            end = (
+                f"last seen away at {local_clock(f.last_evidence_at, s)}, then no signal for "
+                f"{duration(d['silent_minutes_after'] * MS_PER_MINUTE)}"
+            )
+        elif f.closed_at is None:
             end = f"still away at last fix {local_clock(f.last_evidence_at, s)}"
         elif f.closed_at == e:
             end = "not home before the curfew ended"
@@ -246,17 +254,19 @@ def explain_curfew(rule: CurfewRule, s: int, e: int, f: Finding) -> str:
         spells = f" ({d['spells']} absences)" if d.get("spells") else ""
         return (
             f"{rule.subject_id} absent during {window}: {how}, {end}{spells}; "
-            f"{f.fix_count} fixes wholly away, up to {d['furthest_m']:.0f} m from the "
-            "address."
+            f"{plural(f.fix_count, 'fix', 'fixes')} wholly away, up to "
+            f"{distance(d['furthest_m'])} from the address."
         )
     known = ""
     if "last_known_position" in d:
         known = (
             f"; last known position {d['last_known_position']} at "
-            f"{local_clock(d['last_known_at'], s)}, {d['last_known_age_minutes']} min old"
+            f"{local_clock(d['last_known_at'], s)}, "
+            f"{duration(d['last_known_age_minutes'] * MS_PER_MINUTE)} before"
         )
     gaps = f" in {d['gaps']} silences" if d["gaps"] > 1 else ""
     return (
-        f"No fix from {rule.subject_id}'s tag for {d['silent_minutes']} min{gaps} during "
+        f"No fix from {rule.subject_id}'s tag for "
+        f"{duration(d['silent_minutes'] * MS_PER_MINUTE)}{gaps} during "
         f"{window}, from {local_clock(f.opened_at, s)}{known}."
     )

@@ -1,0 +1,202 @@
+"""A queue the desk can trust: one outage one candidate, honest episode ends, absences on
+evidence an officer would accept."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from geomonitor.engine import Engine
+from geomonitor.model.times import parse_ts
+
+from ..conftest import BASE_DOC, batch, fix_at, make_registry
+from .test_curfew import at, curfew, registry, trail
+
+MIN = 60_000
+
+
+def run(fixes, reg=None, now=None):
+    e = Engine(reg or registry())
+    e.process(batch(fixes))
+    if now is not None:
+        e.advance(now)
+    return e.candidates()
+
+
+def kinds(cands):
+    return sorted(c.kind for c in cands)
+
+
+# ---------------------------------------------------------------- outages
+def test_a_three_week_outage_across_21_curfew_nights_is_one_candidate():
+    home = [fix_at(0, 0, m) for m in range(0, 60, 5)]  # Sat 21 Nov 18:00-18:55, home
+    back = [fix_at(0, 0, 21 * 24 * 60 + m) for m in range(0, 60, 5)]  # three weeks later
+    cands = run(home + back)
+    assert kinds(cands) == ["no_contact"]
+    (c,) = cands
+    assert len(c.details["curfew_nights"]) == 21
+    assert c.details["curfew_conditions"] == ["C-3"]
+    assert "spans 21 curfew nights" in c.explanation and "(21 days)" in c.explanation
+    assert c.opened_at == fix_at(0, 0, 55).ts and c.closed_at == fix_at(0, 0, 21 * 1440).ts
+
+
+def test_a_silence_just_over_the_no_contact_limit_is_an_outage_just_under_is_not():
+    """At 121 minutes the silence is an outage (one no_contact, no per-night silence); at
+    119 it is a curfew silence of the night and no outage."""
+    for gap, want in ((121, ["no_contact"]), (119, ["curfew_no_signal"])):
+        fixes = trail(*("2026-11-21T18:00:00Z", "2026-11-21T20:00:00Z"), lambda t: 0)
+        last = fix_at(0, 0, 115)  # 19:55
+        fixes.append(fix_at(0, 0, 115 + gap))
+        fixes += [fix_at(0, 0, 115 + gap + m) for m in range(5, 60, 5)]
+        assert kinds(run([*fixes, last])) == want, gap
+
+
+def test_no_silence_before_the_fitting():
+    """Fitted at 23:00 on a curfew night (19:00-07:00): the four hours before are not
+    silence."""
+    doc = copy.deepcopy(BASE_DOC)
+    doc["orders"][0]["conditions"] = [curfew()]
+    doc["fittings"][0]["fitted_at"] = "2026-11-21T23:00:00Z"
+    doc["fittings"][0]["consent"]["recorded_at"] = "2026-11-21T22:00:00Z"
+    reg = make_registry(**{k: doc[k] for k in ("orders", "fittings")})
+    fixes = trail("2026-11-21T23:00:00Z", "2026-11-22T08:00:00Z", lambda t: 0)
+    assert run(fixes, reg) == []
+
+
+def test_no_silence_after_the_removal():
+    doc = copy.deepcopy(BASE_DOC)
+    doc["orders"][0]["conditions"] = [curfew()]
+    doc["fittings"][0]["removed_at"] = "2026-11-21T20:00:00Z"
+    reg = make_registry(**{k: doc[k] for k in ("orders", "fittings")})
+    fixes = trail("2026-11-21T18:00:00Z", "2026-11-21T20:00:00Z", lambda t: 0)
+    # S-0002's tag goes on reporting all night: event time moves past the removal.
+    other = [f for f in trail("2026-11-21T18:00:00Z", "2026-11-22T08:00:00Z", lambda t: 5000)]
+    for f in other:
+        f.tag_id = "BUD-0002"
+    assert run(fixes + other, reg) == []
+
+
+def test_an_outage_ends_at_the_removal():
+    doc = copy.deepcopy(BASE_DOC)
+    doc["fittings"][0]["removed_at"] = "2026-11-22T06:00:00Z"
+    reg = make_registry(fittings=doc["fittings"])
+    fixes = [fix_at(1000, 0, m) for m in range(0, 30, 5)]  # to 18:25, then silent
+    other = [fix_at(1000, 0, m, tag="BUD-0002") for m in range(0, 24 * 60, 30)]
+    (c,) = [c for c in run(fixes + other, reg) if c.kind == "no_contact"]
+    assert c.closed_at == parse_ts("2026-11-22T06:00:00Z") and c.status == "closed"
+    assert "when the tag was removed" in c.explanation
+
+
+# ---------------------------------------------------------------- episodes ending in silence
+def zone_fixes():
+    inside = [fix_at(0, 0, m) for m in range(10)]  # in the zone 18:00-18:09
+    return inside
+
+
+def test_an_episode_followed_by_12_days_of_silence_closes_at_its_last_fix():
+    fixes = zone_fixes() + [fix_at(0, 0, 12 * 1440 + m) for m in range(3)]  # inside again
+    cands = sorted(run(fixes, make_registry()), key=lambda c: c.opened_at)
+    zones = [c for c in cands if c.kind == "exclusion_zone"]
+    assert len(zones) == 2  # the next fixes, inside again, are a new episode
+    first = zones[0]
+    assert first.status == "closed" and first.close_reason == "signal_lost"
+    assert first.closed_at == fix_at(0, 0, 9).ts
+    assert "last seen inside at 18:09 GMT, then no signal for 12 days" in first.explanation
+    assert zones[1].opened_at == fix_at(0, 0, 12 * 1440).ts
+
+
+def test_an_episode_whose_tag_goes_silent_is_closed_by_event_time():
+    """No fix after the silence yet, but other tags show that time has moved on: the
+    episode is shown closed at its last evidence, and reopens if late fixes fill the gap."""
+    e = Engine(make_registry())
+    e.process(batch(zone_fixes()))
+    e.process(batch([fix_at(5000, 0, 60 * 3, tag="BUD-0002")]))  # 3 h later, elsewhere
+    (c,) = [c for c in e.candidates() if c.kind == "exclusion_zone"]
+    assert c.status == "closed" and c.close_reason == "signal_lost"
+    assert "silent for 2 h 51 min so far" in c.explanation
+    # The tag stored and forwarded: the gap is filled, the episode is open again.
+    e.process(batch([fix_at(0, 0, m) for m in range(10, 200, 5)]))
+    (c,) = [c for c in e.candidates() if c.kind == "exclusion_zone"]
+    assert c.status == "open" and c.close_reason is None
+
+
+@pytest.mark.parametrize(("minutes", "lost"), [(119, False), (120, False), (121, True)])
+def test_signal_lost_at_the_no_contact_limit(minutes, lost):
+    fixes = [*zone_fixes(), fix_at(0, 0, 9 + minutes), fix_at(0, 0, 10 + minutes)]
+    cands = sorted(run(fixes, make_registry()), key=lambda c: c.opened_at)
+    zones = [c for c in cands if c.kind == "exclusion_zone"]
+    assert len(zones) == (2 if lost else 1)
+    assert (zones[0].close_reason == "signal_lost") is lost
+
+
+# ---------------------------------------------------------------- absences on evidence
+NIGHT = ("2026-11-21T18:00:00Z", "2026-11-22T07:30:00Z")
+
+
+def home_with(extra):
+    """Home every 5 minutes all night, plus ``extra`` fixes."""
+    return trail(*NIGHT, lambda t: 0) + extra
+
+
+def test_two_wide_cell_fixes_away_do_not_open_an_absence():
+    cell = [fix_at(749, 0, 60 * 4 + 1, acc=300.0), fix_at(749, 0, 60 * 4 + 2, acc=400.0)]
+    assert run(home_with(cell)) == []
+
+
+def test_two_good_gps_fixes_away_do_open_an_absence():
+    gps = [fix_at(749, 0, 60 * 4 + 1, acc=10.0), fix_at(749, 0, 60 * 4 + 2, acc=10.0)]
+    assert kinds(run(home_with(gps))) == ["curfew_absent"]
+
+
+def test_wide_fixes_away_for_long_enough_do_open_an_absence():
+    """Poor fixes, but away for 12 minutes on end: evidence enough."""
+    far = [fix_at(3000, 0, 60 * 4 + m, acc=800.0) for m in range(1, 14)]
+    home = [f for f in home_with([]) if not 60 * 4 < (f.ts - at("18:00")) / MIN < 60 * 4 + 14]
+    assert kinds(run(home + far)) == ["curfew_absent"]
+    # ... but not for nine minutes
+    assert run(home + far[:10]) == []
+
+
+@pytest.mark.parametrize(("acc", "opens"), [(99.0, True), (100.0, True), (101.0, False)])
+def test_the_good_accuracy_limit(acc, opens):
+    fixes = home_with([fix_at(900, 0, 60 * 4 + 1, acc=acc), fix_at(900, 0, 60 * 4 + 2, acc=acc)])
+    assert bool(run(fixes)) is opens
+
+
+def test_one_implausible_fix_does_not_reset_a_run_of_home_fixes():
+    """Away, then home every minute; one fix 560 m off (claiming 49 m) a minute into the
+    homecoming must not push the return later."""
+    base = at("18:00")
+    away = [fix_at(2000, 0, 60 + m) for m in range(0, 30, 5)]  # 19:00-19:25 away
+    home = [fix_at(0, 0, 90 + m) for m in range(0, 40)]  # home from 19:30, every minute
+    spike = fix_at(560, 0, 91.5, acc=49.0)
+    (c,) = run([*away, *home, spike])
+    assert c.kind == "curfew_late_return"
+    assert c.closed_at == fix_at(0, 0, 90).ts, (c.closed_at - base) / MIN
+
+
+def test_an_absence_that_turns_into_silence_says_so_and_owns_the_silence():
+    fixes = trail("2026-11-21T18:00:00Z", "2026-11-21T21:00:00Z", lambda t: 0)
+    fixes += [fix_at(2000, 0, 180 + m) for m in range(0, 30, 5)]  # 21:00-21:25 away
+    fixes += trail("2026-11-21T22:30:00Z", "2026-11-22T08:00:00Z", lambda t: 0)  # home again
+    cands = run(fixes)
+    assert kinds(cands) == ["curfew_absent"]  # no separate no-signal for 21:25-22:30
+    (c,) = cands
+    assert c.closed_at == fix_at(0, 0, 205).ts and c.details["signal_lost"]
+    assert "last seen away at 21:25 GMT, then no signal for 1 h 5 min" in c.explanation
+
+
+def test_the_rules_are_pure_of_arrival_order_with_outages_and_spikes():
+    import random
+
+    fixes = home_with([fix_at(560, 0, 91.5, acc=49.0), fix_at(749, 0, 241, acc=300.0)])
+    fixes += [fix_at(0, 0, 3 * 1440 + m) for m in range(0, 60, 5)]
+    want = [c.to_json() for c in run(fixes)]
+    for seed in range(5):
+        shuffled = fixes[:]
+        random.Random(seed).shuffle(shuffled)
+        e = Engine(registry())
+        for i in range(0, len(shuffled), 7):
+            e.process(batch(shuffled[i : i + 7]))
+        assert [c.to_json() for c in e.candidates()] == want
