@@ -168,3 +168,16 @@ def test_installed_command_and_db_from_environment(files):
     summary = json.loads(r.stdout)
     assert summary["fixes_accepted"] == 40 and summary["candidates_opened"] == 1
     assert (files / "env.db").exists() and not (files / "geomonitor.db").exists()
+
+
+def test_rejected_says_how_many_it_left_out(files, capsys):
+    db = str(files / "g.db")
+    bad = ['{"tag_id": "BUD-0001"}', "not json", '{"ts": "2026-11-21T18:00:00Z"}']
+    (files / "bad.jsonl").write_text("\n".join(bad) + "\n")
+    assert main(["registry", "load", str(files / "registry.json"), "--db", db]) == 0
+    main(["replay", "--db", db, "--fixes", str(files / "bad.jsonl"), "--no-progress"])
+    capsys.readouterr()
+    assert main(["rejected", "--db", db, "--limit", "2"]) == 0
+    assert "showing 2 of 3" in capsys.readouterr().out
+    assert main(["rejected", "--db", db]) == 0
+    assert "showing" not in capsys.readouterr().out

@@ -229,9 +229,13 @@ def run_rejected(args: argparse.Namespace) -> int:
             print("no rejected records")
             return 0
         print("rejected records by reason: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-        for r in st.rejections(args.reason, args.limit):
+        rows = st.rejections(args.reason, args.limit)
+        for r in rows:
             line = f"  {r['kind']:<5} {r['source']} {r['locator']}: {r['message']}"
             if args.show_raw:
                 line += f"\n        raw: {r['raw']}"
             print(line)
+    total = counts.get(args.reason, 0) if args.reason else sum(counts.values())
+    if len(rows) < total:
+        print(f"showing {len(rows)} of {total} (--limit to see more)")
     return 0

@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
             )
             for e in v["entities"][:200]:
                 print(f"    {e['change']:<8} {e['kind']:<9} {e['id']}")
+            if len(v["entities"]) > 200:
+                print(f"    showing 200 of {len(v['entities'])} changes")
     return 0
 
 
