@@ -31,12 +31,11 @@ from ..model.candidate import (
     Emitted,
     candidate_id,
     fix_refs,
-    local_clock,
-    local_time,
     reconcile,
 )
 from ..model.columns import join_sorted
 from ..model.registry import Registry, in_force
+from ..model.text import distance, duration, local_clock, local_time, plural
 from ..model.times import MS_PER_MINUTE
 from .config import AssociationConfig
 from .trail import Trail
@@ -352,10 +351,11 @@ class Associations:
             status="closed" if closed else "open",
             fix_count=len(evidence),
             explanation=(
-                f"{rule.subject_id} within {rule.distance_m:.0f} m of {rule.other_id} "
-                f"(non-association {rule.condition_id}) for {minutes} min from "
-                f"{local_time(first)} {end}: together at {samples} minute(s) compared, "
-                f"closest {closest:.0f} m apart (accuracy allowed for)."
+                f"{rule.subject_id} within {distance(rule.distance_m)} of {rule.other_id} "
+                f"(non-association {rule.condition_id}) for "
+                f"{duration(minutes * MS_PER_MINUTE)} from {local_time(first)} {end}: "
+                f"together at {plural(samples, 'minute')} compared, closest "
+                f"{distance(closest)} apart (accuracy allowed for)."
             ),
             last_evidence_at=last,
             evidence=evidence,
