@@ -127,6 +127,27 @@ def test_scenario_exercises_the_hard_parts(scenario):
     assert summary.anpr_accepted > 0 and summary.anpr_rejected == {"unknown_camera": 1}
 
 
+def test_outages_evening_fittings_and_cell_blips_give_one_honest_candidate_each(scenario):
+    """The simulator plants multi-night outages, fittings an hour into the curfew and pairs
+    of wide cell fixes far from home: each outage is one no_contact naming its nights and
+    no curfew silence inside it; no tag candidate before a fitting (ANPR ones may be); no
+    blip is an absence (the precision above says so for every kind)."""
+    _, truth, _, cands, _ = scenario
+    assert truth["outages"] and truth["evening_fittings"] and truth["cell_blips"] >= 3
+    for o in truth["outages"]:
+        a, b = parse_ts(o["start"]), parse_ts(o["end"])
+        mine = [c for c in cands if c.subject_id == o["subject_id"]]
+        (out,) = [c for c in mine if c.kind == "no_contact" and c.opened_at <= a + 60_000]
+        assert out.closed_at is not None and out.closed_at >= b - 60_000
+        assert len(out.details["curfew_nights"]) == 2
+        assert not [c for c in mine if c.kind == "curfew_no_signal" and a <= c.opened_at < b]
+    for sid in truth["evening_fittings"]:
+        fitted = parse_ts(truth["start"]) + 23 * 3_600_000
+        anpr = ("vehicle_in_exclusion_zone", "curfew_vehicle_sighting", "undeclared_vehicle")
+        from_tag = [c for c in cands if c.subject_id == sid and c.kind not in anpr]
+        assert not [c for c in from_tag if c.opened_at < fitted]
+
+
 def test_shuffled_delivery_gives_identical_candidates(scenario):
     out, _, _, cands, reg = scenario
     fixes = []

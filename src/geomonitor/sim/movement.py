@@ -12,7 +12,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ..model.crs import to_wgs84
-from ..model.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso
+from ..model.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso, parse_ts
 from ..rules.config import AssociationConfig
 from .devices import plant_device_faults
 from .meetings import plant_visit
@@ -184,31 +184,56 @@ def _plant_meetings(
 
 def _plant_fixes(sc: Scenario, s: SimSubject, waypoints: Waypoints, visits: list[Visit]) -> None:
     """Fixes once a minute (with jitter) along the itinerary, with signal gaps, noise,
-    outliers and store-and-forward delays; the truth they make; device faults."""
+    outliers and store-and-forward delays; device faults, outages, cell blips, a fitting
+    in the evening; and the truth of what the tag could see."""
     rng = sc.rng
-    ts = np.arange(sc.t_start, sc.end, MS_PER_MINUTE, dtype=np.int64)
-    ts = ts + rng.integers(0, 5000, len(ts))
+    ts_all = np.arange(sc.t_start, sc.end, MS_PER_MINUTE, dtype=np.int64)
+    ts_all = ts_all + rng.integers(0, 5000, len(ts_all))
     wt = np.array([w[0] for w in waypoints], float)
-    tx = np.interp(ts, wt, [w[1] for w in waypoints])
-    ty = np.interp(ts, wt, [w[2] for w in waypoints])
-    curfew_truth(sc, s, ts, tx, ty, visits)
-    keep = _signal_gaps(sc, ts, visits)
-    ts, tx, ty = ts[keep], tx[keep], ty[keep]
+    tx_all = np.interp(ts_all, wt, [w[1] for w in waypoints])
+    ty_all = np.interp(ts_all, wt, [w[2] for w in waypoints])
+    keep = _signal_gaps(sc, ts_all, visits)
+    ts, tx, ty = ts_all[keep], tx_all[keep], ty_all[keep]
     acc, source, lat, lon, batt = _reported_positions(sc, tx, ty)
-    zone_truth(sc, s, ts, tx, ty, visits)
     arrival = _arrival(sc, ts)
     strap, keep_dev = plant_device_faults(sc, s, ts, acc, batt, lat, lon, visits)
     if keep_dev is not None:
-        ts, lat, lon, acc, batt, strap, source, arrival = (
-            a[keep_dev] for a in (ts, lat, lon, acc, batt, strap, source, arrival)
+        ts, tx, ty, lat, lon, acc, batt, strap, source, arrival = (
+            a[keep_dev] for a in (ts, tx, ty, lat, lon, acc, batt, strap, source, arrival)
         )
+    dup = rng.random(len(ts)) < 0.005
+    delay = np.zeros(len(ts), np.int64)
+    for k in np.flatnonzero(dup).tolist():
+        delay[k] = int(rng.integers(1, 120)) * MS_PER_MINUTE
+    # What the tag could see: not before it was fitted, not during an outage.
+    outage = _plant_outage(sc, s, visits)
+    _plant_cell_blips(sc, s, ts, tx, ty, lat, lon, acc, source)
+
+    def seen(t: np.ndarray) -> np.ndarray:
+        ok = t >= (s.fitted_at or sc.t_start)
+        if outage is not None:
+            ok &= (t < outage[0]) | (t >= outage[1])
+        return ok
+
+    m = seen(ts)
+    # A tamper planted where the tag could not see it is no breach to find.
+    sc.planted[:] = [
+        b
+        for b in sc.planted
+        if not (b["kind"] == "strap_tamper" and b["subject_id"] == s.id)
+        or bool(seen(np.array([parse_ts(b["start"]), parse_ts(b["end"])])).all())
+    ]
+    ts, tx, ty, lat, lon, acc, batt, strap, source, arrival, dup, delay = (
+        a[m] for a in (ts, tx, ty, lat, lon, acc, batt, strap, source, arrival, dup, delay)
+    )
+    m_all = seen(ts_all)
+    curfew_truth(sc, s, ts_all[m_all], tx_all[m_all], ty_all[m_all], visits)
+    zone_truth(sc, s, ts, tx, ty, visits)
     silence_truth(sc, s, ts)
     # The fixes that can place the subject beside someone or something.
     usable = acc <= AssociationConfig.max_accuracy_m
     s.wp, s.fix_ts, s.visits = waypoints, ts[usable].copy(), visits
-    n = len(ts)
-    dup = rng.random(n) < 0.005
-    for k in range(n):
+    for k in range(len(ts)):
         rec: dict[str, Any] = {
             "tag_id": s.tag,
             "ts": iso(int(ts[k])),
@@ -222,7 +247,56 @@ def _plant_fixes(sc: Scenario, s: SimSubject, waypoints: Waypoints, visits: list
         }
         sc.add_fix(int(arrival[k]), rec)
         if dup[k]:
-            sc.add_fix(int(arrival[k]) + int(rng.integers(1, 120)) * MS_PER_MINUTE, rec)
+            sc.add_fix(int(arrival[k]) + int(delay[k]), rec)
+
+
+def _plant_outage(sc: Scenario, s: SimSubject, visits: list[Visit]) -> tuple[int, int] | None:
+    """One subject in five or so has a tag silent for 30-40 hours from the first evening,
+    across two curfew nights (its own random stream); never a unit planted faulty. What
+    happened meanwhile cannot be seen, so it is not in the truth."""
+    rng = sc.rng_o
+    pick, start_h, hours = rng.random(), rng.uniform(19.0, 21.0), rng.uniform(30.0, 40.0)
+    if pick >= 0.2 or sc.days < 3 or any(f["tag_id"] == s.tag for f in sc.faulty):
+        return None
+    a = sc.t_start + int(start_h * MS_PER_HOUR)
+    b = a + int(hours * MS_PER_HOUR)
+    if b > sc.end - 6 * MS_PER_HOUR or s.fitted_at is not None:
+        return None
+    sc.outages.append({"tag_id": s.tag, "subject_id": s.id, "start": iso(a), "end": iso(b)})
+    return a, b
+
+
+def _plant_cell_blips(
+    sc: Scenario,
+    s: SimSubject,
+    ts: np.ndarray,
+    tx: np.ndarray,
+    ty: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    acc: np.ndarray,
+    source: np.ndarray,
+) -> None:
+    """Two consecutive wide cell fixes 600-900 m from home in the small hours, while the
+    subject is truly at home (their own random stream): never an absence."""
+    rng = sc.rng_b
+    pick, day, hour = rng.random(), int(rng.integers(0, max(sc.days - 1, 1))), rng.uniform(1, 4)
+    ang, dist, a1, a2 = rng.uniform(0, 2 * np.pi), rng.uniform(600, 900), *rng.uniform(300, 700, 2)
+    if pick >= 0.3:
+        return
+    t = sc.t_start + day * MS_PER_DAY + MS_PER_DAY + int(hour * MS_PER_HOUR)  # the next night
+    k = int(np.searchsorted(ts, t))
+    if k < 2 or k + 3 >= len(ts):
+        return
+    near = np.hypot(tx[k - 2 : k + 4] - s.home[0], ty[k - 2 : k + 4] - s.home[1])
+    if (near > 30).any() or ts[k + 3] - ts[k - 2] > 7 * MS_PER_MINUTE:
+        return
+    bx, by = s.home[0] + dist * np.cos(ang), s.home[1] + dist * np.sin(ang)
+    blon, blat = to_wgs84(np.array([bx, bx]), np.array([by, by]))
+    lat[k : k + 2], lon[k : k + 2] = blat, blon
+    acc[k : k + 2] = (a1, a2)
+    source[k : k + 2] = "cell"
+    sc.cell_blips += 1
 
 
 def _signal_gaps(sc: Scenario, ts: np.ndarray, visits: list[Visit]) -> np.ndarray:

@@ -11,7 +11,7 @@ import shapely
 
 from ..model.crs import to_wgs84
 from ..model.geography import DISTRICTS
-from ..model.times import MS_PER_DAY, iso
+from ..model.times import MS_PER_DAY, MS_PER_HOUR, iso
 from ..model.timetable import Timetable
 from .scenario import (
     CURFEW_GRACE_MINUTES,
@@ -127,6 +127,10 @@ def write_registry(sc: Scenario) -> None:
             {"id": s.tag, "district": DISTRICTS[s.district], "model": "Buddi Smart Tag"}
         )
         fitted = iso(t_start - int(rng.integers(2, 60)) * MS_PER_DAY)
+        if sc.rng_f.random() < 0.12 and k % 10 != 3:
+            # Fitted on the first evening, an hour into the curfew (its own stream).
+            s.fitted_at = t_start + 23 * MS_PER_HOUR
+            fitted = iso(s.fitted_at)
         registry["fittings"].append(
             {
                 "tag": s.tag,

@@ -62,6 +62,8 @@ class SimSubject:
     wp: Waypoints = field(default_factory=list)
     fix_ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     visits: list[Visit] = field(default_factory=list)
+    #: When the tag was fitted, if during the scenario (else before it began).
+    fitted_at: int | None = None
 
 
 @dataclass
@@ -80,6 +82,9 @@ class Scenario:
     rng_c: np.random.Generator = field(init=False)
     rng_d: np.random.Generator = field(init=False)
     rng_m: np.random.Generator = field(init=False)
+    rng_f: np.random.Generator = field(init=False)  # evening fittings
+    rng_o: np.random.Generator = field(init=False)  # outages
+    rng_b: np.random.Generator = field(init=False)  # cell blips
     all_wards: tuple[Ward, ...] = field(init=False)
     world: BaseGeometry = field(init=False)
     zones: list[SimZone] = field(default_factory=list)
@@ -91,6 +96,8 @@ class Scenario:
     brushes: list[Record] = field(default_factory=list)
     faulty: list[Record] = field(default_factory=list)
     decoys: int = 0
+    cell_blips: int = 0
+    outages: list[Record] = field(default_factory=list)
     meetings: list[tuple[str, int, int]] = field(default_factory=list)
     near_misses: list[Record] = field(default_factory=list)
     #: (arrival time, sequence, record) of every fix written.
@@ -101,6 +108,9 @@ class Scenario:
         self.rng_c = np.random.default_rng(self.seed + 7919)
         self.rng_d = np.random.default_rng(self.seed + 104729)
         self.rng_m = np.random.default_rng(self.seed + 49979687)
+        self.rng_f = np.random.default_rng(self.seed + 86028121)
+        self.rng_o = np.random.default_rng(self.seed + 179424673)
+        self.rng_b = np.random.default_rng(self.seed + 373587883)
         self.all_wards = wards()
         self.world = shapely.union_all([w.geometry for w in self.all_wards])
 

@@ -14,6 +14,9 @@ Realism that matters to the engine:
   at night; near misses (visits close to, but outside, a zone) and visits to a night-only
   zone in the daytime, which are not breaches.
 * A few spare tags not fitted to anyone, and a few malformed records.
+* Tags silent for a day and a half across two curfew nights (an outage), tags fitted on the
+  first evening an hour into the curfew, and pairs of wide cell fixes far from home in the
+  small hours (never an absence).
 
 A scenario is made by planting steps on one :class:`~geomonitor.sim.scenario.Scenario`, in a
 fixed order (each step draws from the random streams in turn, so the same seed always gives
@@ -151,6 +154,9 @@ def _truth(sc: Scenario, fixes: int, bad: int) -> dict[str, Any]:
         "brushes": sc.brushes,
         "faulty_units": sc.faulty,
         "decoy_visits": sc.decoys,
+        "outages": sc.outages,
+        "evening_fittings": [s.id for s in sc.people if s.fitted_at is not None],
+        "cell_blips": sc.cell_blips,
         "non_association_near_misses": sc.near_misses,
         "fixes": fixes,
         "bad_fix_records": bad,

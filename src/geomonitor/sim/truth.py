@@ -138,8 +138,11 @@ def silence_truth(sc: Scenario, s: SimSubject, ts: np.ndarray) -> None:
             }
             (sc.planted if b0 - a0 > 125 * MS_PER_MINUTE else sc.brushes).append(gap)
     tt = Timetable.parse(CURFEW_TIMETABLE)
+    worn = s.fitted_at if s.fitted_at is not None else sc.t_start  # no silence before
     for ws, we in tt.intervals(sc.t_start, sc.end):
-        ws, we = max(ws, sc.t_start), min(we, sc.end)
+        ws, we = max(ws, worn), min(we, sc.end)
+        if ws >= we:
+            continue
         inside = ts[(ts >= ws) & (ts < we)]
         edges = np.concatenate([[ws], inside, [we]])
         for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
