@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ...engine import EngineConfig
+from ...rules.config import DeviceConfig
 from ...store.domain import DB_ENV, Store, default_db_path
 
 
@@ -52,6 +53,27 @@ def config_args(p: argparse.ArgumentParser) -> None:
         metavar="MIN",
         help="silence inside a curfew window that raises curfew_no_signal",
     )
+    p.add_argument(
+        "--no-contact-minutes",
+        type=float,
+        default=d.device.no_contact_minutes,
+        metavar="MIN",
+        help="silence of a fitted tag that is an outage (one no_contact candidate)",
+    )
+    p.add_argument(
+        "--absence-accuracy",
+        type=float,
+        default=d.curfew_good_accuracy_m,
+        metavar="M",
+        help="an absence opens on away fixes at least this accurate ...",
+    )
+    p.add_argument(
+        "--absence-minutes",
+        type=float,
+        default=d.curfew_min_away_minutes,
+        metavar="MIN",
+        help="... or on away evidence lasting at least this long",
+    )
 
 
 def engine_config(args: argparse.Namespace) -> EngineConfig:
@@ -60,4 +82,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         open_after=args.open_after,
         close_after=args.close_after,
         curfew_no_signal_minutes=args.no_signal_minutes,
+        curfew_good_accuracy_m=args.absence_accuracy,
+        curfew_min_away_minutes=args.absence_minutes,
+        device=DeviceConfig(no_contact_minutes=args.no_contact_minutes),
     )

@@ -64,6 +64,9 @@ class ThresholdsSection(_Section):
     curfew_no_signal_minutes: float = EngineConfig.curfew_no_signal_minutes
     no_contact_minutes: float = DeviceConfig.no_contact_minutes
     low_battery_pct: float = DeviceConfig.low_battery_pct
+    curfew_good_accuracy_m: float = EngineConfig.curfew_good_accuracy_m
+    curfew_min_away_minutes: float = EngineConfig.curfew_min_away_minutes
+    spike_speed_kmh: float = EngineConfig.spike_speed_kmh
 
 
 class RunSection(_Section):
@@ -140,6 +143,9 @@ class StreamConfig(BaseModel):
     curfew_no_signal_minutes: float = _THRESHOLDS.curfew_no_signal_minutes
     no_contact_minutes: float = _THRESHOLDS.no_contact_minutes
     low_battery_pct: float = _THRESHOLDS.low_battery_pct
+    curfew_good_accuracy_m: float = _THRESHOLDS.curfew_good_accuracy_m
+    curfew_min_away_minutes: float = _THRESHOLDS.curfew_min_away_minutes
+    spike_speed_kmh: float = _THRESHOLDS.spike_speed_kmh
     log_every_s: float = _RUN.log_every_s
     #: Stop after this many seconds with nothing to consume (demos, tests); None: never.
     idle_exit_s: float | None = _RUN.idle_exit_s
@@ -148,6 +154,9 @@ class StreamConfig(BaseModel):
         return EngineConfig(
             default_accuracy_m=self.default_accuracy_m,
             curfew_no_signal_minutes=self.curfew_no_signal_minutes,
+            curfew_good_accuracy_m=self.curfew_good_accuracy_m,
+            curfew_min_away_minutes=self.curfew_min_away_minutes,
+            spike_speed_kmh=self.spike_speed_kmh,
             device=DeviceConfig(
                 no_contact_minutes=self.no_contact_minutes, low_battery_pct=self.low_battery_pct
             ),
