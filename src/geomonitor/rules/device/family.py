@@ -275,7 +275,6 @@ def device_candidate(ev: DeviceEvent) -> Candidate:
             what += f"; battery {ev.details['battery_pct_at_last_fix']:.0f}% at last fix"
     details = {k: v for k, v in ev.details.items() if k != "subject_id"}
     details["tag_id"] = ev.tag_id
-    details["severity"] = "high" if ev.kind == "strap_tamper" else "medium"
     return Candidate(
         id=candidate_id(ev.kind, subject, "-", ev.tag_id, ev.started_at),
         kind=ev.kind,
