@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geomonitor.engine import Engine
+from geomonitor.model.candidate import severity
 
 from ..conftest import T0, batch, deliver, fix_at, make_registry
 
@@ -25,15 +26,15 @@ def kinds(events):
     return [(ev.kind, ev.tag_id) for ev in events]
 
 
-def test_tamper_is_a_high_severity_candidate_and_a_device_event():
+def test_tamper_is_a_critical_candidate_and_a_device_event():
     fixes = [fix_at(1000, 0, m, strap="tamper" if 10 <= m < 13 else "ok") for m in range(20)]
     e = engine_after(fixes)
     (c,) = e.candidates()
-    assert (c.kind, c.subject_id, c.condition_id, c.details["severity"]) == (
+    assert (c.kind, c.subject_id, c.condition_id, severity(c)) == (
         "strap_tamper",
         "S-0001",
         "BUD-0001",
-        "high",
+        "critical",
     )
     assert c.opened_at == T0 + 10 * MIN and c.closed_at == T0 + 13 * MIN
     assert c.fix_count == 3 and "Strap tamper reported by tag BUD-0001" in c.explanation
