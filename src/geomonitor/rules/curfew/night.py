@@ -268,11 +268,11 @@ def judge_night(s: int, e: int, now: int, f: NightFixes, rules: NightRules) -> l
     return findings
 
 
-def _next_after(k: int, f: NightFixes, now: int) -> int:
-    """When the next evidence after window fix ``k`` came (or ``now``, if none yet)."""
-    if k + 1 < len(f.ts):
-        return int(f.ts[k + 1])
-    return f.next_ts if f.next_ts is not None else now
+def _next_after(k: int, f: NightFixes, e: int, now: int) -> int:
+    """When the next evidence after window fix ``k`` came, within the window as far as it
+    has been observed (so a judged night does not change as event time moves on)."""
+    nxt = int(f.ts[k + 1]) if k + 1 < len(f.ts) else e
+    return min(nxt, e, now)
 
 
 def _absences(
@@ -288,8 +288,8 @@ def _absences(
     for sp in _spells(s, f, rules):
         away_at_start = sp.start == s
         last_away = int(sp.away_ts[-1])
-        silent = _next_after(sp.last_index, f, now) - last_away
-        lost = silent > rules.no_signal_ms and (sp.end is None or sp.end - last_away > 0)
+        silent = _next_after(sp.last_index, f, e, now) - last_away
+        lost = silent > rules.no_signal_ms
         if lost:
             lost_from.add(sp.last_index)
         if away_at_start and sp.end is not None and not lost:
@@ -389,15 +389,20 @@ def _no_signal(
     # Known instants around and in the window; each pair bounds one silence.
     before = f.prev[0] if f.prev is not None else None
     bounds: list[tuple[int, int | None, tuple[int, int, int] | None]] = []
-    for k in range(n + 1):
+    # Only a gap whose observed part is longer than the limit can hold a silence (the
+    # parts while fitted are no longer): the loop sees only those.
+    edges = np.concatenate([[s], ts, [max(end_seen, s)]])
+    for k in np.flatnonzero(np.diff(edges) > rules.no_signal_ms).tolist():
         a_fix = before if k == 0 else int(ts[k - 1])
         b_fix = int(ts[k]) if k < n else f.next_ts
         if k > 0 and (k - 1) in lost_from:
             continue
         full_a = a_fix if a_fix is not None else s
         full_b = b_fix if b_fix is not None else now
-        outage = sum(y - x for x, y in _fitted_parts(full_a, full_b, f.fitted)) > rules.outage_ms
-        if outage:
+        # An outage runs from a fix to the next (or to now): the silence before a
+        # subject's first fix is no outage (nothing reports it as one).
+        worn = sum(y - x for x, y in _fitted_parts(full_a, full_b, f.fitted))
+        if a_fix is not None and worn > rules.outage_ms:
             continue
         last = f.prev if k == 0 else (int(ts[k - 1]), int(tag[k - 1]), int(cls[k - 1]))
         for x, y in _fitted_parts(max(full_a, s), min(full_b, end_seen), f.fitted):

@@ -298,7 +298,7 @@ class ZoneFamily(RuleFamily):
             closed_at=closed_at,
             status=status,
             fix_count=ep.breach_count,
-            explanation=explain_zone(rule, zone.name, ep, reason, self.now),
+            explanation=explain_zone(rule, zone.name, ep, reason),
             last_evidence_at=ep.last_obs_at,
             uncertain_count=ep.uncertain_count,
             max_penetration_m=ep.max_depth_m,
@@ -313,9 +313,7 @@ _CLOSE_REASON = {
 }
 
 
-def explain_zone(
-    rule: ZoneRule, zone_name: str, ep: Episode, reason: str | None, now: int | None
-) -> str:
+def explain_zone(rule: ZoneRule, zone_name: str, ep: Episode, reason: str | None) -> str:
     """One line a desk officer can read aloud."""
     exclusion = rule.condition.type == "exclusion_zone"
     where = f"{'exclusion' if exclusion else 'inclusion'} zone {rule.zone_id}"
@@ -327,8 +325,8 @@ def explain_zone(
         last = local_clock(ep.last_breach_at, ep.opened_at)
         if ep.close_obs_ts is not None and ep.close_reason == "signal_lost":
             silence = f"then no signal for {duration(ep.close_obs_ts - ep.last_obs_at)}"
-        else:
-            silence = f"then no signal (silent for {duration((now or 0) - ep.last_obs_at)} so far)"
+        else:  # (no length: the text must not change as event time moves on)
+            silence = "then no signal, the tag still silent"
         span = f"from {start}, last seen {side} at {last}, {silence}"
     elif ep.closed_at is None:
         last = local_clock(ep.last_breach_at, ep.opened_at)
