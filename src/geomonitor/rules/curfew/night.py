@@ -450,16 +450,11 @@ def spikes(ts: np.ndarray, x: np.ndarray, y: np.ndarray, acc: np.ndarray, kmh: f
     if n < 3:
         return out
     v = kmh / 3.6
-
-    def speed(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        d = np.hypot(x[j] - x[i], y[j] - y[i]) - acc[i] - acc[j]
-        dt = np.maximum((ts[j] - ts[i]) / 1000.0, 1.0)
-        return np.maximum(d, 0.0) / dt
-
-    mid = np.arange(1, n - 1)
-    out[mid] = (
-        (speed(mid - 1, mid) > v) & (speed(mid, mid + 1) > v) & (speed(mid - 1, mid + 1) <= v)
-    )
+    dt = np.maximum(np.diff(ts) / 1000.0, 1.0)
+    step = np.maximum(np.hypot(np.diff(x), np.diff(y)) - acc[1:] - acc[:-1], 0.0) / dt
+    skip_d = np.hypot(x[2:] - x[:-2], y[2:] - y[:-2]) - acc[2:] - acc[:-2]
+    skip = np.maximum(skip_d, 0.0) / np.maximum((ts[2:] - ts[:-2]) / 1000.0, 1.0)
+    out[1:-1] = (step[:-1] > v) & (step[1:] > v) & (skip <= v)
     return out
 
 
@@ -516,10 +511,12 @@ class CurfewTrack:
         prev = None
         if a > 0:
             prev = (int(self.ts[a - 1]), int(self.tag[a - 1]), int(self.cls[a - 1]))
-        lo, hi = max(a - 1, 0), min(b + 1, len(self.ts))
-        spike = spikes(self.ts[lo:hi], self.x[lo:hi], self.y[lo:hi], self.acc[lo:hi], spike_kmh)
-        cls = self.cls[a:b].copy()
-        cls[spike[a - lo : a - lo + (b - a)]] = UNSURE
+        cls = self.cls[a:b]
+        if (cls == AWAY).any():  # a spike matters only where someone may be away
+            lo, hi = max(a - 1, 0), min(b + 1, len(self.ts))
+            spike = spikes(self.ts[lo:hi], self.x[lo:hi], self.y[lo:hi], self.acc[lo:hi], spike_kmh)
+            cls = cls.copy()
+            cls[spike[a - lo : a - lo + (b - a)]] = UNSURE
         return NightFixes(
             ts=self.ts[a:b],
             cls=cls,
