@@ -21,7 +21,7 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
     truth = simulate(out, subjects, days, seed)
     print(
         f"   {truth['fixes']:,} fixes, {truth['bad_fix_records']} malformed records, "
-        f"{len(truth['breaches'])} exclusion-zone breaches in the ground truth, "
+        f"{len(truth['breaches'])} planted breaches (all kinds) in the ground truth, "
         f"{truth['decoy_visits']} near misses and out-of-hours visits"
     )
     db = out / "geomonitor.db"
