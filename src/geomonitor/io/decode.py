@@ -8,6 +8,7 @@ saw. Nothing is dropped silently and nothing raises for bad input.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -22,6 +23,42 @@ from .sources import RawRecord, iter_jsonl_lines
 
 T = TypeVar("T")
 
+#: A fix or read more than this far ahead of when it was received is refused.
+MAX_AHEAD_MS = 10 * 60_000
+
+
+@dataclass(frozen=True)
+class Clock:
+    """When records were received, read at the adapter's edge (never in the rules).
+
+    ``received_at`` is the receiving clock for records that do not carry their own
+    (:attr:`~geomonitor.io.sources.RawRecord.received_at`); ``max_ahead_ms`` is how far an
+    event time may be ahead of it (clock skew, buffering) before the record is refused as
+    ``future_time``. A ``None`` clock accepts any time.
+    """
+
+    received_at: int | None
+    max_ahead_ms: int = MAX_AHEAD_MS
+
+    def check(self, ts: int, rec: RawRecord) -> RecordError | None:
+        if ts < 0:
+            return RecordError("out_of_range", "ts", "ts: before 1970")
+        at = rec.received_at if rec.received_at is not None else self.received_at
+        if at is not None and ts > at + self.max_ahead_ms:
+            minutes = self.max_ahead_ms // 60_000
+            return RecordError(
+                "future_time", "ts", f"ts: more than {minutes} min after it was received"
+            )
+        return None
+
+
+NO_CLOCK = Clock(None)
+
+
+def wall_clock_ms() -> int:
+    """The machine's clock now, in epoch milliseconds (adapters only)."""
+    return time.time_ns() // 1_000_000
+
 
 @dataclass
 class Decoded(Generic[T]):
@@ -33,6 +70,10 @@ class Decoded(Generic[T]):
     records: int
 
 
+#: A record that carries no receiving time of its own (file lines).
+_NO_RECORD = RawRecord("", b"", None)
+
+
 def _rejection(kind: str, source: str, rec: RawRecord, e: RecordError | None) -> Rejection:
     if e is None:
         return Rejection(
@@ -42,7 +83,11 @@ def _rejection(kind: str, source: str, rec: RawRecord, e: RecordError | None) ->
 
 
 def decode_fixes(
-    records: Iterable[RawRecord], source: str, tags: Container[str], default_accuracy_m: float
+    records: Iterable[RawRecord],
+    source: str,
+    tags: Container[str],
+    default_accuracy_m: float,
+    clock: Clock = NO_CLOCK,
 ) -> Decoded[FixBatch]:
     """Fix records as a batch (BNG coordinates and duplicate ranks computed); records that
     are not valid fixes, or of tags not in the registry, are rejected."""
@@ -63,6 +108,10 @@ def decode_fixes(
             unknown = RecordError("unknown_tag", "tag_id", "tag_id: tag not in the registry")
             rejs.append(_rejection("fix", source, rec, unknown))
             continue
+        late = clock.check(row[1], rec)
+        if late is not None:
+            rejs.append(_rejection("fix", source, rec, late))
+            continue
         rows.append(row)
     return Decoded(FixBatch.from_rows(rows), rejs, n)
 
@@ -73,6 +122,7 @@ def decode_fix_lines(
     source: str,
     tags: Container[str],
     default_accuracy_m: float,
+    clock: Clock = NO_CLOCK,
 ) -> Decoded[FixBatch]:
     """Decode and validate a chunk of JSON Lines (runs in a parser process for big files).
 
@@ -89,17 +139,20 @@ def decode_fix_lines(
             row = validate_fix(loads(line), default_accuracy_m)
         except (orjson.JSONDecodeError, RecordError):
             row = None
-        if row is not None and row[0] in tags:
+        if row is not None and row[0] in tags and clock.check(row[1], _NO_RECORD) is None:
             rows.append(row)
             continue
-        bad = decode_fixes(iter_jsonl_lines([line], n), source, tags, default_accuracy_m)
+        bad = decode_fixes(iter_jsonl_lines([line], n), source, tags, default_accuracy_m, clock)
         rejs.extend(bad.rejections)
         others += bad.records
     return Decoded(FixBatch.from_rows(rows), rejs, len(rows) + others)
 
 
 def decode_reads(
-    records: Iterable[RawRecord], source: str, cameras: Mapping[str, Any]
+    records: Iterable[RawRecord],
+    source: str,
+    cameras: Mapping[str, Any],
+    clock: Clock = NO_CLOCK,
 ) -> Decoded[list[Read]]:
     """ANPR read records as reads; ``cameras`` places reads that carry no position."""
     reads: list[Read] = []
@@ -111,7 +164,13 @@ def decode_reads(
             rejs.append(_rejection("anpr", source, rec, None))
             continue
         try:
-            reads.append(parse_read(rec.value, cameras))
+            read = parse_read(rec.value, cameras)
         except RecordError as e:
             rejs.append(_rejection("anpr", source, rec, e))
+            continue
+        late = clock.check(read.ts, rec)
+        if late is not None:
+            rejs.append(_rejection("anpr", source, rec, late))
+            continue
+        reads.append(read)
     return Decoded(reads, rejs, n)

@@ -27,7 +27,16 @@ from ..model.fix import FixBatch
 from ..model.rejection import Rejection
 from ..store.domain import Store
 from ..store.rows import CandidateWrite
-from .decode import Decoded, decode_fix_lines, decode_fixes, decode_reads
+from .decode import (
+    MAX_AHEAD_MS,
+    NO_CLOCK,
+    Clock,
+    Decoded,
+    decode_fix_lines,
+    decode_fixes,
+    decode_reads,
+    wall_clock_ms,
+)
 from .sources import detect_format, iter_records, open_binary
 
 CHUNK = 100_000
@@ -101,6 +110,7 @@ def fix_chunks(
     default_accuracy_m: float,
     chunk: int,
     parallel: bool = False,
+    clock: Clock = NO_CLOCK,
 ) -> Iterator[Decoded[FixBatch]]:
     """Parsed chunks of a fix file, in file order.
 
@@ -115,7 +125,7 @@ def fix_chunks(
             part = list(islice(it, chunk))
             if not part:
                 return
-            yield decode_fixes(part, source, tags, default_accuracy_m)
+            yield decode_fixes(part, source, tags, default_accuracy_m, clock)
     with (
         ProcessPoolExecutor(max_workers=1, mp_context=_worker_context()) as pool,
         open_binary(p) as fh,
@@ -128,7 +138,9 @@ def fix_chunks(
                 if not lines:
                     break
                 pending.append(
-                    pool.submit(decode_fix_lines, lines, line, source, tags, default_accuracy_m)
+                    pool.submit(
+                        decode_fix_lines, lines, line, source, tags, default_accuracy_m, clock
+                    )
                 )
                 line += len(lines)
             if not pending:
@@ -144,8 +156,14 @@ def replay(
     progress: bool = True,
     chunk: int = CHUNK,
     parallel: bool = False,
+    received_at: int | None = None,
+    max_ahead_ms: int = MAX_AHEAD_MS,
 ) -> tuple[ReplaySummary, Engine]:
     """Replay files into the store. Returns the summary and the (warm) engine.
+
+    A fix or read dated more than ``max_ahead_ms`` after ``received_at`` (default: the wall
+    clock when the replay starts; give the time a file was received to replay it as of
+    then) is refused as ``future_time``: a clock fault must not flood the desk.
 
     With ``parallel``, a fix file over :data:`PARALLEL_PARSE_BYTES` is parsed and written
     by two worker processes beside this one (the results are identical). Worker processes
@@ -154,6 +172,8 @@ def replay(
     command does).
     """
     config = config or EngineConfig()
+    # The receiving clock is read here, at the adapter's edge.
+    clock = Clock(received_at if received_at is not None else wall_clock_ms(), max_ahead_ms)
     t0 = time.perf_counter()
     s = ReplaySummary()
     registry = store.current_registry()
@@ -179,7 +199,7 @@ def replay(
         # The stages keep file order, so the result is the same either way.
         big = parallel and Path(fixes_path).stat().st_size >= PARALLEL_PARSE_BYTES
         chunks = fix_chunks(
-            fixes_path, frozenset(registry.tags), config.default_accuracy_m, chunk, big
+            fixes_path, frozenset(registry.tags), config.default_accuracy_m, chunk, big, clock
         )
         with _Writer(store, in_background=big) as writer:
             for part in chunks:
@@ -205,7 +225,7 @@ def replay(
         arej: Counter[str] = Counter()
         records_in = iter_records(anpr_path)
         while records := list(islice(records_in, chunk)):
-            got = decode_reads(records, Path(anpr_path).name, registry.cameras)
+            got = decode_reads(records, Path(anpr_path).name, registry.cameras, clock)
             reads, rejs = got.items, got.rejections
             res = engine.process_reads(reads)
             with store.transaction():

@@ -26,6 +26,8 @@ class RawRecord:
     raw_bytes: bytes
     value: Any  # decoded object, or None if decoding failed
     error: str | None = None
+    #: When the record was received (epoch ms), where the source knows it.
+    received_at: int | None = None
 
     @property
     def raw(self) -> str:

@@ -42,7 +42,7 @@ def parse_ts(value: object) -> int:
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
-        raise TimeError(f"not an ISO 8601 timestamp: {value[:40]!r}") from None
+        raise TimeError("not an ISO 8601 timestamp with a date from 0001 to 9999") from None
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise TimeError("timestamp has no zone (add Z or an offset such as +01:00)")
     return (dt - _EPOCH) // _ONE_MS

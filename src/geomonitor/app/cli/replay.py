@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ...io.decode import MAX_AHEAD_MS
+from ...model.errors import InputError, TimeError
+from ...model.times import parse_ts
 from .common import config_args, db_arg, engine_config, open_store
 
 
@@ -18,8 +21,28 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--anpr", type=Path, help="ANPR reads, JSONL or CSV (gzip allowed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--received-at",
+        metavar="TIME",
+        help="when the files were received (ISO time with zone; default: now): fixes and "
+        "reads dated later than this plus --max-future-minutes are refused (future_time)",
+    )
+    p.add_argument(
+        "--max-future-minutes",
+        type=float,
+        default=MAX_AHEAD_MS / 60_000,
+        metavar="MIN",
+        help="how far an event time may be ahead of its receipt (default 10)",
+    )
     config_args(p)
     p.set_defaults(func=run)
+
+
+def _when(text: str) -> int:
+    try:
+        return parse_ts(text)
+    except TimeError as e:
+        raise InputError(f"--received-at: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
             engine_config(args),
             progress=not args.no_progress,
             parallel=True,
+            received_at=None if args.received_at is None else _when(args.received_at),
+            max_ahead_ms=int(args.max_future_minutes * 60_000),
         )
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ...model.rejection import Rejection
-from ..decode import decode_reads
+from ..decode import Clock, decode_reads, wall_clock_ms
 from .base import TopicConsumer
 from .messages import Outbox, records_of
 
@@ -45,7 +45,9 @@ class AnprConsumer(TopicConsumer):
     def _take(
         self, partition: int, msgs: list[Any], source: str, outbox: Outbox
     ) -> tuple[int, list[Rejection]]:
-        got = decode_reads(records_of(msgs), source, self.registry.cameras)
+        wall = wall_clock_ms()  # the receiving clock, read at the edge
+        clock = Clock(wall, int(self.cfg.max_future_minutes * 60_000))
+        got = decode_reads(records_of(msgs, wall), source, self.registry.cameras, clock)
         self.store.insert_reads(got.items)
         self._match_reads(outbox)
         return len(got.items), got.rejections

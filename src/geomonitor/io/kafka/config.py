@@ -67,6 +67,7 @@ class ThresholdsSection(_Section):
     curfew_good_accuracy_m: float = EngineConfig.curfew_good_accuracy_m
     curfew_min_away_minutes: float = EngineConfig.curfew_min_away_minutes
     spike_speed_kmh: float = EngineConfig.spike_speed_kmh
+    max_future_minutes: float = 10.0
 
 
 class RunSection(_Section):
@@ -146,6 +147,8 @@ class StreamConfig(BaseModel):
     curfew_good_accuracy_m: float = _THRESHOLDS.curfew_good_accuracy_m
     curfew_min_away_minutes: float = _THRESHOLDS.curfew_min_away_minutes
     spike_speed_kmh: float = _THRESHOLDS.spike_speed_kmh
+    #: A fix or read dated more than this after it was received is refused (future_time).
+    max_future_minutes: float = _THRESHOLDS.max_future_minutes
     log_every_s: float = _RUN.log_every_s
     #: Stop after this many seconds with nothing to consume (demos, tests); None: never.
     idle_exit_s: float | None = _RUN.idle_exit_s

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ...model.rejection import Rejection
-from ..decode import decode_fixes
+from ..decode import Clock, decode_fixes, wall_clock_ms
 from .base import TopicConsumer, log
 from .messages import Outbox, records_of
 
@@ -59,8 +59,13 @@ class FixesConsumer(TopicConsumer):
         self, partition: int, msgs: list[Any], source: str, outbox: Outbox
     ) -> tuple[int, list[Rejection]]:
         assert self.engine is not None
+        wall = wall_clock_ms()  # the receiving clock, read at the edge
         part = decode_fixes(
-            records_of(msgs), source, self.registry.tags, self.cfg.default_accuracy_m
+            records_of(msgs, wall),
+            source,
+            self.registry.tags,
+            self.cfg.default_accuracy_m,
+            Clock(wall, int(self.cfg.max_future_minutes * 60_000)),
         )
         batch = part.items
         res = self.engine.process(batch)

@@ -19,17 +19,24 @@ OutboxRow = tuple[str, bytes | None, bytes, str]
 Outbox = list[OutboxRow]
 
 
-def records_of(msgs: Iterable[Any]) -> Iterator[RawRecord]:
-    """Kafka messages as input records (locator ``offset N``)."""
+def records_of(msgs: Iterable[Any], wall: int | None = None) -> Iterator[RawRecord]:
+    """Kafka messages as input records (locator ``offset N``). Each is received at the
+    earlier of its message timestamp and ``wall`` (the consumer's clock): a producer's
+    clock cannot make a record look received later than it was."""
     for m in msgs:
         raw = m.value if m.value is not None else b""
         loc = f"offset {m.offset}"
+        stamp = getattr(m, "timestamp", None)
+        received = wall
+        if isinstance(stamp, int) and stamp > 0:
+            received = stamp if wall is None else min(stamp, wall)
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as e:
-            yield RawRecord(loc, raw, None, f"malformed JSON ({str(e).split(':')[0]})")
+            error = f"malformed JSON ({str(e).split(':')[0]})"
+            yield RawRecord(loc, raw, None, error, received)
             continue
-        yield RawRecord(loc, raw, value)
+        yield RawRecord(loc, raw, value, None, received)
 
 
 def candidate_message(cid: str, subject: str, action: str, body: str | None) -> bytes:
