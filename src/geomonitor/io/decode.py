@@ -19,7 +19,7 @@ from ..model.errors import RecordError
 from ..model.fix import FixBatch, FixRow, validate_fix
 from ..model.read import Read, parse_read
 from ..model.rejection import Rejection
-from .sources import RawRecord, iter_jsonl_lines
+from .sources import MAX_RECORD_BYTES, RawRecord, iter_jsonl_lines
 
 T = TypeVar("T")
 
@@ -77,7 +77,7 @@ _NO_RECORD = RawRecord("", b"", None)
 def _rejection(kind: str, source: str, rec: RawRecord, e: RecordError | None) -> Rejection:
     if e is None:
         return Rejection(
-            kind, source, rec.locator, "malformed", None, rec.error or "malformed", rec.raw
+            kind, source, rec.locator, rec.reason, None, rec.error or rec.reason, rec.raw
         )
     return Rejection(kind, source, rec.locator, e.reason, e.field, e.message, rec.raw)
 
@@ -117,7 +117,7 @@ def decode_fixes(
 
 
 def decode_fix_lines(
-    lines: list[bytes],
+    lines: list[bytes | RawRecord],
     first_line: int,
     source: str,
     tags: Container[str],
@@ -135,10 +135,16 @@ def decode_fix_lines(
     rejs: list[Rejection] = []
     others = 0  # records not valid fixes (blank lines are not records)
     for n, line in enumerate(lines, first_line):
-        try:
-            row = validate_fix(loads(line), default_accuracy_m)
-        except (orjson.JSONDecodeError, RecordError):
-            row = None
+        if isinstance(line, RawRecord):  # the file ended early
+            rejs.append(_rejection("fix", source, line, None))
+            others += 1
+            continue
+        row = None
+        if len(line) <= MAX_RECORD_BYTES:
+            try:
+                row = validate_fix(loads(line), default_accuracy_m)
+            except (orjson.JSONDecodeError, RecordError):
+                row = None
         if row is not None and row[0] in tags and clock.check(row[1], _NO_RECORD) is None:
             rows.append(row)
             continue

@@ -37,7 +37,7 @@ from .decode import (
     decode_reads,
     wall_clock_ms,
 )
-from .sources import detect_format, iter_records, open_binary
+from .sources import detect_format, guarded_lines, iter_records, open_binary
 
 CHUNK = 100_000
 
@@ -128,8 +128,9 @@ def fix_chunks(
             yield decode_fixes(part, source, tags, default_accuracy_m, clock)
     with (
         ProcessPoolExecutor(max_workers=1, mp_context=_worker_context()) as pool,
-        open_binary(p) as fh,
+        open_binary(p) as bfh,
     ):
+        fh = guarded_lines(bfh)
         pending: deque[Future[Decoded[FixBatch]]] = deque()
         line = 1
         while True:

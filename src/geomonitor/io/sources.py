@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ class RawRecord:
     error: str | None = None
     #: When the record was received (epoch ms), where the source knows it.
     received_at: int | None = None
+    #: Why it could not be decoded (with ``error``): ``malformed``, ``too_large``,
+    #: ``truncated``.
+    reason: str = "malformed"
 
     @property
     def raw(self) -> str:
@@ -73,14 +77,55 @@ def iter_records(path: str | Path, fmt: str | None = None) -> Iterator[RawRecord
             yield from _iter_csv(fh)
     else:
         with open_binary(p) as bfh:
-            yield from iter_jsonl_lines(bfh)
+            yield from iter_jsonl_lines(guarded_lines(bfh))
 
 
-def iter_jsonl_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[RawRecord]:
+#: A record longer than this is refused (``too_large``); what is kept of it is cut to
+#: :data:`KEEP_OF_LARGE` bytes.
+MAX_RECORD_BYTES = 1 << 20
+KEEP_OF_LARGE = 4096
+
+
+def too_large(locator: str, raw: bytes) -> RawRecord:
+    return RawRecord(
+        locator,
+        raw[:KEEP_OF_LARGE],
+        None,
+        f"record of {len(raw):,} bytes, over the limit of {MAX_RECORD_BYTES:,}",
+        reason="too_large",
+    )
+
+
+def guarded_lines(fh: IO[bytes], first_line: int = 1) -> Iterator[bytes | RawRecord]:
+    """The lines of a file; a compressed file that ends early (a truncated gzip) yields
+    what it held, then a ``truncated`` record naming the line where it stopped."""
+    n = first_line - 1
+    try:
+        for n, line in enumerate(fh, first_line):  # noqa: B007 (n is used after the loop)
+            yield line
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        yield RawRecord(
+            f"line {n + 1}",
+            b"",
+            None,
+            f"the file ends early ({type(e).__name__}): what came before was read",
+            reason="truncated",
+        )
+
+
+def iter_jsonl_lines(
+    lines: Iterable[bytes | RawRecord], first_line: int = 1
+) -> Iterator[RawRecord]:
     """Decode JSON Lines given as bytes (a file opened in binary mode, or messages)."""
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     for n, line in enumerate(lines, first_line):
+        if isinstance(line, RawRecord):
+            yield line
+            continue
+        if len(line) > MAX_RECORD_BYTES:
+            yield too_large(f"line {n}", line)
+            continue
         try:
             value = loads(line)
         except decode_error as e:
@@ -93,13 +138,32 @@ def iter_jsonl_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[Ra
 
 
 def _iter_csv(fh: IO[str]) -> Iterator[RawRecord]:
+    csv.field_size_limit(MAX_RECORD_BYTES)
     reader = csv.reader(fh)
     try:
         header = next(reader)
-    except StopIteration:
+    except (StopIteration, csv.Error, EOFError, gzip.BadGzipFile, zlib.error):
         return
     header = [h.strip() for h in header]
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            n = reader.line_num
+            yield RawRecord(
+                f"line {n}", b"", None, f"a CSV cell over {MAX_RECORD_BYTES:,} bytes",
+                reason="too_large",
+            )  # fmt: skip
+            continue
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            yield RawRecord(
+                f"line {reader.line_num + 1}", b"", None,
+                f"the file ends early ({type(e).__name__}): what came before was read",
+                reason="truncated",
+            )  # fmt: skip
+            return
         n = reader.line_num
         if not row or all(not c.strip() for c in row):
             continue

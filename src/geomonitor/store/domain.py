@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -43,18 +44,56 @@ def now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class StorePermissionWarning(UserWarning):
+    """A store that other users of the machine can read (it holds location histories)."""
+
+
 class Store(CandidateTables):
     """A geomonitor SQLite database.
 
     Parameters
     ----------
     path
-        The database file; created and migrated if needed.
+        The database file; migrated if needed.
+    create
+        Create the file if it does not exist (only commands that load data do; a read
+        command pointed at a missing file must not leave an empty store behind). A new
+        store, and its WAL files (SQLite gives them the same mode), is readable by its
+        owner only (0600); an existing one readable by others is warned about.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, create: bool = True):
         self.path = Path(path)
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        if not self.path.exists():
+            if not create:
+                raise StoreError(
+                    f"no store at {self.path}: create one with "
+                    f"'geomonitor registry load FILE --db {self.path}'"
+                )
+            if not self.path.parent.is_dir():
+                raise StoreError(
+                    f"cannot create the store {self.path}: no folder {self.path.parent}"
+                )
+            try:
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+            except OSError as e:
+                raise StoreError(f"cannot create the store {self.path} ({e.strerror})") from None
+        elif self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder, not a store")
+        elif self.path.stat().st_mode & 0o077:
+            warnings.warn(
+                f"{self.path} is readable by other users of this machine; it holds location "
+                f"histories: chmod 600 {self.path}",
+                StorePermissionWarning,
+                stacklevel=2,
+            )
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._setup()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open the store {self.path} ({e})") from None
+
+    def _setup(self) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
@@ -144,6 +183,18 @@ class Store(CandidateTables):
                 [(k, i, version, new[(k, i)]) for k, i in added + changed],
             )
         return RegistryLoad(version, len(added), len(changed), len(removed))
+
+    def registry_removals(self, registry: Registry) -> list[tuple[str, str]]:
+        """Subjects, orders and fittings in the store that ``registry`` would remove."""
+        new = registry.entities.keys()
+        return [
+            (kind, i)
+            for kind, i in self.db.execute(
+                "SELECT kind, id FROM registry_entities WHERE version_to IS NULL AND kind IN "
+                "('subject', 'order', 'fitting') ORDER BY kind, id"
+            )
+            if (kind, i) not in new
+        ]
 
     def registry_version(self) -> int | None:
         v = self.db.execute("SELECT MAX(version) FROM registry_versions").fetchone()[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 
 from ... import __version__
@@ -37,6 +38,16 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except FileNotFoundError as e:
         print(f"geomonitor: file not found: {e.filename}", file=sys.stderr)
+        return 2
+    except IsADirectoryError as e:
+        print(f"geomonitor: {e.filename} is a folder, not a file", file=sys.stderr)
+        return 2
+    except PermissionError as e:
+        print(f"geomonitor: not allowed to read or write {e.filename}", file=sys.stderr)
+        return 2
+    except sqlite3.OperationalError as e:
+        # e.g. a read-only store file or folder
+        print(f"geomonitor: the store cannot be used as asked ({e})", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (e.g. piped into head): stop quietly, like other tools.

@@ -19,8 +19,9 @@ def db_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def open_store(args: argparse.Namespace) -> Store:
-    return Store(args.db or default_db_path())
+def open_store(args: argparse.Namespace, create: bool = False) -> Store:
+    """The store named by ``--db`` (or the default); only loading a registry creates one."""
+    return Store(args.db or default_db_path(), create=create)
 
 
 def config_args(p: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ...model.errors import InputError
 from ...model.registry_doc import schema
 from ...model.registry_load import load_registry_file
 from .common import db_arg, open_store
@@ -17,6 +18,11 @@ def add_parser(sub: Any) -> None:
     rsub = reg.add_subparsers(dest="action", required=True)
     p = rsub.add_parser("load", help="validate and load a registry file (idempotent)")
     p.add_argument("file", type=Path)
+    p.add_argument(
+        "--allow-removals",
+        action="store_true",
+        help="load even if subjects, orders or fittings in the store are missing from the file",
+    )
     db_arg(p)
     p = rsub.add_parser("check", help="validate a registry file without loading it")
     p.add_argument("file", type=Path)
@@ -36,7 +42,22 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "load":
         reg, _ = load_registry_file(args.file)
-        with open_store(args) as st:
+        with open_store(args, create=True) as st:
+            gone = st.registry_removals(reg)
+            if not reg.districts:
+                gone.insert(0, ("district", "(all of them)"))
+            if gone and not args.allow_removals:
+                kinds: dict[str, list[str]] = {}
+                for kind, i in gone:
+                    kinds.setdefault(kind, []).append(i)
+                what = "; ".join(
+                    f"{len(ids)} {kind}(s): {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}"
+                    for kind, ids in kinds.items()
+                )
+                raise InputError(
+                    f"{args.file} would remove {what}. Nothing was loaded; if that is meant, "
+                    "load it again with --allow-removals"
+                )
             res = st.load_registry(reg, str(args.file))
         if res.unchanged:
             print(f"registry unchanged (version {res.version}); {counts(reg)}")

@@ -66,4 +66,20 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_json(), indent=2))
     else:
         print("\n".join(summary.lines()))
-    return 0
+    return _status(summary)
+
+
+def _status(s: Any) -> int:
+    """1 when a file held nothing usable or was cut short, else 0 (said on stderr)."""
+    read = s.fixes_read + s.anpr_read
+    problem = None
+    if read == 0:
+        problem = "no record was read"
+    elif s.fixes_accepted + s.anpr_accepted == 0:
+        problem = "every record was rejected (geomonitor rejected)"
+    elif "truncated" in s.fixes_rejected or "truncated" in s.anpr_rejected:
+        problem = "a file ends early: what it held was read (geomonitor rejected)"
+    if problem is None:
+        return 0
+    print(f"geomonitor replay: {problem}", file=sys.stderr)
+    return 1

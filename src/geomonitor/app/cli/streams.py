@@ -74,7 +74,7 @@ def run_consume(args: argparse.Namespace) -> int:
     cfg = _stream_config(args)
     if args.idle_exit is not None:
         cfg.idle_exit_s = args.idle_exit
-    with Store(cfg.store) as store:
+    with Store(cfg.store, create=False) as store:
         stats = open_consumer(cfg, args.input, store).run()
     print(
         f"consumed {stats.messages:,} messages ({stats.accepted:,} accepted, "
