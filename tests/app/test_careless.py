@@ -1,0 +1,142 @@
+"""Careless operations, as an operator would make them: each is one clear line and a
+documented exit code, never a traceback, and never a silent loss."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import stat
+
+import pytest
+
+from geomonitor.app.cli import main
+from geomonitor.model.times import iso
+from geomonitor.store.domain import Store, StorePermissionWarning
+
+from ..conftest import fix_at, make_doc
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "registry.json").write_text(json.dumps(make_doc()))
+    lines = [
+        json.dumps({"tag_id": f.tag_id, "ts": iso(f.ts), "lat": f.lat, "lon": f.lon})
+        for f in (fix_at(0, 0, m) for m in range(30))
+    ]
+    (tmp_path / "fixes.jsonl").write_text("\n".join(lines) + "\n")
+    db = str(tmp_path / "g.db")
+    assert main(["registry", "load", str(tmp_path / "registry.json"), "--db", db]) == 0
+    return tmp_path
+
+
+def replay(files, *args):
+    return main(["replay", "--db", str(files / "g.db"), "--no-progress", *args])
+
+
+def test_a_new_store_is_readable_by_its_owner_only(files):
+    mode = stat.S_IMODE(os.stat(files / "g.db").st_mode)
+    assert mode == 0o600
+    assert replay(files, "--fixes", str(files / "fixes.jsonl")) == 0
+    for suffix in ("-wal", "-shm"):
+        p = files / f"g.db{suffix}"
+        if p.exists():
+            assert stat.S_IMODE(os.stat(p).st_mode) & 0o077 == 0
+
+
+def test_an_existing_store_readable_by_others_is_warned_about(files):
+    os.chmod(files / "g.db", 0o644)
+    with pytest.warns(StorePermissionWarning, match="chmod 600"), Store(files / "g.db"):
+        pass
+
+
+def test_read_commands_never_create_a_store(tmp_path, capsys):
+    missing = tmp_path / "typo.db"
+    for cmd in (["alerts", "list"], ["devices"], ["rejected"], ["registry", "history"]):
+        assert main([*cmd, "--db", str(missing)]) == 2
+        err = capsys.readouterr().err
+        assert f"no store at {missing}" in err and "geomonitor registry load" in err
+        assert "Traceback" not in err
+    assert not missing.exists()
+
+
+def test_a_store_in_a_folder_that_does_not_exist(tmp_path, capsys):
+    db = tmp_path / "nowhere" / "g.db"
+    assert main(["registry", "load", str(tmp_path / "x.json"), "--db", str(db)]) == 2
+    (tmp_path / "r.json").write_text(json.dumps(make_doc()))
+    assert main(["registry", "load", str(tmp_path / "r.json"), "--db", str(db)]) == 2
+    assert f"no folder {tmp_path / 'nowhere'}" in capsys.readouterr().err
+
+
+def test_an_empty_registry_does_not_remove_everyone(files, capsys):
+    (files / "empty.json").write_text("{}")
+    db = str(files / "g.db")
+    assert main(["registry", "load", str(files / "empty.json"), "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert "would remove" in err and "subject(s): S-0001, S-0002" in err
+    assert "--allow-removals" in err
+    with Store(db) as st:
+        assert set(st.current_registry().subjects) == {"S-0001", "S-0002"}  # untouched
+    doc = make_doc()
+    doc["subjects"] = doc["subjects"][:1]
+    doc["orders"] = [o for o in doc["orders"] if o["subject"] == "S-0001"]
+    doc["fittings"] = [f for f in doc["fittings"] if f["subject"] == "S-0001"]
+    (files / "fewer.json").write_text(json.dumps(doc))
+    assert main(["registry", "load", str(files / "fewer.json"), "--db", db]) == 2
+    assert (
+        main(["registry", "load", str(files / "fewer.json"), "--db", db, "--allow-removals"]) == 0
+    )
+    with Store(db) as st:
+        assert set(st.current_registry().subjects) == {"S-0001"}
+
+
+def test_fixes_naming_a_folder(files, capsys):
+    assert replay(files, "--fixes", str(files)) == 2
+    err = capsys.readouterr().err
+    assert "is a folder, not a file" in err and "Traceback" not in err
+
+
+def test_a_truncated_gzip_keeps_what_was_read_and_says_where_it_stopped(files, capsys):
+    data = gzip.compress((files / "fixes.jsonl").read_bytes())
+    (files / "cut.jsonl.gz").write_bytes(data[: len(data) * 2 // 3])
+    assert replay(files, "--fixes", str(files / "cut.jsonl.gz")) == 1
+    captured = capsys.readouterr()
+    assert "ends early" in captured.err
+    with Store(files / "g.db") as st:
+        kept = st.fix_count()
+        (r,) = st.rejections("truncated")
+        partial = len(st.rejections("malformed"))  # a last line cut in the middle
+    assert 0 < kept < 30 and partial <= 1
+    assert r["locator"] == f"line {kept + partial + 1}"
+
+
+def test_oversize_records_are_refused_and_the_rest_is_kept(files, capsys):
+    lines = (files / "fixes.jsonl").read_text().splitlines()
+    huge = json.loads(lines[5])
+    huge["note"] = "x" * (1 << 20)
+    lines[5] = json.dumps(huge)
+    (files / "big.jsonl").write_text("\n".join(lines) + "\n")
+    assert replay(files, "--fixes", str(files / "big.jsonl")) == 0
+    with Store(files / "g.db") as st:
+        assert st.fix_count() == 29
+        (r,) = st.rejections("too_large")
+        assert r["locator"] == "line 6" and len(r["raw"]) <= 4096
+    header = "tag_id,ts,lat,lon,note"
+    rows = [header] + [
+        f"{f.tag_id},{iso(f.ts)},{f.lat},{f.lon},{'y' * ((1 << 20) + 10) if m == 3 else 'ok'}"
+        for m, f in enumerate(fix_at(0, 0, 100 + m) for m in range(6))
+    ]
+    (files / "big.csv").write_text("\n".join(rows) + "\n")
+    assert replay(files, "--fixes", str(files / "big.csv")) == 0
+    with Store(files / "g.db") as st:
+        assert st.fix_count() == 29 + 5
+        assert len(st.rejections("too_large")) == 2
+
+
+def test_a_file_where_every_record_is_rejected_or_nothing_is_read_exits_1(files, capsys):
+    (files / "bad.jsonl").write_text('{"tag_id": "BUD-0001"}\nnot json\n')
+    assert replay(files, "--fixes", str(files / "bad.jsonl")) == 1
+    assert "every record was rejected" in capsys.readouterr().err
+    (files / "empty.jsonl").write_text("")
+    assert replay(files, "--fixes", str(files / "empty.jsonl")) == 1
+    assert "no record was read" in capsys.readouterr().err
