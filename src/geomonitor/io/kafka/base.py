@@ -39,7 +39,7 @@ from ...model.rejection import Rejection
 from ...rules.base import DeviceKey
 from ...store.domain import Store
 from ...store.stream_state import StreamState
-from .config import StreamConfig
+from .config import StreamConfig, broker_errors, client_options
 from .messages import (
     Outbox,
     candidate_message,
@@ -122,14 +122,16 @@ class Consumer(ABC):
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
         t0 = time.monotonic()
-        self._producer = KafkaProducer(
-            bootstrap_servers=self.cfg.bootstrap_servers,
-            client_id=f"{self.cfg.client_id}-out",
-            acks="all",
-            linger_ms=5,
-        )
+        with broker_errors(self.cfg):
+            self._producer = KafkaProducer(
+                **client_options(self.cfg),
+                client_id=f"{self.cfg.client_id}-out",
+                acks="all",
+                linger_ms=5,
+            )
         try:
-            self._loop()
+            with broker_errors(self.cfg):
+                self._loop()
         finally:
             self._close()
             self.stats.seconds = time.monotonic() - t0
@@ -217,7 +219,7 @@ class Consumer(ABC):
         from kafka import KafkaConsumer, TopicPartition
 
         reader = KafkaConsumer(
-            bootstrap_servers=self.cfg.bootstrap_servers,
+            **client_options(self.cfg),
             client_id=f"{self.cfg.client_id}-recovery",
             enable_auto_commit=False,
             group_id=None,
@@ -285,7 +287,7 @@ class TopicConsumer(Consumer):
 
         cfg = self.cfg
         self._consumer = KafkaConsumer(
-            bootstrap_servers=cfg.bootstrap_servers,
+            **client_options(cfg),
             group_id=cfg.group_id,
             client_id=cfg.client_id,
             enable_auto_commit=False,

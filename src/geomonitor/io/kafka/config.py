@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -24,7 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from ...model.errors import ConfigError
+from ...model.errors import ConfigError, StreamError
 from ...rules.config import DeviceConfig, EngineConfig
 from ...store.domain import DB_ENV, default_db_path
 
@@ -36,8 +37,25 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Protocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
 class KafkaSection(_Section):
     bootstrap_servers: str = "localhost:9092"
+    #: How long to wait for a broker to answer before giving up with a clear message.
+    connect_timeout_s: float = 10.0
+    # TLS and SASL: passwords only from an environment variable or a file, never here.
+    security_protocol: Protocol = "PLAINTEXT"
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_password_env: str | None = None
+    ssl_password_file: str | None = None
+    sasl_mechanism: Mechanism | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = None
+    sasl_password_file: str | None = None
     group_id: str = "geomonitor"
     client_id: str = "geomonitor"
     max_poll_records: int = 20_000
@@ -127,6 +145,20 @@ class StreamConfig(BaseModel):
     model_config = ConfigDict(validate_assignment=True)
 
     bootstrap_servers: str = _KAFKA.bootstrap_servers
+    connect_timeout_s: float = _KAFKA.connect_timeout_s
+    security_protocol: Protocol = _KAFKA.security_protocol
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_password_env: str | None = None
+    ssl_password_file: str | None = None
+    sasl_mechanism: Mechanism | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = None
+    sasl_password_file: str | None = None
+    #: Read from the variable or file named above when the configuration is loaded.
+    ssl_password: SecretStr | None = None
+    sasl_password: SecretStr | None = None
     group_id: str = _KAFKA.group_id
     client_id: str = _KAFKA.client_id
     max_poll_records: int = _KAFKA.max_poll_records
@@ -168,12 +200,15 @@ class StreamConfig(BaseModel):
     @classmethod
     def from_settings(cls, s: Settings, store: str | None) -> StreamConfig:
         topics = {f"{k}_topic": v for k, v in s.topics.model_dump().items()}
+        k = s.kafka
         return cls(
             **s.kafka.model_dump(),
             **topics,
             store=store or s.store.path or str(default_db_path()),
             **s.thresholds.model_dump(),
             **s.run.model_dump(),
+            ssl_password=_secret_of(k.ssl_password_env, k.ssl_password_file, "ssl_password"),
+            sasl_password=_secret_of(k.sasl_password_env, k.sasl_password_file, "sasl_password"),
         )
 
 
@@ -197,6 +232,7 @@ def load_config(
     token = _ENV.set(env)
     try:
         settings = Settings(**doc)
+        return StreamConfig.from_settings(settings, env.get(DB_ENV) or None)
     except ValidationError as e:
         first = e.errors()[0]
         where = _where(first["loc"])
@@ -205,4 +241,73 @@ def load_config(
         raise ConfigError(f"{source}setting {where}: {what}") from None
     finally:
         _ENV.reset(token)
-    return StreamConfig.from_settings(settings, env.get(DB_ENV) or None)
+
+
+def _secret_of(env_name: str | None, file: str | None, what: str) -> SecretStr | None:
+    """A password from the environment variable or the file named (never the config)."""
+    if env_name is not None:
+        value = _ENV.get().get(env_name)
+        if not value:
+            raise ConfigError(f"kafka.{what}: environment variable {env_name} is not set")
+        return SecretStr(value)
+    if file is not None:
+        try:
+            return SecretStr(Path(file).read_text(encoding="utf-8").strip())
+        except OSError as e:
+            raise ConfigError(f"kafka.{what}: cannot read {file} ({e.strerror})") from None
+    return None
+
+
+def client_options(cfg: StreamConfig) -> dict[str, Any]:
+    """What every Kafka client the project builds (consumers, producers, admin) is given:
+    the brokers, how long to wait for them, and the TLS and SASL settings."""
+    opts: dict[str, Any] = {
+        "bootstrap_servers": cfg.bootstrap_servers,
+        "bootstrap_timeout_ms": int(cfg.connect_timeout_s * 1000),
+        "security_protocol": cfg.security_protocol,
+    }
+    secret = cfg.ssl_password or _secret_of(
+        cfg.ssl_password_env, cfg.ssl_password_file, "ssl_password"
+    )
+    if cfg.security_protocol in ("SSL", "SASL_SSL"):
+        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            value = getattr(cfg, key)
+            if value is not None:
+                if not Path(value).is_file():
+                    raise ConfigError(f"setting kafka.{key}: no file {value}")
+                opts[key] = value
+        if secret is not None:
+            opts["ssl_password"] = secret.get_secret_value()
+    if cfg.security_protocol.startswith("SASL"):
+        if cfg.sasl_mechanism is None or cfg.sasl_username is None:
+            raise ConfigError(
+                f"setting kafka.security_protocol {cfg.security_protocol}: "
+                "give kafka.sasl_mechanism and kafka.sasl_username"
+            )
+        password = cfg.sasl_password or _secret_of(
+            cfg.sasl_password_env, cfg.sasl_password_file, "sasl_password"
+        )
+        if password is None:
+            raise ConfigError(
+                "kafka.sasl_password: give kafka.sasl_password_env or kafka.sasl_password_file"
+            )
+        opts.update(
+            sasl_mechanism=cfg.sasl_mechanism,
+            sasl_plain_username=cfg.sasl_username,
+            sasl_plain_password=password.get_secret_value(),
+        )
+    return opts
+
+
+@contextmanager
+def broker_errors(cfg: StreamConfig) -> Iterator[None]:
+    """Kafka's connection failures as one clear :class:`StreamError`."""
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    try:
+        yield
+    except (KafkaTimeoutError, KafkaConnectionError) as e:
+        raise StreamError(
+            f"no Kafka broker answered at {cfg.bootstrap_servers} within "
+            f"{cfg.connect_timeout_s:g} s ({type(e).__name__})"
+        ) from None

@@ -7,15 +7,20 @@ from pathlib import Path
 import orjson
 
 from ..sources import iter_records
-from .config import StreamConfig
+from .config import StreamConfig, broker_errors, client_options
 
 
 def ensure_topics(cfg: StreamConfig, partitions: int) -> None:
     """Create the input and output topics that do not exist yet."""
+    with broker_errors(cfg):
+        _ensure_topics(cfg, partitions)
+
+
+def _ensure_topics(cfg: StreamConfig, partitions: int) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers, client_id=cfg.client_id)
+    admin = KafkaAdminClient(**client_options(cfg), client_id=cfg.client_id)
     try:
         have = set(admin.list_topics())
         names = [
@@ -41,10 +46,17 @@ def produce(
     """Publish fix and read files (JSONL, CSV, gzip) to the input topics, keyed by tag and
     by camera; records that do not decode are published as they are (the consumer
     dead-letters them). Returns how many messages went to each topic."""
+    with broker_errors(cfg):
+        return _produce(cfg, fixes, anpr)
+
+
+def _produce(
+    cfg: StreamConfig, fixes: str | Path | None, anpr: str | Path | None
+) -> dict[str, int]:
     from kafka import KafkaProducer
 
     producer = KafkaProducer(
-        bootstrap_servers=cfg.bootstrap_servers,
+        **client_options(cfg),
         client_id=f"{cfg.client_id}-producer",
         acks="all",
         linger_ms=20,
