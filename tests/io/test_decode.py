@@ -175,3 +175,31 @@ def test_the_decoders_never_raise_on_arbitrary_json(value):
         decode_reads([RawRecord("line 1", raw, value)], "a", {}, Clock(T0)),
     ):
         assert len(decoded.items) + len(decoded.rejections) == 1
+
+
+def test_unknown_fields_are_dropped_and_counted_unless_allowed(tmp_path):
+    """A feed that carries a name and an address must not put them in the store."""
+    rec = {"tag_id": "BUD-0001", "ts": iso(T0), "lat": 53.8, "lon": -1.55,
+           "subject_name": "John Smith", "home_address": "1 Example St",
+           "firmware": "4.2"}  # fmt: skip
+    (tmp_path / "f.jsonl").write_text(json.dumps(rec) + "\n")
+    read = {"read_id": "R1", "camera_id": "CAM-0001", "vrm": "AB12CDE", "ts": iso(T0),
+            "driver": "Jane Doe"}  # fmt: skip
+    (tmp_path / "a.jsonl").write_text(json.dumps(read) + "\n")
+    with Store(tmp_path / "g.db") as st:
+        st.load_registry(make_registry())
+        s, _ = replay(st, tmp_path / "f.jsonl", tmp_path / "a.jsonl", progress=False)
+        assert s.fields_dropped == 4 and "unknown fields dropped" in "\n".join(s.lines())
+        stored = st.db.execute("SELECT extra FROM fixes").fetchall()
+        assert stored == [(None,)]
+        assert st.db.execute("SELECT extra FROM anpr_reads").fetchall() == [(None,)]
+        everything = b"".join(
+            bytes(str(row), "utf-8") for row in st.db.execute("SELECT * FROM fixes")
+        )
+        assert b"John Smith" not in everything and b"Example St" not in everything
+    with Store(tmp_path / "h.db") as st:
+        st.load_registry(make_registry())
+        s, _ = replay(st, tmp_path / "f.jsonl", progress=False, keep_fields=frozenset({"firmware"}))
+        assert s.fields_dropped == 2
+        (extra,) = st.db.execute("SELECT extra FROM fixes").fetchone()
+        assert json.loads(extra) == {"firmware": "4.2"}

@@ -30,7 +30,9 @@ def test_the_documented_example_parses():
     assert f.extra is None
 
 
-def test_defaults_and_extra_fields_kept():
+def test_defaults_and_unknown_fields_dropped_unless_allowed():
+    """Data minimisation: a field the format does not name (a name, an address) is not
+    kept, unless the deployment allows it by name."""
     rec = {
         "tag_id": "BUD-1",
         "ts": "2026-11-21T21:14:05+00:00",
@@ -38,9 +40,12 @@ def test_defaults_and_extra_fields_kept():
         "lon": -1.5,
         "firmware": "4.2",
         "sat_count": 7,
+        "subject_name": "John Smith",
     }
     f = parse_fix(rec, default_accuracy_m=30.0)
     assert f.accuracy_m == 30.0 and f.source == "gps" and f.strap == "ok"
+    assert f.extra is None
+    f = parse_fix(rec, keep=frozenset({"firmware", "sat_count"}))
     assert f.extra == {"firmware": "4.2", "sat_count": 7}
 
 

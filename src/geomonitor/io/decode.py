@@ -16,7 +16,9 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from ..model.errors import RecordError
+from ..model.fix import KNOWN_FIELDS as FIX_FIELDS
 from ..model.fix import FixBatch, FixRow, validate_fix
+from ..model.read import KNOWN_FIELDS as READ_FIELDS
 from ..model.read import Read, parse_read
 from ..model.rejection import Rejection
 from .sources import MAX_RECORD_BYTES, RawRecord, iter_jsonl_lines
@@ -68,6 +70,13 @@ class Decoded(Generic[T]):
     items: T
     rejections: list[Rejection]
     records: int
+    #: Fields of accepted records that the format does not name, dropped (not stored).
+    dropped_fields: int = 0
+
+
+def _dropped(value: Any, known: frozenset[str], keep: frozenset[str]) -> int:
+    """How many fields of an accepted record were dropped (neither known nor kept)."""
+    return len(value.keys() - known - keep)
 
 
 #: A record that carries no receiving time of its own (file lines).
@@ -88,19 +97,20 @@ def decode_fixes(
     tags: Container[str],
     default_accuracy_m: float,
     clock: Clock = NO_CLOCK,
+    keep: frozenset[str] = frozenset(),
 ) -> Decoded[FixBatch]:
     """Fix records as a batch (BNG coordinates and duplicate ranks computed); records that
     are not valid fixes, or of tags not in the registry, are rejected."""
     rows: list[FixRow] = []
     rejs: list[Rejection] = []
-    n = 0
+    n = dropped = 0
     for rec in records:
         n += 1
         if rec.value is None:
             rejs.append(_rejection("fix", source, rec, None))
             continue
         try:
-            row = validate_fix(rec.value, default_accuracy_m)
+            row = validate_fix(rec.value, default_accuracy_m, keep)
         except RecordError as e:
             rejs.append(_rejection("fix", source, rec, e))
             continue
@@ -113,7 +123,8 @@ def decode_fixes(
             rejs.append(_rejection("fix", source, rec, late))
             continue
         rows.append(row)
-    return Decoded(FixBatch.from_rows(rows), rejs, n)
+        dropped += _dropped(rec.value, FIX_FIELDS, keep)
+    return Decoded(FixBatch.from_rows(rows), rejs, n, dropped)
 
 
 def decode_fix_lines(
@@ -123,6 +134,7 @@ def decode_fix_lines(
     tags: Container[str],
     default_accuracy_m: float,
     clock: Clock = NO_CLOCK,
+    keep: frozenset[str] = frozenset(),
 ) -> Decoded[FixBatch]:
     """Decode and validate a chunk of JSON Lines (runs in a parser process for big files).
 
@@ -133,7 +145,7 @@ def decode_fix_lines(
     loads = orjson.loads
     rows: list[FixRow] = []
     rejs: list[Rejection] = []
-    others = 0  # records not valid fixes (blank lines are not records)
+    others = dropped = 0  # records not valid fixes (blank lines are not records)
     for n, line in enumerate(lines, first_line):
         if isinstance(line, RawRecord):  # the file ended early
             rejs.append(_rejection("fix", source, line, None))
@@ -142,16 +154,21 @@ def decode_fix_lines(
         row = None
         if len(line) <= MAX_RECORD_BYTES:
             try:
-                row = validate_fix(loads(line), default_accuracy_m)
+                value = loads(line)
+                row = validate_fix(value, default_accuracy_m, keep)
             except (orjson.JSONDecodeError, RecordError):
                 row = None
         if row is not None and row[0] in tags and clock.check(row[1], _NO_RECORD) is None:
             rows.append(row)
+            dropped += _dropped(value, FIX_FIELDS, keep)
             continue
-        bad = decode_fixes(iter_jsonl_lines([line], n), source, tags, default_accuracy_m, clock)
+        bad = decode_fixes(
+            iter_jsonl_lines([line], n), source, tags, default_accuracy_m, clock, keep
+        )
         rejs.extend(bad.rejections)
         others += bad.records
-    return Decoded(FixBatch.from_rows(rows), rejs, len(rows) + others)
+        dropped += bad.dropped_fields
+    return Decoded(FixBatch.from_rows(rows), rejs, len(rows) + others, dropped)
 
 
 def decode_reads(
@@ -159,18 +176,19 @@ def decode_reads(
     source: str,
     cameras: Mapping[str, Any],
     clock: Clock = NO_CLOCK,
+    keep: frozenset[str] = frozenset(),
 ) -> Decoded[list[Read]]:
     """ANPR read records as reads; ``cameras`` places reads that carry no position."""
     reads: list[Read] = []
     rejs: list[Rejection] = []
-    n = 0
+    n = dropped = 0
     for rec in records:
         n += 1
         if rec.value is None:
             rejs.append(_rejection("anpr", source, rec, None))
             continue
         try:
-            read = parse_read(rec.value, cameras)
+            read = parse_read(rec.value, cameras, keep)
         except RecordError as e:
             rejs.append(_rejection("anpr", source, rec, e))
             continue
@@ -179,4 +197,5 @@ def decode_reads(
             rejs.append(_rejection("anpr", source, rec, late))
             continue
         reads.append(read)
-    return Decoded(reads, rejs, n)
+        dropped += _dropped(rec.value, READ_FIELDS, keep)
+    return Decoded(reads, rejs, n, dropped)

@@ -49,6 +49,8 @@ class ReplaySummary:
     fixes_rejected: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     unfitted: int = 0
+    #: Fields the formats do not name (and the allow-list does not keep): not stored.
+    fields_dropped: int = 0
     anpr_read: int = 0
     anpr_accepted: int = 0
     anpr_rejected: dict[str, int] = field(default_factory=dict)
@@ -81,6 +83,10 @@ class ReplaySummary:
             f"  duplicates      {self.duplicates:>10,}",
             f"  from unfitted tags {self.unfitted:>7,} (kept for the device audit)",
         ]
+        if self.fields_dropped:
+            out.append(
+                f"unknown fields dropped {self.fields_dropped:>6,} (not stored; see --keep-field)"
+            )
         if self.anpr_read:
             arej = sum(self.anpr_rejected.values())
             out += [
@@ -111,6 +117,7 @@ def fix_chunks(
     chunk: int,
     parallel: bool = False,
     clock: Clock = NO_CLOCK,
+    keep: frozenset[str] = frozenset(),
 ) -> Iterator[Decoded[FixBatch]]:
     """Parsed chunks of a fix file, in file order.
 
@@ -125,7 +132,7 @@ def fix_chunks(
             part = list(islice(it, chunk))
             if not part:
                 return
-            yield decode_fixes(part, source, tags, default_accuracy_m, clock)
+            yield decode_fixes(part, source, tags, default_accuracy_m, clock, keep)
     with (
         ProcessPoolExecutor(max_workers=1, mp_context=_worker_context()) as pool,
         open_binary(p) as bfh,
@@ -140,7 +147,14 @@ def fix_chunks(
                     break
                 pending.append(
                     pool.submit(
-                        decode_fix_lines, lines, line, source, tags, default_accuracy_m, clock
+                        decode_fix_lines,
+                        lines,
+                        line,
+                        source,
+                        tags,
+                        default_accuracy_m,
+                        clock,
+                        keep,
                     )
                 )
                 line += len(lines)
@@ -159,12 +173,14 @@ def replay(
     parallel: bool = False,
     received_at: int | None = None,
     max_ahead_ms: int = MAX_AHEAD_MS,
+    keep_fields: frozenset[str] = frozenset(),
 ) -> tuple[ReplaySummary, Engine]:
     """Replay files into the store. Returns the summary and the (warm) engine.
 
     A fix or read dated more than ``max_ahead_ms`` after ``received_at`` (default: the wall
     clock when the replay starts; give the time a file was received to replay it as of
-    then) is refused as ``future_time``: a clock fault must not flood the desk.
+    then) is refused as ``future_time``: a clock fault must not flood the desk. Fields the
+    formats do not name are dropped unless in ``keep_fields`` (counted in the summary).
 
     With ``parallel``, a fix file over :data:`PARALLEL_PARSE_BYTES` is parsed and written
     by two worker processes beside this one (the results are identical). Worker processes
@@ -200,7 +216,13 @@ def replay(
         # The stages keep file order, so the result is the same either way.
         big = parallel and Path(fixes_path).stat().st_size >= PARALLEL_PARSE_BYTES
         chunks = fix_chunks(
-            fixes_path, frozenset(registry.tags), config.default_accuracy_m, chunk, big, clock
+            fixes_path,
+            frozenset(registry.tags),
+            config.default_accuracy_m,
+            chunk,
+            big,
+            clock,
+            keep_fields,
         )
         with _Writer(store, in_background=big) as writer:
             for part in chunks:
@@ -208,6 +230,7 @@ def replay(
                 res = engine.process(batch)
                 writer.submit(batch, part.rejections, res)
                 s.fixes_read += part.records
+                s.fields_dropped += part.dropped_fields
                 s.fixes_accepted += len(batch)
                 s.unfitted += res.unattributed
                 rejected.update(r.reason for r in part.rejections)
@@ -226,7 +249,8 @@ def replay(
         arej: Counter[str] = Counter()
         records_in = iter_records(anpr_path)
         while records := list(islice(records_in, chunk)):
-            got = decode_reads(records, Path(anpr_path).name, registry.cameras, clock)
+            got = decode_reads(records, Path(anpr_path).name, registry.cameras, clock, keep_fields)
+            s.fields_dropped += got.dropped_fields
             reads, rejs = got.items, got.rejections
             res = engine.process_reads(reads)
             with store.transaction():

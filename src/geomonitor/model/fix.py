@@ -95,7 +95,9 @@ def _bool(rec: dict, name: str) -> bool | None:
     raise FixError("bad_value", name, f"{name}: expected true or false")
 
 
-def parse_fix(rec: object, default_accuracy_m: float = 25.0) -> Fix:
+def parse_fix(
+    rec: object, default_accuracy_m: float = 25.0, keep: frozenset[str] = frozenset()
+) -> Fix:
     """Validate one decoded fix record.
 
     Raises
@@ -103,15 +105,21 @@ def parse_fix(rec: object, default_accuracy_m: float = 25.0) -> Fix:
     FixError
         Naming the field and the reason; the caller keeps the raw record as a dead letter.
     """
-    return Fix(*validate_fix(rec, default_accuracy_m))
+    return Fix(*validate_fix(rec, default_accuracy_m, keep))
 
 
 #: A validated fix as a tuple, in :class:`Fix` field order (what batches are built from).
 FixRow = tuple[str, int, float, float, float, Any, str, Any, str, Any, Any, Any]
 
 
-def validate_fix(rec: object, default_accuracy_m: float = 25.0) -> FixRow:
-    """Like :func:`parse_fix`, returning the fields as a :data:`FixRow` tuple."""
+def validate_fix(
+    rec: object, default_accuracy_m: float = 25.0, keep: frozenset[str] = frozenset()
+) -> FixRow:
+    """Like :func:`parse_fix`, returning the fields as a :data:`FixRow` tuple.
+
+    Fields the format does not name are dropped (data minimisation: a feed that carries a
+    name or an address must not put it in the store) unless they are in ``keep``.
+    """
     if not isinstance(rec, dict):
         raise FixError("malformed", None, "record is not an object")
     tag = rec.get("tag_id")
@@ -193,8 +201,8 @@ def validate_fix(rec: object, default_accuracy_m: float = 25.0) -> FixRow:
     if type(charging) is not bool:
         charging = _bool(rec, "charging")
     extra = None
-    if rec.keys() - KNOWN_FIELDS:
-        extra = {k: v for k, v in rec.items() if k not in KNOWN_FIELDS}
+    if keep and rec.keys() - KNOWN_FIELDS:
+        extra = {k: v for k, v in rec.items() if k in keep and k not in KNOWN_FIELDS} or None
     return (tag, ts, lat, lon, acc, batt, strap, charging, source, extra, x, y)
 
 

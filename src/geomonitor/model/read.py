@@ -57,8 +57,9 @@ def _float(rec: Mapping, name: str) -> float | None:
     return f
 
 
-def parse_read(rec: object, cameras: Mapping[str, Any]) -> Read:
-    """Validate one decoded ANPR read; ``cameras`` maps camera id -> object with lat/lon."""
+def parse_read(rec: object, cameras: Mapping[str, Any], keep: frozenset[str] = frozenset()) -> Read:
+    """Validate one decoded ANPR read; ``cameras`` maps camera id -> object with lat/lon.
+    Fields the format does not name are dropped unless they are in ``keep``."""
     if not isinstance(rec, dict):
         raise ReadError("malformed", None, "record is not an object")
     for name in ("read_id", "camera_id", "vrm", "ts"):
@@ -102,7 +103,7 @@ def parse_read(rec: object, cameras: Mapping[str, Any]) -> Read:
         raise ReadError("bad_value", "direction", "direction: expected a compass point (N, NE...)")
     else:
         direction = direction.upper()
-    extra = {k: v for k, v in rec.items() if k not in KNOWN_FIELDS} or None
+    extra = {k: v for k, v in rec.items() if k in keep and k not in KNOWN_FIELDS} or None
     return Read(
         rec["read_id"], rec["camera_id"], vrm, rec["vrm"], ts, lat, lon, conf, direction, extra
     )

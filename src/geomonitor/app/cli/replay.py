@@ -28,6 +28,14 @@ def add_parser(sub: Any) -> None:
         "reads dated later than this plus --max-future-minutes are refused (future_time)",
     )
     p.add_argument(
+        "--keep-field",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="store this field of fixes and reads that the format does not name (repeatable; "
+        "others are dropped)",
+    )
+    p.add_argument(
         "--max-future-minutes",
         type=float,
         default=MAX_AHEAD_MS / 60_000,
@@ -61,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             parallel=True,
             received_at=None if args.received_at is None else _when(args.received_at),
             max_ahead_ms=int(args.max_future_minutes * 60_000),
+            keep_fields=frozenset(args.keep_field),
         )
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))

@@ -47,7 +47,13 @@ class AnprConsumer(TopicConsumer):
     ) -> tuple[int, list[Rejection]]:
         wall = wall_clock_ms()  # the receiving clock, read at the edge
         clock = Clock(wall, int(self.cfg.max_future_minutes * 60_000))
-        got = decode_reads(records_of(msgs, wall), source, self.registry.cameras, clock)
+        got = decode_reads(
+            records_of(msgs, wall),
+            source,
+            self.registry.cameras,
+            clock,
+            frozenset(self.cfg.keep_fields),
+        )
         self.store.insert_reads(got.items)
         self._match_reads(outbox)
         return len(got.items), got.rejections

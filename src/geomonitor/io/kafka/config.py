@@ -88,6 +88,12 @@ class ThresholdsSection(_Section):
     max_future_minutes: float = 10.0
 
 
+class InputSection(_Section):
+    #: Fields of fixes and reads that the formats do not name, kept all the same (others
+    #: are dropped: data minimisation).
+    keep_fields: list[str] = []
+
+
 class RunSection(_Section):
     log_every_s: float = 30.0
     idle_exit_s: float | None = None
@@ -119,6 +125,7 @@ class Settings(BaseSettings):
     topics: TopicsSection = TopicsSection()
     store: StoreSection = StoreSection()
     thresholds: ThresholdsSection = ThresholdsSection()
+    input: InputSection = InputSection()
     run: RunSection = RunSection()
 
     @classmethod
@@ -181,6 +188,7 @@ class StreamConfig(BaseModel):
     spike_speed_kmh: float = _THRESHOLDS.spike_speed_kmh
     #: A fix or read dated more than this after it was received is refused (future_time).
     max_future_minutes: float = _THRESHOLDS.max_future_minutes
+    keep_fields: list[str] = []
     log_every_s: float = _RUN.log_every_s
     #: Stop after this many seconds with nothing to consume (demos, tests); None: never.
     idle_exit_s: float | None = _RUN.idle_exit_s
@@ -206,6 +214,7 @@ class StreamConfig(BaseModel):
             **topics,
             store=store or s.store.path or str(default_db_path()),
             **s.thresholds.model_dump(),
+            **s.input.model_dump(),
             **s.run.model_dump(),
             ssl_password=_secret_of(k.ssl_password_env, k.ssl_password_file, "ssl_password"),
             sasl_password=_secret_of(k.sasl_password_env, k.sasl_password_file, "sasl_password"),

@@ -66,6 +66,7 @@ class FixesConsumer(TopicConsumer):
             self.registry.tags,
             self.cfg.default_accuracy_m,
             Clock(wall, int(self.cfg.max_future_minutes * 60_000)),
+            frozenset(self.cfg.keep_fields),
         )
         batch = part.items
         res = self.engine.process(batch)
