@@ -264,3 +264,14 @@ def test_registry_file_that_is_not_json(tmp_path):
     p.write_text("{oops")
     with pytest.raises(RegistryError, match="not valid JSON"):
         load_registry_file(p)
+
+
+def test_oversize_strings_are_refused_with_their_path():
+    """A 50 MB zone name must not reach the store (nor a 52 MB alerts show)."""
+    doc = make_doc()
+    doc["zones"][0]["name"] = "x" * 5_000_000
+    doc["subjects"][0]["id"] = "S-" + "9" * 200
+    errs = errors_of(doc)
+    assert any(e.startswith("zones[0].name: too long (5,000,000 characters") for e in errs)
+    assert any(e.startswith("subjects[0].id: too long") for e in errs)
+    assert not any("xxxx" in e for e in errs)

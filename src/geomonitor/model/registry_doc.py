@@ -46,16 +46,25 @@ def _fail(message: str) -> PydanticCustomError:
 
 
 # --------------------------------------------------------------------------- field types
+#: Longest id (subject, order, zone...) and longest name or path accepted.
+MAX_ID_CHARS = 100
+MAX_TEXT_CHARS = 500
+
+
 def _id(v: Any) -> str:
     if v is None or v == "":
         raise _fail("missing")
     if not isinstance(v, str):
         raise _fail("expected a string")
+    if len(v) > MAX_ID_CHARS:
+        raise _fail(f"too long ({len(v):,} characters; at most {MAX_ID_CHARS})")
     return v
 
 
 def _text(v: Any) -> str | None:
     """An optional free-text field (a name): anything not a string counts as absent."""
+    if isinstance(v, str) and len(v) > MAX_TEXT_CHARS:
+        raise _fail(f"too long ({len(v):,} characters; at most {MAX_TEXT_CHARS})")
     return v if isinstance(v, str) else None
 
 
@@ -120,7 +129,9 @@ def _guardian(v: Any) -> str | None:
 
 
 def _plates(v: Any) -> list[str]:
-    if not isinstance(v, list) or not all(isinstance(p, str) and p.strip() for p in v):
+    if not isinstance(v, list) or not all(
+        isinstance(p, str) and p.strip() and len(p) <= 20 for p in v
+    ):
         raise _fail("expected a list of number plates")
     return v
 
@@ -209,6 +220,8 @@ class ZoneDoc(_Item):
 def _expect_path(v: Any) -> str | None:
     if v is not None and not isinstance(v, str):
         raise _fail("expected a path")
+    if v is not None and len(v) > MAX_TEXT_CHARS:
+        raise _fail(f"too long ({len(v):,} characters; at most {MAX_TEXT_CHARS})")
     return v
 
 

@@ -60,6 +60,8 @@ from .timetable import Timetable
 from .zone import Zone, zone_from_circle, zone_from_file, zone_from_geojson
 
 M = TypeVar("M", bound=BaseModel)
+#: A registry file larger than this is refused unread.
+MAX_REGISTRY_BYTES = 256 << 20
 #: Entity records as the store versions them, keyed by (kind, id).
 Entities = dict[tuple[str, str], dict[str, Any]]
 
@@ -419,6 +421,10 @@ def load_registry_file(path: str | Path) -> tuple[Registry, dict]:
     """Read and validate a registry file; returns the registry and the raw document."""
     p = Path(path)
     try:
+        if p.stat().st_size > MAX_REGISTRY_BYTES:
+            raise RegistryError(
+                [f"(document): {p} is over {MAX_REGISTRY_BYTES >> 20} MiB: not a registry"]
+            )
         doc = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         msg = f"(document): not valid JSON (line {e.lineno}, column {e.colno})"
