@@ -140,3 +140,55 @@ def test_a_file_where_every_record_is_rejected_or_nothing_is_read_exits_1(files,
     (files / "empty.jsonl").write_text("")
     assert replay(files, "--fixes", str(files / "empty.jsonl")) == 1
     assert "no record was read" in capsys.readouterr().err
+
+
+def test_a_second_replay_waits_for_the_first_with_a_message(files):
+    """Two replays on one store at once gave different candidates than one after the
+    other; now the second waits, says so, and the result is that of running them in turn."""
+    import subprocess
+    import sys
+
+    db = files / "g.db"
+    cmd = [sys.executable, "-m", "geomonitor", "replay", "--db", str(db), "--no-progress",
+           "--fixes", str(files / "fixes.jsonl")]  # fmt: skip
+    with Store(db) as st, st.writer():  # another replay holds the store
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = proc.stderr.readline()
+        assert "another replay is writing to this store; waiting" in line
+        assert proc.poll() is None  # still waiting
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "fixes read" in out
+
+
+def test_two_replays_at_once_give_what_they_give_one_after_the_other(tmp_path):
+    import subprocess
+    import sys
+
+    from geomonitor.sim import simulate
+
+    simulate(tmp_path / "sc", subjects=6, days=1, seed=4)
+    lines = (tmp_path / "sc" / "fixes.jsonl").read_text().splitlines()
+    half = len(lines) // 2
+    (tmp_path / "a.jsonl").write_text("\n".join(lines[:half]) + "\n")
+    (tmp_path / "b.jsonl").write_text("\n".join(lines[half:]) + "\n")
+    results = []
+    for together in (False, True):
+        db = tmp_path / f"{together}.db"
+        assert (
+            main(["registry", "load", str(tmp_path / "sc" / "registry.json"), "--db", str(db)]) == 0
+        )
+        cmds = [
+            [sys.executable, "-m", "geomonitor", "replay", "--db", str(db), "--no-progress",
+             "--fixes", str(tmp_path / name)]
+            for name in ("a.jsonl", "b.jsonl")
+        ]  # fmt: skip
+        if together:
+            procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     for c in cmds]  # fmt: skip
+            assert [p.wait(timeout=120) for p in procs] == [0, 0]
+        else:
+            for c in cmds:
+                subprocess.run(c, check=True, capture_output=True)
+        with Store(db) as st:
+            results.append(sorted(json.dumps(c.to_json(), sort_keys=True) for c in st.candidates()))
+    assert results[0] == results[1] and results[0]

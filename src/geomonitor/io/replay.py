@@ -15,7 +15,7 @@ import multiprocessing as mp
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import islice
@@ -174,6 +174,7 @@ def replay(
     received_at: int | None = None,
     max_ahead_ms: int = MAX_AHEAD_MS,
     keep_fields: frozenset[str] = frozenset(),
+    on_wait: Callable[[], None] | None = None,
 ) -> tuple[ReplaySummary, Engine]:
     """Replay files into the store. Returns the summary and the (warm) engine.
 
@@ -182,12 +183,42 @@ def replay(
     then) is refused as ``future_time``: a clock fault must not flood the desk. Fields the
     formats do not name are dropped unless in ``keep_fields`` (counted in the summary).
 
+    One replay writes to a store at a time: a second waits for the first to finish (calling
+    ``on_wait`` once), so the result never depends on running them together.
+
     With ``parallel``, a fix file over :data:`PARALLEL_PARSE_BYTES` is parsed and written
     by two worker processes beside this one (the results are identical). Worker processes
     start fresh and import the main module, so a script that passes ``parallel=True``
     must guard its entry point with ``if __name__ == "__main__":`` (the ``geomonitor``
     command does).
     """
+    with store.writer(on_wait):
+        return _replay(
+            store,
+            fixes_path,
+            anpr_path,
+            config=config,
+            progress=progress,
+            chunk=chunk,
+            parallel=parallel,
+            received_at=received_at,
+            max_ahead_ms=max_ahead_ms,
+            keep_fields=keep_fields,
+        )
+
+
+def _replay(
+    store: Store,
+    fixes_path: str | Path | None,
+    anpr_path: str | Path | None,
+    config: EngineConfig | None,
+    progress: bool,
+    chunk: int,
+    parallel: bool,
+    received_at: int | None,
+    max_ahead_ms: int,
+    keep_fields: frozenset[str],
+) -> tuple[ReplaySummary, Engine]:
     config = config or EngineConfig()
     # The receiving clock is read here, at the adapter's edge.
     clock = Clock(received_at if received_at is not None else wall_clock_ms(), max_ahead_ms)

@@ -8,11 +8,12 @@ file up to date when it is opened.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import sqlite3
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,6 +100,24 @@ class Store(CandidateTables):
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA cache_size=-131072")  # 128 MiB: fixes arrive in any key order
         self._migrate()
+
+    @contextmanager
+    def writer(self, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold the store's writer lock (one replay at a time: a second one would warm its
+        engine up from a store the first is still changing). Waits for the holder, calling
+        ``on_wait`` once first; the lock goes with the process if it dies."""
+        lock = Path(str(self.path) + ".lock")
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def close(self) -> None:
         self.db.close()

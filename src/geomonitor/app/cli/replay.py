@@ -70,6 +70,12 @@ def run(args: argparse.Namespace) -> int:
             received_at=None if args.received_at is None else _when(args.received_at),
             max_ahead_ms=int(args.max_future_minutes * 60_000),
             keep_fields=frozenset(args.keep_field),
+            on_wait=lambda: print(
+                "geomonitor replay: another replay is writing to this store; waiting for it "
+                "to finish",
+                file=sys.stderr,
+                flush=True,
+            ),
         )
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
