@@ -275,3 +275,56 @@ def test_oversize_strings_are_refused_with_their_path():
     assert any(e.startswith("zones[0].name: too long (5,000,000 characters") for e in errs)
     assert any(e.startswith("subjects[0].id: too long") for e in errs)
     assert not any("xxxx" in e for e in errs)
+
+
+LEEDS_SQUARE = [[-1.55, 53.79], [-1.54, 53.79], [-1.54, 53.80], [-1.55, 53.80], [-1.55, 53.79]]
+
+
+@pytest.mark.parametrize(
+    ("zone", "path", "says"),
+    [
+        (  # latitude and longitude swapped: it would lie off Somalia
+            {"geometry": {"type": "Polygon", "coordinates": [[[y, x] for x, y in LEEDS_SQUARE]]}},
+            "zones[1].geometry",
+            "latitude and longitude look swapped",
+        ),
+        (  # BNG metres given as degrees
+            {
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [[430000, 433000], [431000, 433000], [431000, 434000], [430000, 433000]]
+                    ],
+                }
+            },
+            "zones[1].geometry",
+            'give "crs": "EPSG:27700"',
+        ),
+        (  # a circle round the wrong way
+            {"center": {"lat": -1.55, "lon": 53.8}, "radius_m": 200},
+            "zones[1].center",
+            "look swapped",
+        ),
+        (  # London: far outside Leeds, the registry's only district
+            {"center": {"lat": 51.5, "lon": -0.12}, "radius_m": 200},
+            "zones[1]",
+            "km outside every district of the registry",
+        ),
+    ],
+)
+def test_zones_that_look_wrong_are_refused_saying_why(zone, path, says):
+    doc = make_doc(zones=[*BASE_DOC["zones"], {"id": "Z-BAD", **zone}])
+    (err,) = errors_of(doc)
+    assert err.startswith(f"{path}: ") and says in err
+
+
+def test_the_same_square_in_the_right_order_and_in_metres_with_its_crs_loads():
+    right = {"id": "Z-OK", "geometry": {"type": "Polygon", "coordinates": [LEEDS_SQUARE]}}
+    metres = {
+        "id": "Z-BNG",
+        "crs": "EPSG:27700",
+        "geometry": {"type": "Polygon", "coordinates": [[[430000, 433000], [431000, 433000],
+                                                         [431000, 434000], [430000, 433000]]]},
+    }  # fmt: skip
+    reg = parse_registry(make_doc(zones=[*BASE_DOC["zones"], right, metres]))
+    assert {"Z-OK", "Z-BNG"} <= set(reg.zones)

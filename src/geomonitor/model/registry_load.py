@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import shapely
 from pydantic import BaseModel, ValidationError
 
+from . import geography
 from .crs import BNG, WGS84
 from .errors import RegistryError, TimetableError, ZoneError
 from .registry import (
@@ -133,7 +134,7 @@ def parse_registry(doc: Any, base_dir: Path | None = None) -> Registry:
     r = _Reader(doc)
     entities: Entities = {}
     districts, district_ref = _districts(r, entities)
-    zones = _zones(r, base_dir or Path.cwd(), entities)
+    zones = _zones(r, base_dir or Path.cwd(), entities, districts)
     subjects: dict[str, Subject] = {}
     for i, s, _ in r.items("subjects", SubjectDoc):
         dcode = district_ref(s.district, f"subjects[{i}].district")
@@ -184,11 +185,17 @@ def _districts(
     return districts, ref
 
 
-def _zones(r: _Reader, base: Path, entities: Entities) -> dict[str, Zone]:
+def _zones(
+    r: _Reader, base: Path, entities: Entities, districts: dict[str, District]
+) -> dict[str, Zone]:
     zones: dict[str, Zone] = {}
     for i, z, raw in r.items("zones", ZoneDoc):
         p = f"zones[{i}]"
         name = z.name or z.id
+        wrong = _coordinates_look_wrong(z)
+        if wrong is not None:
+            r.add(f"{p}.{'geometry' if z.geometry is not None else 'center'}", wrong)
+            continue
         try:
             zone = _build_zone(z, name, base, p, r)
         except ZoneError as e:
@@ -200,6 +207,10 @@ def _zones(r: _Reader, base: Path, entities: Entities) -> dict[str, Zone]:
             continue
         if zone is None:
             continue
+        far = _far_from_districts(zone, districts)
+        if far is not None:
+            r.add(p, far)
+            continue
         zones[z.id] = zone
         # The store keeps resolved geometry so a registry can be rebuilt from it alone.
         entities[("zone", z.id)] = {
@@ -210,6 +221,61 @@ def _zones(r: _Reader, base: Path, entities: Entities) -> dict[str, Zone]:
             "defined_by": {k: v for k, v in raw.items() if k != "geometry"},
         }
     return zones
+
+
+#: A zone further than this from every district of the registry is refused.
+MAX_KM_FROM_DISTRICTS = 50
+
+
+def _positions(geometry: Any) -> list[tuple[float, float]]:
+    """The coordinate pairs of a GeoJSON geometry (numbers only), at most 10,000."""
+    out: list[tuple[float, float]] = []
+    stack = [geometry.get("coordinates") if isinstance(geometry, dict) else None]
+    while stack and len(out) < 10_000:
+        c = stack.pop()
+        if isinstance(c, list | tuple):
+            if len(c) >= 2 and all(isinstance(v, int | float) for v in c[:2]):
+                out.append((float(c[0]), float(c[1])))
+            else:
+                stack.extend(c)
+    return out
+
+
+def _coordinates_look_wrong(z: ZoneDoc) -> str | None:
+    """A WGS84 zone whose coordinates are metres, or latitude and longitude swapped."""
+    if z.geometry is not None and (z.crs in (None, WGS84, "OGC:CRS84")):
+        pts = _positions(z.geometry)
+        if pts and all(abs(x) > 180 or abs(y) > 90 for x, y in pts):
+            return (
+                "coordinates look like British National Grid metres, not degrees: give "
+                '"crs": "EPSG:27700" with them'
+            )
+        if pts and all(49 <= x <= 61 and -9 <= y <= 2.5 for x, y in pts):
+            return (
+                "latitude and longitude look swapped (the zone would lie off East Africa): "
+                "GeoJSON gives [longitude, latitude]"
+            )
+    if z.center is not None and 49 <= z.center.lon <= 61 and -9 <= z.center.lat <= 2.5:
+        return "lat and lon look swapped: lat is about 50-61 in Great Britain, lon about -8-2"
+    return None
+
+
+def _far_from_districts(zone: Zone, districts: dict[str, District]) -> str | None:
+    """A zone far outside every district of the registry (for districts whose boundaries
+    geomonitor knows), or outside Great Britain."""
+    minx, miny, maxx, maxy = zone.geometry.bounds
+    if maxx < -100_000 or minx > 800_000 or maxy < -100_000 or miny > 1_400_000:
+        return "lies outside Great Britain: check its coordinates and their crs"
+    known = [code for code in districts if code in geography.DISTRICTS]
+    if not known:
+        return None
+    km = min(zone.geometry.distance(geography.district_boundary(c)) for c in known) / 1000
+    if km > MAX_KM_FROM_DISTRICTS:
+        return (
+            f"lies {km:,.0f} km outside every district of the registry: check its "
+            "coordinates and their crs"
+        )
+    return None
 
 
 def _build_zone(z: ZoneDoc, name: str, base: Path, p: str, r: _Reader) -> Zone | None:
