@@ -249,3 +249,20 @@ def test_an_absence_near_the_end_of_the_night_is_judged_the_same_in_any_order():
     assert seen[0] == seen[1]
     (c,) = [c for c in seen[0] if c["kind"] == "curfew_absent"]
     assert c["closed_at"] == "2026-11-22T07:00:00Z"  # not home before the curfew ended
+
+
+def test_a_silence_ended_by_a_fix_after_the_night_is_judged_the_same_in_any_order():
+    """Last fix 05:10, next one 09:30: an outage (one no_contact), never a per-night
+    silence, whether the 09:30 fix came before or after event time passed 07:00."""
+    night = trail("2026-11-21T18:00:00Z", "2026-11-22T05:11:00Z", lambda t: 0)
+    later = fix_at(0, 0, 15 * 60 + 30)  # Sun 09:30
+    other = [fix_at(5000, 0, m, tag="BUD-0002") for m in range(0, 13 * 60 + 5, 5)]
+    seen = []
+    for fixes in ([*night, *other, later], [later, *night, *other]):
+        e = Engine(registry())
+        for f in fixes:
+            e.process(batch([f]))
+        mine = [c for c in e.candidates() if c.subject_id == "S-0001"]
+        seen.append(sorted((c.kind, c.opened_at, c.closed_at) for c in mine))
+    assert seen[0] == seen[1]
+    assert [k for k, *_ in seen[0]] == ["no_contact"]

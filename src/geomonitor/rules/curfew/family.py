@@ -120,6 +120,14 @@ class CurfewFamily(RuleFamily):
                 rule = self.rules[r]
                 track = self.tracks[r]
                 first_before = int(track.ts[0]) if len(track.ts) else None
+                # The silences these fixes end or split run from the fix before them to the
+                # fix after them: whether a silence is part of an outage may change there.
+                k0 = int(np.searchsorted(track.ts, lo, side="left"))
+                k1 = int(np.searchsorted(track.ts, hi, side="right"))
+                around = (
+                    int(track.ts[k0 - 1]) if k0 > 0 else lo,
+                    int(track.ts[k1]) + 1 if k1 < len(track.ts) else hi + 1,
+                )
                 cls, dist = rule.classify(batch.x[seg], batch.y[seg], batch.accuracy_m[seg])
                 track.add(
                     ts,
@@ -134,7 +142,7 @@ class CurfewFamily(RuleFamily):
                 first = int(track.ts[0])
                 # The nights these fixes fall in, and the next one (whose "last known
                 # position" may be among them) ...
-                spans = [(lo, hi + 1)]
+                spans = [around]
                 nxt = rule.next_night(hi + 1)
                 if nxt is not None and nxt[0] <= now:  # not begun: judged when time gets there
                     to_judge.add((r, *nxt))
