@@ -208,6 +208,41 @@ class Engine:
         res.sort()
         return res
 
+    def conflicts(self, batch: FixBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Which fixes of a batch are *conflicting copies*: of a tag and instant already
+        held (or earlier in the batch), but placed where their accuracy circles do not
+        overlap. Such a copy is forged or broken, not a resend: the fix held stays, the
+        caller refuses the copy. Also the distance between the two positions. Honest
+        resends (identical, or overlapping circles) are not conflicts: the better one
+        wins, as ever. Fixes are held by device health (every tag's fixes); an engine
+        without it sees conflicts within a batch only."""
+        n = len(batch)
+        bad, dist = np.zeros(n, bool), np.full(n, np.nan)
+        if n == 0:
+            return bad, dist
+        _, tix = self.fittings.attribute(batch)
+        devices = self._families.get("devices")
+        if isinstance(devices, DeviceFamily):
+            found, x, y, acc = devices.held(tix, batch.ts)
+            d = np.hypot(batch.x - x, batch.y - y)
+            hit = found & (d > batch.accuracy_m + acc)
+            bad |= hit
+            dist[hit] = d[hit]
+        # Within the batch: a later copy against the first of its tag and instant.
+        order = np.lexsort((np.arange(n), batch.ts, tix))
+        same = (tix[order][1:] == tix[order][:-1]) & (batch.ts[order][1:] == batch.ts[order][:-1])
+        groups_start = np.flatnonzero(np.r_[True, ~same])
+        for a, b in zip(groups_start.tolist(), [*groups_start[1:].tolist(), n], strict=True):
+            if b - a < 2:
+                continue
+            rows = order[a:b]
+            head = rows[0]
+            d = np.hypot(batch.x[rows[1:]] - batch.x[head], batch.y[rows[1:]] - batch.y[head])
+            hit = d > batch.accuracy_m[rows[1:]] + batch.accuracy_m[head]
+            bad[rows[1:][hit]] = True
+            dist[rows[1:][hit]] = d[hit]
+        return bad, dist
+
     # ------------------------------------------------------------------ state
     def candidates(self) -> list[Candidate]:
         """Every current candidate, sorted by id."""

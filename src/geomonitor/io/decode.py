@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -72,6 +72,9 @@ class Decoded(Generic[T]):
     records: int
     #: Fields of accepted records that the format does not name, dropped (not stored).
     dropped_fields: int = 0
+    #: Where each accepted item was: line numbers (or offsets, with ``unit``), in order.
+    where: list[int] = field(default_factory=list)
+    unit: str = "line"
 
 
 def _dropped(value: Any, known: frozenset[str], keep: frozenset[str]) -> int:
@@ -101,6 +104,8 @@ def decode_fixes(
     are not valid fixes, or of tags not in the registry, are rejected."""
     rows: list[FixRow] = []
     rejs: list[Rejection] = []
+    where: list[int] = []
+    unit = "line"
     n = dropped = 0
     for rec in records:
         n += 1
@@ -122,7 +127,9 @@ def decode_fixes(
             continue
         rows.append(row)
         dropped += _dropped(rec.value, FIX_FIELDS, keep)
-    return Decoded(FixBatch.from_rows(rows), rejs, n, dropped)
+        unit, _, number = rec.locator.partition(" ")
+        where.append(int(number) if number.isdigit() else len(where))
+    return Decoded(FixBatch.from_rows(rows), rejs, n, dropped, where, unit)
 
 
 def decode_fix_lines(
@@ -143,6 +150,7 @@ def decode_fix_lines(
     loads = orjson.loads
     rows: list[FixRow] = []
     rejs: list[Rejection] = []
+    where: list[int] = []
     others = dropped = 0  # records not valid fixes (blank lines are not records)
     # The clock guard, inlined for the common case (lines carry no receiving time).
     latest = 2**62 if clock.received_at is None else clock.received_at + clock.max_ahead_ms
@@ -160,6 +168,7 @@ def decode_fix_lines(
                 row = None
         if row is not None and row[0] in tags and 0 <= row[1] <= latest:
             rows.append(row)
+            where.append(n)
             if not value.keys() <= FIX_FIELDS:
                 dropped += _dropped(value, FIX_FIELDS, keep)
             continue
@@ -169,7 +178,7 @@ def decode_fix_lines(
         rejs.extend(bad.rejections)
         others += bad.records
         dropped += bad.dropped_fields
-    return Decoded(FixBatch.from_rows(rows), rejs, len(rows) + others, dropped)
+    return Decoded(FixBatch.from_rows(rows), rejs, len(rows) + others, dropped, where)
 
 
 def decode_reads(

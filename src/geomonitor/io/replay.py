@@ -27,6 +27,7 @@ from ..model.fix import FixBatch
 from ..model.rejection import Rejection
 from ..store.domain import Store
 from ..store.rows import CandidateWrite
+from .conflicts import refuse_conflicts
 from .decode import (
     MAX_AHEAD_MS,
     NO_CLOCK,
@@ -257,8 +258,10 @@ def _replay(
         )
         with _Writer(store, in_background=big) as writer:
             for part in chunks:
+                conflicts = refuse_conflicts(engine, part, Path(fixes_path).name)
                 batch = part.items
                 res = engine.process(batch)
+                res.device_upserts += conflicts
                 writer.submit(batch, part.rejections, res)
                 s.fixes_read += part.records
                 s.fields_dropped += part.dropped_fields

@@ -17,7 +17,7 @@ import numpy as np
 
 from .crs import to_bng, to_wgs84
 from .errors import FixError, TimeError
-from .times import parse_ts
+from .times import iso, parse_ts
 
 SOURCES = ("gps", "rf", "cell", "wifi")
 STRAP = ("ok", "tamper")
@@ -235,6 +235,49 @@ class FixBatch:
 
     def __len__(self) -> int:
         return len(self.ts)
+
+    def take(self, keep: np.ndarray) -> FixBatch:
+        """The fixes where the boolean mask ``keep`` is true, in order."""
+        idx = np.flatnonzero(keep)
+
+        def pick(seq: Any) -> Any:
+            return [seq[i] for i in idx.tolist()] if len(seq) else seq
+
+        return FixBatch(
+            tag_id=self.tag_id[idx],
+            ts=self.ts[idx],
+            lat=self.lat[idx],
+            lon=self.lon[idx],
+            x=self.x[idx],
+            y=self.y[idx],
+            accuracy_m=self.accuracy_m[idx],
+            rank=self.rank[idx],
+            battery_pct=pick(self.battery_pct),
+            strap=pick(self.strap),
+            charging=pick(self.charging),
+            source=pick(self.source),
+            extra=pick(self.extra),
+            battery=self.battery[idx] if len(self.battery) else self.battery,
+            tamper=self.tamper[idx] if len(self.tamper) else self.tamper,
+            charging_code=self.charging_code[idx]
+            if len(self.charging_code)
+            else self.charging_code,
+        )
+
+    def record(self, i: int) -> dict[str, Any]:
+        """Fix ``i`` as an interchange record (what is kept when it is refused late)."""
+        rec: dict[str, Any] = {
+            "tag_id": str(self.tag_id[i]),
+            "ts": iso(int(self.ts[i])),
+            "lat": float(self.lat[i]),
+            "lon": float(self.lon[i]),
+            "accuracy_m": float(self.accuracy_m[i]),
+        }
+        for name in ("battery_pct", "strap", "charging", "source"):
+            seq = getattr(self, name)
+            if len(seq) and seq[i] is not None:
+                rec[name] = seq[i]
+        return rec
 
     @classmethod
     def from_fixes(cls, fixes: Sequence[Fix]) -> FixBatch:

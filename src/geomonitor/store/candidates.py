@@ -242,7 +242,7 @@ class CandidateTables:
                 "SELECT tag_id, kind, started_at, ended_at, subject_id, details, evidence "
                 "FROM device_events"
             )
-            if tags is None or t in tags
+            if (tags is None or t in tags) and k != "conflicting_fix"  # (not the engine's)
         }
         ups = [
             e

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ...model.rejection import Rejection
+from ..conflicts import refuse_conflicts
 from ..decode import Clock, decode_fixes, wall_clock_ms
 from .base import TopicConsumer, log
 from .messages import Outbox, records_of
@@ -68,8 +69,10 @@ class FixesConsumer(TopicConsumer):
             Clock(wall, int(self.cfg.max_future_minutes * 60_000)),
             frozenset(self.cfg.keep_fields),
         )
+        conflicts = refuse_conflicts(self.engine, part, source)
         batch = part.items
         res = self.engine.process(batch)
+        res.device_upserts += conflicts
         self.store.insert_batch(batch)
         self.state.note_tag_partitions(self.topic, partition, set(batch.tag_id.tolist()))
         if self.engine.now is not None:

@@ -217,6 +217,23 @@ class DeviceFamily(RuleFamily):
             ev.details["curfew_nights"] = [iso(a) for a, _ in nights]
             ev.details["curfew_conditions"] = sorted({c for _, c in nights})
 
+    def held(self, tix: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, ...]:
+        """For fixes (tag index, time): whether a fix of that tag at that instant is held
+        already, and where it is (x, y, accuracy; NaN where none is held)."""
+        n = len(ts)
+        found = np.zeros(n, bool)
+        x, y, acc = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        for t in np.unique(tix[tix >= 0]).tolist():
+            rows = np.flatnonzero(tix == t)
+            track = self.tracks[t]
+            k = np.searchsorted(track.ts, ts[rows])
+            ok = k < len(track.ts)
+            ok[ok] = track.ts[k[ok]] == ts[rows[ok]]
+            hit, kk = rows[ok], k[ok]
+            found[hit] = True
+            x[hit], y[hit], acc[hit] = track.x[kk], track.y[kk], track.acc[kk]
+        return found, x, y, acc
+
     def device_events(self) -> list[DeviceEvent]:
         """Every current device event, by tag, kind and start."""
         return sorted(
