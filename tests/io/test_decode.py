@@ -203,3 +203,18 @@ def test_unknown_fields_are_dropped_and_counted_unless_allowed(tmp_path):
         assert s.fields_dropped == 2
         (extra,) = st.db.execute("SELECT extra FROM fixes").fetchone()
         assert json.loads(extra) == {"firmware": "4.2"}
+
+
+def test_messages_never_quote_the_value_and_dead_letters_carry_none():
+    """A timestamp field holding a name and an address must not come back in the
+    message (the raw record is kept, and shown only with --show-raw)."""
+    raw = line("John Smith 1 Example St")
+    got = decode_fix_lines([raw], 1, "f", TAGS, 25.0, Clock(T0))
+    (r,) = got.rejections
+    assert r.field == "ts" and "Smith" not in r.message and "Example" not in r.message
+    assert "John Smith" in r.raw
+    from geomonitor.io.kafka.messages import deadletter_row
+
+    m = Msg(4, b"k", raw, T0)
+    _, _, value, headers = deadletter_row("dl", "fixes", 0, r, m)
+    assert value == raw and "Smith" not in headers and "Example" not in headers

@@ -480,3 +480,28 @@ def test_the_follower_killed_mid_stream_loses_and_duplicates_nothing(
     assert again.wait(120) == 0, again.stdout.read().decode() if again.stdout else ""
     _same(_stored(tmp_path / "kf.db"), everything)
     _desk_sees(cfg, everything)
+
+
+def test_a_second_follower_is_one_line_and_exit_3(kafka_broker, tmp_path, capsys):
+    """Another follower holds the store's lease: the second says so and stops (exit 3),
+    no traceback, and does not free the first one's lease."""
+    from geomonitor.app.cli import main
+    from geomonitor.store.stream_state import lease_holder
+
+    from ..conftest import make_registry
+
+    cfg = _config(kafka_broker, tmp_path / "g.db")
+    with Store(cfg.store) as st:
+        st.load_registry(make_registry())
+        state = StreamState(st)
+        holder = lease_holder(object())
+        with st.transaction():
+            state.take_lease(cfg.group_id, holder)
+    where = ["--bootstrap-servers", cfg.bootstrap_servers, "--group-id", cfg.group_id]
+    code = main(["consume", "colocation", "--db", cfg.store, "--idle-exit", "1", *where])
+    err = capsys.readouterr().err
+    assert code == 3 and "another co-location follower is running" in err
+    assert "Traceback" not in err
+    with Store(cfg.store) as st:
+        row = st.db.execute("SELECT value FROM meta WHERE key=?", (f"follower/{cfg.group_id}",))
+        assert row.fetchone()[0].startswith(holder)  # still the first one's
