@@ -192,3 +192,25 @@ def test_two_replays_at_once_give_what_they_give_one_after_the_other(tmp_path):
         with Store(db) as st:
             results.append(sorted(json.dumps(c.to_json(), sort_keys=True) for c in st.candidates()))
     assert results[0] == results[1] and results[0]
+
+
+def test_a_read_only_store_is_one_line(files, capsys):
+    """An immutable store file (chattr +i: read-only even to root) can still be read; a
+    replay into it stops with one line and exit 2, no traceback."""
+    import shutil
+    import subprocess
+
+    db = files / "g.db"
+    if (
+        shutil.which("chattr") is None
+        or subprocess.run(["chattr", "+i", str(db)], capture_output=True).returncode
+    ):
+        pytest.skip("this filesystem cannot make a file immutable")
+    try:
+        assert main(["alerts", "list", "--db", str(db)]) == 0
+        assert replay(files, "--fixes", str(files / "fixes.jsonl")) == 2
+        err = capsys.readouterr().err
+        assert "the store cannot be used as asked" in err and "readonly" in err
+        assert "Traceback" not in err
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], check=True)
