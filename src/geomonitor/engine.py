@@ -231,11 +231,10 @@ class Engine:
         # Within the batch: a later copy against the first of its tag and instant.
         order = np.lexsort((np.arange(n), batch.ts, tix))
         same = (tix[order][1:] == tix[order][:-1]) & (batch.ts[order][1:] == batch.ts[order][:-1])
-        groups_start = np.flatnonzero(np.r_[True, ~same])
-        for a, b in zip(groups_start.tolist(), [*groups_start[1:].tolist(), n], strict=True):
-            if b - a < 2:
-                continue
-            rows = order[a:b]
+        starts = np.flatnonzero(np.r_[True, ~same])
+        sizes = np.diff(np.r_[starts, n])
+        for a, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
+            rows = order[a : a + size]
             head = rows[0]
             d = np.hypot(batch.x[rows[1:]] - batch.x[head], batch.y[rows[1:]] - batch.y[head])
             hit = d > batch.accuracy_m[rows[1:]] + batch.accuracy_m[head]

@@ -223,8 +223,12 @@ class DeviceFamily(RuleFamily):
         n = len(ts)
         found = np.zeros(n, bool)
         x, y, acc = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-        for t in np.unique(tix[tix >= 0]).tolist():
-            rows = np.flatnonzero(tix == t)
+        order = np.argsort(tix, kind="stable")
+        cuts = np.flatnonzero(np.diff(tix[order])) + 1
+        for rows in np.split(order, cuts) if n else []:
+            t = int(tix[rows[0]])
+            if t < 0:
+                continue
             track = self.tracks[t]
             k = np.searchsorted(track.ts, ts[rows])
             ok = k < len(track.ts)
