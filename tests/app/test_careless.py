@@ -72,6 +72,9 @@ def test_an_empty_registry_does_not_remove_everyone(files, capsys):
     (files / "empty.json").write_text("{}")
     db = str(files / "g.db")
     assert main(["registry", "load", str(files / "empty.json"), "--db", db]) == 2
+    assert "has no districts: nothing was loaded" in capsys.readouterr().err
+    (files / "nobody.json").write_text(json.dumps({"districts": make_doc()["districts"]}))
+    assert main(["registry", "load", str(files / "nobody.json"), "--db", db]) == 2
     err = capsys.readouterr().err
     assert "would remove" in err and "subject(s): S-0001, S-0002" in err
     assert "--allow-removals" in err

@@ -42,10 +42,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "load":
         reg, _ = load_registry_file(args.file)
+        if not reg.districts and not args.allow_removals:
+            raise InputError(
+                f"{args.file} has no districts: nothing was loaded; if that is meant, load it "
+                "again with --allow-removals"
+            )
         with open_store(args, create=True) as st:
             gone = st.registry_removals(reg)
-            if not reg.districts:
-                gone.insert(0, ("district", "(all of them)"))
             if gone and not args.allow_removals:
                 kinds: dict[str, list[str]] = {}
                 for kind, i in gone:
