@@ -34,6 +34,7 @@ import orjson
 
 from ...engine import Engine, EngineResult, kinds_of
 from ...model.candidate import DeviceEvent
+from ...model.errors import StreamError
 from ...model.registry import Registry
 from ...model.rejection import Rejection
 from ...rules.base import DeviceKey
@@ -50,6 +51,9 @@ from .messages import (
 )
 
 log = logging.getLogger("geomonitor.stream")
+
+#: How long a consumer taking over may spend reading its output topics to their ends.
+SCAN_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -236,18 +240,25 @@ class Consumer(ABC):
                     reader.seek(tp, marks[tp.partition] + 1)
                 else:
                     reader.seek_to_beginning(tp)
-            empty = 0
-            while empty < 3:
+            # Read every partition up to its end as it is now: a few empty polls are no
+            # proof of the end (a broker may answer the first fetches empty), and stopping
+            # early would publish again what is already there.
+            ends = reader.end_offsets(tps)
+            deadline = time.monotonic() + SCAN_TIMEOUT_S
+            todo = {tp for tp in tps if reader.position(tp) < ends[tp]}
+            while todo:
+                if time.monotonic() > deadline:
+                    raise StreamError(
+                        f"could not read {topic} to its end within {SCAN_TIMEOUT_S:.0f} s to "
+                        "find what was already published; nothing was published again"
+                    )
                 polled = reader.poll(timeout_ms=500)
-                if not polled:
-                    empty += 1
-                    continue
-                empty = 0
                 for tp, msgs in polled.items():
                     for m in msgs:
                         for k, v in m.headers or []:
                             if k == "event_id":
                                 yield v.decode(), tp.partition, m.offset
+                todo = {tp for tp in todo if reader.position(tp) < ends[tp]}
         finally:
             reader.close()
 
