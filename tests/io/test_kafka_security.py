@@ -121,7 +121,9 @@ def test_every_client_gets_the_settings(tls_files, tmp_path, monkeypatch):
         with pytest.raises(Built):
             FixesConsumer(cfg, st).run()  # the output producer, then the group consumer
         with pytest.raises(Built):
-            list(ColocationFollower(cfg, st)._scan("geomonitor.candidates"))  # recovery reader
+            list(
+                ColocationFollower(cfg, st)._scan("geomonitor.candidates", "g/c/0")
+            )  # recovery reader
     with pytest.raises(Built):
         ensure_topics(cfg, 4)
     monkeypatch.setattr(kafka, "KafkaProducer", fake("producer"))

@@ -160,15 +160,19 @@ class StreamState:
                 [(p, o, seq) for seq, p, o in done],
             )
 
-    def published_marks(self, topic: str) -> dict[int, int]:
-        """Highest offset known published by this store, per partition of ``topic``."""
-        return dict(
-            self.store.db.execute(
-                "SELECT out_partition, MAX(out_offset) FROM outbox WHERE topic=? AND "
-                "published=1 AND out_partition IS NOT NULL GROUP BY out_partition",
-                (topic,),
-            ).fetchall()
+    def published_marks(self, topic: str, owner: str | None = None) -> dict[int, int]:
+        """Highest offset known published per partition of ``topic``: by this store, or by
+        one ``owner`` (whose unmarked messages, sent after its marked ones, can only lie
+        beyond its own marks: another owner's later marks say nothing about them)."""
+        q = (
+            "SELECT out_partition, MAX(out_offset) FROM outbox WHERE topic=? AND "
+            "published=1 AND out_partition IS NOT NULL"
         )
+        args: list[str] = [topic]
+        if owner is not None:
+            q += " AND owner=?"
+            args.append(owner)
+        return dict(self.store.db.execute(q + " GROUP BY out_partition", args).fetchall())
 
     # ------------------------------------------------------------------ the follower's lease
     def take_lease(self, group_id: str, holder: str) -> None:

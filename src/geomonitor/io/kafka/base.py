@@ -204,7 +204,7 @@ class Consumer(ABC):
         wanted = {f"{self.store_id}-{seq}": seq for seq, *_ in rows}
         found: list[tuple[int, int | None, int | None]] = []
         for topic in sorted({r[1] for r in rows}):
-            for eid, p, off in self._scan(topic):
+            for eid, p, off in self._scan(topic, self.owner(partition)):
                 if eid in wanted:
                     found.append((wanted.pop(eid), p, off))
         if found:
@@ -217,9 +217,9 @@ class Consumer(ABC):
         )
         self._publish(partition)
 
-    def _scan(self, topic: str) -> Iterator[tuple[str, int, int]]:
-        """(event id, partition, offset) of output messages after the last offset this
-        store knows it published, on every partition of ``topic``."""
+    def _scan(self, topic: str, owner: str) -> Iterator[tuple[str, int, int]]:
+        """(event id, partition, offset) of output messages after the last offset known
+        published for ``owner``, on every partition of ``topic``."""
         from kafka import KafkaConsumer, TopicPartition
 
         reader = KafkaConsumer(
@@ -234,7 +234,7 @@ class Consumer(ABC):
             if not tps:
                 return
             reader.assign(tps)
-            marks = self.state.published_marks(topic)
+            marks = self.state.published_marks(topic, owner)
             for tp in tps:
                 if tp.partition in marks:
                     reader.seek(tp, marks[tp.partition] + 1)
