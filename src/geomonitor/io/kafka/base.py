@@ -14,8 +14,9 @@ Delivery
 * Output messages are published after the commit, from the outbox, each with a stable
   ``event_id`` header (``<store id>-<outbox seq>``). A consumer taking over a partition
   first publishes what its previous owner committed but had not published, skipping any
-  message already on the output topic (found by reading the output partitions from the
-  last offset the store knows was published): no output event is lost or duplicated.
+  message already on the output topic (found by reading the output partitions, from the
+  last offset that owner is known to have published, to their ends): no output event is
+  lost or duplicated.
 """
 
 from __future__ import annotations
