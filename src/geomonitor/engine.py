@@ -220,7 +220,7 @@ class Engine:
         bad, dist = np.zeros(n, bool), np.full(n, np.nan)
         if n == 0:
             return bad, dist
-        _, tix = self.fittings.attribute(batch)
+        tix = self.fittings.tag_indexes(batch)  # (no need to attribute to subjects)
         devices = self._families.get("devices")
         if isinstance(devices, DeviceFamily):
             found, x, y, acc = devices.held(tix, batch.ts)

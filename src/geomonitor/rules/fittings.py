@@ -57,12 +57,17 @@ class Fittings:
         ok[ok] = ts[ok] < ends[k[ok]]
         return ok, k
 
+    def tag_indexes(self, batch: FixBatch) -> np.ndarray:
+        """Tag index of every fix (-1: tag not in the registry)."""
+        n = len(batch)
+        return np.fromiter(map(self.tag_ix.get, batch.tag_id, repeat(-1, n)), np.int64, n)
+
     def attribute(self, batch: FixBatch) -> tuple[np.ndarray, np.ndarray]:
         """Subject index of every fix (-1: tag not fitted to anyone at that instant), and
         tag index (-1: tag not in the registry)."""
         n = len(batch)
         subj = np.full(n, -1, np.int64)
-        tix = np.fromiter(map(self.tag_ix.get, batch.tag_id, repeat(-1, n)), np.int64, n)
+        tix = self.tag_indexes(batch)
         if n == 0:
             return subj, tix
         order = np.argsort(tix, kind="stable")
