@@ -285,13 +285,12 @@ def _absences(
     grace_ms = rules.grace_ms
     findings: list[Finding] = []
     lost_from: set[int] = set()
+    lost_at: int | None = None  # the last absence's last away fix, if silence followed
     for sp in _spells(s, f, rules):
         away_at_start = sp.start == s
         last_away = int(sp.away_ts[-1])
         silent = _next_after(sp.last_index, f, e, now) - last_away
         lost = silent > rules.no_signal_ms
-        if lost:
-            lost_from.add(sp.last_index)
         if away_at_start and sp.end is not None and not lost:
             if sp.end - s <= grace_ms:
                 continue  # home within the grace period
@@ -324,10 +323,12 @@ def _absences(
             "furthest_m": round(sp.max_dist, 1),
         }
         if lost:
+            lost_at = sp.last_index
             closed: int | None = last_away
             details["signal_lost"] = True
             details["silent_minutes_after"] = int(silent // MS_PER_MINUTE)
         else:
+            lost_at = None
             closed = sp.end if sp.end is not None else (e if now >= e else None)
         findings.append(
             Finding(
@@ -341,6 +342,11 @@ def _absences(
                 details,
             )
         )
+    # The silence that ends the night's absence is reported by it, not again as no
+    # signal. A silence after an earlier spell, or within the grace period when no
+    # absence was raised, stays a silence.
+    if findings and findings[-1].kind == "curfew_absent" and lost_at is not None:
+        lost_from.add(lost_at)
     return _merge_absences(findings), lost_from
 
 
