@@ -42,6 +42,7 @@ from ...rules.base import DeviceKey
 from ...store.domain import Store
 from ...store.stream_state import StreamState
 from .config import StreamConfig, broker_errors, client_options
+from .faults import crash_point
 from .messages import (
     Outbox,
     candidate_message,
@@ -193,6 +194,7 @@ class Consumer(ABC):
         for seq, fut in sent:
             md = fut.get()
             done.append((seq, md.partition, md.offset))
+        crash_point("published")
         self.state.mark_published(done)
         self.stats.published += len(done)
 
@@ -394,6 +396,7 @@ class TopicConsumer(Consumer):
         self._rebuild()
         for p in sorted(partitions):
             self._recover(p)
+            crash_point("rebalance")
         offsets = self.state.offsets(self.cfg.group_id, self.topic)
         for p in sorted(partitions):
             tp = TopicPartition(self.topic, p)
@@ -431,6 +434,9 @@ class TopicConsumer(Consumer):
         outbox: Outbox = []
         with self.store.transaction():
             taken, accepted, rejected = self._write_batch(partition, msgs, source, outbox)
+            crash_point("batch_written")
+        if outbox:
+            crash_point("committed")
         self.stats.messages += taken
         self.stats.accepted += accepted
         self.stats.rejected += rejected

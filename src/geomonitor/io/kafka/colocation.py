@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from ...store.stream_state import lease_holder
 from .base import Consumer, log
+from .faults import crash_point
 from .messages import Outbox
 
 #: The follower's positions in the store, kept as stream offsets.
@@ -94,6 +95,7 @@ class ColocationFollower(Consumer):
             self.state.add_outbox(self.owner(0), outbox)
             self.state.save_offset(group, FIX_LOG, 0, pos)
             self.state.save_offset(group, READ_ROWS, 0, row)
+            crash_point("rebuilt")
         self.engine = engine
         log.info("co-location follower: %d tags followed, %d corrections", len(tags), len(outbox))
 
@@ -116,6 +118,9 @@ class ColocationFollower(Consumer):
             self.state.add_outbox(self.owner(0), outbox)
             self.state.save_offset(group, FIX_LOG, 0, fpos2)
             self.state.save_offset(group, READ_ROWS, 0, rrow2)
+            crash_point("batch_written")
+        if outbox:
+            crash_point("committed")
         self.stats.messages += len(batch) + len(reads)
         self.stats.accepted += len(batch) + len(reads)
         self.stats.batches += 1
