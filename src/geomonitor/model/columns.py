@@ -65,6 +65,8 @@ class Columns:
         per value of it: of two rows for the same instant, the one with the lower column
         ``rank`` stays. Rows after the last one in order are appended in place."""
         t = new[ts]
+        if len(t) == 0:
+            return
         in_order = len(t) < 2 or bool((t[1:] > t[:-1]).all())
         if in_order and (self.n == 0 or t[0] > self._bufs[ts][self.n - 1]):
             self.append(new)
