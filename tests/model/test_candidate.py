@@ -1,7 +1,14 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from geomonitor.model.candidate import Candidate, candidate_id, fix_ref, fix_refs
+from geomonitor.model.candidate import (
+    Candidate,
+    Emitted,
+    candidate_id,
+    fix_ref,
+    fix_refs,
+    reconcile,
+)
 from geomonitor.model.times import parse_ts
 
 
@@ -21,6 +28,38 @@ def test_candidate_ids_are_stable_and_distinct():
     assert a == candidate_id("exclusion_zone", "S-1", "O-1", "C-1", 1000)
     assert a != candidate_id("exclusion_zone", "S-1", "O-1", "C-1", 1001)
     assert a != candidate_id("curfew_absent", "S-1", "O-1", "C-1", 1000)
+    # The same in every process, on every machine: the desk's ids survive restarts and
+    # reach other systems (a salted hash() would pass the lines above, not this one).
+    assert a == "C-7e690610e11d2600"
+
+
+def _cand(cid: str, status: str = "open", closed_at: int | None = None) -> Candidate:
+    return Candidate(
+        cid, "exclusion_zone", "S-1", "O-1", "C-1", "Z-1", 1000, closed_at, status, 2, "x", 1000
+    )
+
+
+def test_reconcile_sends_only_what_is_new_changed_or_gone():
+    emitted: Emitted = {}
+    up: list[Candidate] = []
+    gone: list[str] = []
+    reconcile(emitted, [_cand("C-a"), _cand("C-b")], up, gone)
+    assert [c.id for c in up] == ["C-a", "C-b"] and gone == []
+    # A closed candidate judged again, an equal copy: nothing is sent again.
+    closed = _cand("C-a", "closed", 5000)
+    up, gone = [], []
+    reconcile(emitted, [closed, _cand("C-b")], up, gone)
+    assert [(c.id, c.status) for c in up] == [("C-a", "closed")] and gone == []
+    for _ in range(2):
+        up, gone = [], []
+        reconcile(emitted, [_cand("C-a", "closed", 5000), _cand("C-b")], up, gone)
+        assert (up, gone) == ([], [])
+    # Gone from the judgement: retracted, once.
+    reconcile(emitted, [_cand("C-a", "closed", 5000)], up, gone)
+    assert (up, gone) == ([], ["C-b"])
+    up, gone = [], []
+    reconcile(emitted, [_cand("C-a", "closed", 5000)], up, gone)
+    assert (up, gone) == ([], [])
 
 
 def test_json_round_trip():

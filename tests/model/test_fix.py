@@ -120,3 +120,11 @@ def test_rank_prefers_better_accuracy_and_is_content_based():
     b = parse_fix(dict(GOOD, accuracy_m=50.0))
     assert fix_rank(a) < fix_rank(b)
     assert fix_rank(a) == fix_rank(parse_fix(dict(GOOD, accuracy_m=5.0)))
+
+
+def test_ranks_are_fixed_values_in_every_process():
+    """Which copy of a fix is kept must not depend on the process (a stream consumer and
+    a replay, a restart): the rank is a function of the content alone."""
+    fix = dict(tag_id="BUD-0001", ts="2026-11-21T18:00:00Z", lat=53.8, lon=-1.55)
+    assert fix_rank(parse_fix(dict(fix, accuracy_m=12.5))) == 5370023860788
+    assert fix_rank(parse_fix(dict(fix, accuracy_m=300.0, battery_pct=50))) == 128849730558516

@@ -5,15 +5,17 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geomonitor.engine import Engine
 from geomonitor.io.replay import replay
 from geomonitor.rules.association import near_pairs
+from geomonitor.rules.trail import Trail
 from geomonitor.store.domain import Store
 
-from ..conftest import BASE_DOC, batch, deliver, fix_at, make_registry
+from ..conftest import BASE_DOC, MINUTE, batch, deliver, fix_at, make_registry
 
 NON_ASSOCIATION = {
     "id": "C-6",
@@ -219,3 +221,48 @@ def test_replay_of_a_late_file_completes_the_meeting(tmp_path):
         (c,) = store.candidates()
         assert c.kind == "non_association" and c.details["minutes"] >= 28
         assert c.status == "open"  # B's tag has said nothing since
+
+
+@pytest.mark.parametrize(
+    ("minutes", "raised"), [(9, False), (10, True), (11, True)], ids=["min-1", "min", "min+1"]
+)
+def test_a_meeting_of_exactly_the_minimum_duration_is_a_breach(minutes, raised):
+    """Together at whole minutes 18:10 to 18:10 + ``minutes``, then 3 km apart."""
+    a = walk("BUD-0001", (0, 40), offset=0.0)
+    b = walk("BUD-0002", (10, 11 + minutes), dx=20, offset=0.0)
+    b += walk("BUD-0002", (11 + minutes, 40), dx=3000, offset=0.0)
+    got = matched(a + b)
+    assert len(got) == int(raised)
+    if raised:
+        assert got[0].details["minutes"] == minutes
+
+
+@pytest.mark.parametrize(
+    ("span_ms", "known"),
+    [(5 * MINUTE - 1, True), (5 * MINUTE, True), (5 * MINUTE + 1, False)],
+    ids=["gap-1ms", "gap", "gap+1ms"],
+)
+def test_positions_are_interpolated_across_gaps_up_to_five_minutes(span_ms, known):
+    tr = Trail()
+    tr.add(
+        np.array([0, span_ms], np.int64),
+        np.array([0.0, 100.0]),
+        np.zeros(2),
+        np.array([10.0, 20.0]),
+        np.zeros(2, np.int64),
+        np.zeros(2, np.int32),
+    )
+    ok, x, _, acc, _ = tr.at(np.array([span_ms // 2]), 5 * MINUTE)
+    assert bool(ok[0]) == known
+    if known:
+        assert x[0] == pytest.approx(100.0 * (span_ms // 2) / span_ms) and acc[0] == 20.0
+
+
+@pytest.mark.parametrize(("apart", "meetings"), [(5, 1), (6, 2)], ids=["join", "join+1"])
+def test_together_instants_five_minutes_apart_are_one_meeting(apart, meetings):
+    """Together 18:00-18:12, apart, together again ``apart`` minutes after 18:12."""
+    a = walk("BUD-0001", (0, 60), offset=0.0)
+    b = walk("BUD-0002", (0, 13), dx=20, offset=0.0)
+    b += walk("BUD-0002", (13, 12 + apart), dx=3000, offset=0.0)
+    b += walk("BUD-0002", (12 + apart, 60), dx=20, offset=0.0)
+    assert len(matched(a + b)) == meetings

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geomonitor.engine import Engine
+from geomonitor.model.crs import to_bng
 from geomonitor.model.fix import Fix
 from geomonitor.model.times import iso, parse_ts
 
@@ -254,3 +257,88 @@ def test_condition_thresholds_apply_to_curfews():
     assert [c.kind for c in run(trail(*NIGHT, where))] == ["curfew_absent"]
     # ...but not when the condition asks for three in a row.
     assert run(trail(*NIGHT, where), registry(curfew(open_after=3))) == []
+
+
+SECOND = 1000
+
+
+def _at_ms(dx: float, ts: int, acc: float = 10.0) -> Fix:
+    """A fix ``dx`` metres east of home at exactly ``ts``."""
+    f = fix_at(dx, 0, 0, acc)
+    f.ts = ts
+    return f
+
+
+@pytest.mark.parametrize(
+    ("home_at", "late"),
+    [(-SECOND, False), (0, False), (SECOND, True)],
+    ids=["grace-1s", "grace", "grace+1s"],
+)
+def test_home_exactly_at_the_end_of_the_grace_period_is_in_time(home_at, late):
+    """Away at 19:00 (15 minutes' grace): home at 19:15 is in time, a second later is late."""
+    s = at("19:00")
+    away = [_at_ms(2000, s - 10 * MIN), _at_ms(2000, s - 5 * MIN), _at_ms(2000, s)]
+    away.append(_at_ms(2000, s + 10 * MIN))
+    back = s + 15 * MIN + home_at
+    home = [_at_ms(0, back + k * 5 * MIN) for k in range(6)]
+    cands = run(away + home)
+    assert [c.kind for c in cands] == (["curfew_late_return"] if late else [])
+    if late:
+        assert cands[0].closed_at == back and cands[0].details["minutes_late"] == 16
+
+
+@pytest.mark.parametrize(
+    ("silence", "raised"),
+    [(30 * MIN - SECOND, False), (30 * MIN, False), (30 * MIN + SECOND, True)],
+    ids=["limit-1s", "limit", "limit+1s"],
+)
+def test_silence_exactly_at_the_no_signal_limit_is_not_reported(silence, raised):
+    s = at("22:00")
+    before = [_at_ms(0, s - k * 5 * MIN) for k in range(48, -1, -1)]  # home from 18:00
+    after = [_at_ms(0, s + silence + k * 5 * MIN) for k in range(6)]
+    cands = run(before + after)
+    assert [c.kind for c in cands] == (["curfew_no_signal"] if raised else [])
+    if raised:
+        assert cands[0].opened_at == s and cands[0].closed_at == s + silence
+
+
+def _metres_from_home(f: Fix) -> float:
+    """The distance of ``f`` from the curfew address as the rule computes it (BNG)."""
+    x, y = to_bng(np.array([f.lon, CENTRE_LON]), np.array([f.lat, CENTRE_LAT]))
+    return float(np.hypot(x[0] - x[1], y[0] - y[1]))
+
+
+@pytest.mark.parametrize(
+    ("extra", "kind"),
+    [(-0.01, ["curfew_absent"]), (0.0, []), (0.01, [])],
+    ids=["touching-1cm", "touching", "touching+1cm"],
+)
+def test_away_only_when_the_whole_accuracy_circle_is_outside(extra, kind):
+    """A 100 m curfew radius, fixes about 110 m out: a circle that reaches exactly to the
+    radius (or past it) may be home; one a centimetre short of it is away."""
+    s = at("21:00")
+    d = _metres_from_home(fix_at(110, 0, 0))
+    acc = (d - 100.0) + extra  # exact: d - (d - 100) == 100 in floating point here
+    fixes = [_at_ms(0, s - k * 5 * MIN) for k in range(36, 0, -1)]  # home from 18:00
+    fixes += [_at_ms(110, s + k * 5 * MIN, acc) for k in range(6)]
+    fixes += [_at_ms(0, s + 30 * MIN + k * 5 * MIN) for k in range(3)]
+    assert [c.kind for c in run(fixes)] == kind
+
+
+@pytest.mark.parametrize(
+    ("fitted", "raised"),
+    [("21:30:01", False), ("21:30:00", False), ("21:29:59", True)],
+    ids=["limit-1s", "limit", "limit+1s"],
+)
+def test_only_the_silence_while_a_tag_is_fitted_counts_towards_the_limit(fitted, raised):
+    """Fitted during the night, first heard at 22:00: silent for only as long as it was
+    worn, however long since the window started."""
+    doc_fittings = [dict(BASE_DOC["fittings"][0], fitted_at=f"2026-11-21T{fitted}Z")]
+    orders = [dict(BASE_DOC["orders"][0], conditions=[curfew()])]
+    reg = make_registry(orders=orders, fittings=[*doc_fittings, BASE_DOC["fittings"][1]])
+    s = at("22:00")
+    fixes = [_at_ms(0, s + k * 5 * MIN) for k in range(12)]
+    got = [c for c in run(fixes, reg) if c.subject_id == "S-0001"]
+    assert [(c.kind, c.opened_at) for c in got] == (
+        [("curfew_no_signal", parse_ts(f"2026-11-21T{fitted}Z"))] if raised else []
+    )

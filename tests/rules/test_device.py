@@ -176,3 +176,61 @@ def test_fixes_arriving_one_at_a_time_in_order_find_every_event(step):
     assert [ev.signature() for ev in e.device_events()] == [
         ev.signature() for ev in whole.device_events()
     ]
+
+
+SECOND = 1000
+
+
+def _fix(minute_ms: int, **kw):
+    f = fix_at(1000, 0, 0, **kw)
+    f.ts = T0 + minute_ms
+    return f
+
+
+@pytest.mark.parametrize(
+    ("silence", "lost"),
+    [(120 * MIN - SECOND, False), (120 * MIN, False), (120 * MIN + SECOND, True)],
+    ids=["limit-1s", "limit", "limit+1s"],
+)
+def test_silence_exactly_at_the_no_contact_limit_is_not_lost_contact(silence, lost):
+    fixes = [_fix(m * MIN) for m in range(5)]
+    fixes += [_fix(4 * MIN + silence + m * MIN) for m in range(3)]
+    got = [ev for ev in engine_after(fixes).device_events() if ev.kind == "no_contact"]
+    assert [(ev.started_at, ev.ended_at) for ev in got] == (
+        [(T0 + 4 * MIN, T0 + 4 * MIN + silence)] if lost else []
+    )
+
+
+@pytest.mark.parametrize(
+    ("pct", "low", "depleted"),
+    [
+        (21, False, False),
+        (20, True, False),
+        (19, True, False),
+        (6, True, False),
+        (5, True, True),
+        (4, True, True),
+    ],
+)
+def test_battery_thresholds_are_at_or_below(pct, low, depleted):
+    """Low at 20% or less, depleted at 5% or less (the national guidance's levels)."""
+    fixes = [_fix(m * MIN, battery_pct=80) for m in range(3)]
+    fixes += [_fix((3 + m) * MIN, battery_pct=pct) for m in range(3)]
+    got = {ev.kind for ev in engine_after(fixes).device_events()}
+    assert ("low_battery" in got, "battery_depleted" in got) == (low, depleted)
+
+
+@pytest.mark.parametrize(
+    ("acc", "poor"), [(99.99, False), (100.0, False), (100.01, True)], ids=["-1cm", "at", "+1cm"]
+)
+def test_poor_accuracy_is_worse_than_the_radius(acc, poor):
+    fixes = [_fix(m * MIN, acc=acc) for m in range(60)]
+    got = [ev for ev in engine_after(fixes).device_events() if ev.kind == "poor_accuracy"]
+    assert bool(got) == poor
+
+
+@pytest.mark.parametrize(("bad", "poor"), [(5, False), (6, True)], ids=["half", "over-half"])
+def test_poor_accuracy_needs_more_than_half_of_the_hour(bad, poor):
+    fixes = [_fix(m * 6 * MIN, acc=300.0 if m < bad else 10.0) for m in range(10)]
+    got = [ev for ev in engine_after(fixes).device_events() if ev.kind == "poor_accuracy"]
+    assert bool(got) == poor

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -266,3 +268,24 @@ def test_the_index_finds_exactly_the_colocations_a_full_scan_finds(seed, speed, 
     want = set(np.flatnonzero(known & (d <= 100 + pacc)).tolist())
     assert got == want
     assert len(want) > 0 or not known.any()
+
+
+@pytest.mark.parametrize(
+    ("after_ms", "journeys"),
+    [(30 * MINUTE - 1000, 1), (30 * MINUTE, 1), (30 * MINUTE + 1000, 0)],
+    ids=["journey-1s", "journey", "journey+1s"],
+)
+def test_reads_up_to_thirty_minutes_apart_are_one_journey(after_ms, journeys):
+    """Two cameras read the plate beside the subject: one journey (a candidate) when the
+    second read is no more than 30 minutes after the first; otherwise two lone reads."""
+    first = read(2)
+    second = read(32, off=-40)
+    second = dataclasses.replace(second, ts=first.ts + after_ms)
+    assert len(matched(drive(minutes=40), [first, second])) == journeys
+
+
+@pytest.mark.parametrize(("cameras", "raised"), [(1, False), (2, True), (3, True)])
+def test_a_journey_takes_reads_at_two_distinct_cameras(cameras, raised):
+    reads = [read(2 + 4 * k, off=30 + 10 * k) for k in range(cameras)]
+    reads.append(dataclasses.replace(reads[0], read_id="R-again", ts=reads[0].ts + 1000))
+    assert bool(matched(drive(), reads)) == raised

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import shapely
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -14,7 +15,14 @@ from shapely.geometry import Point
 from geomonitor.model.crs import to_wgs84
 from geomonitor.model.geography import wards
 from geomonitor.model.zone import Zone
-from geomonitor.rules.zones.index import INSIDE, OUTSIDE, UNCERTAIN, ZoneIndex, cells_for
+from geomonitor.rules.zones.index import (
+    INSIDE,
+    OUTSIDE,
+    UNCERTAIN,
+    ZoneIndex,
+    cells_for,
+    classify_exact,
+)
 
 from ..conftest import CX, CY
 
@@ -147,3 +155,20 @@ def test_fix_far_away_with_huge_radius_is_still_tested():
     cells = cells_for(lat, lon, 9)
     assert index.classify("Z", cells, x, y, np.array([10.0]))[0] == OUTSIDE
     assert index.classify("Z", cells, x, y, np.array([6000.0]))[0] == UNCERTAIN
+
+
+@pytest.mark.parametrize("resolution", [8, 9, 10])
+def test_a_circle_tangent_to_the_edge_from_inside_and_from_outside(resolution):
+    """Exact distances (a square on whole metres, fixes on whole metres): a circle just
+    touching the edge from inside is inside; from outside it is not outside (it touches
+    the zone). One millimetre of radius either way decides it."""
+    left, bottom = float(round(CX)), float(round(CY))
+    zone = Zone("Z", "z", shapely.box(left, bottom, left + 1000, bottom + 1000))
+    index = ZoneIndex([zone], resolution=resolution, margin_m=250)
+    x = np.array([left + 30] * 3 + [left - 30] * 3)
+    y = np.full(6, bottom + 500)
+    acc = np.array([29.999, 30.0, 30.001] * 2)
+    want = [INSIDE, INSIDE, UNCERTAIN, OUTSIDE, UNCERTAIN, UNCERTAIN]
+    lon, lat = to_wgs84(x, y)
+    assert index.classify("Z", cells_for(lat, lon, resolution), x, y, acc).tolist() == want
+    assert classify_exact(zone, x, y, acc).tolist() == want
