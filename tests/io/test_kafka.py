@@ -37,6 +37,8 @@ def test_the_stream_gives_the_same_candidates_as_a_replay(kafka_broker, scenario
         stats = open_consumer(cfg, "fixes", st).run()
     assert stats.messages == sent[cfg.fixes_topic]
     assert stats.rejected == rejected
+    with Store(out / "replay.db") as ref, Store(cfg.store) as st:
+        assert _rejection_rows(st) == _rejection_rows(ref)  # rows kept, not only counted
     _same(_stored(tmp_path / "s.db", FIX_KINDS), want)
     # The candidates topic, applied in order, is the desk's view: the same candidates.
     _desk_sees(cfg, want)
@@ -153,12 +155,15 @@ def test_the_anpr_consumer_stores_reads_and_dead_letters_bad_ones(kafka_broker, 
     with Store(tmp_path / "ref.db") as st:
         st.load_registry(reg)
         s, _ = replay(st, None, out / "anpr.jsonl", progress=False)
+        want = _rejection_rows(st)
     assert s.anpr_accepted and s.anpr_rejected
     cfg, sent = _publish(kafka_broker, reg, tmp_path / "a.db", 2, anpr=out / "anpr.jsonl")
     with Store(cfg.store) as st:
         stats = open_consumer(cfg, "anpr", st).run()
         assert st.read_count() == s.anpr_accepted - s.anpr_duplicates
         assert stats.rejected == sum(s.anpr_rejected.values())
+        # The rows themselves, as a replay of the file keeps them.
+        assert _rejection_rows(st) == want
     assert stats.messages == sent[cfg.anpr_topic] == s.anpr_read
     assert len(_read_topic(cfg, cfg.deadletter_topic)) == stats.rejected
 
@@ -235,3 +240,12 @@ def test_a_second_follower_is_one_line_and_exit_3(kafka_broker, tmp_path, capsys
     with Store(cfg.store) as st:
         row = st.db.execute("SELECT value FROM meta WHERE key=?", (f"follower/{cfg.group_id}",))
         assert row.fetchone()[0].startswith(holder)  # still the first one's
+
+
+def _rejection_rows(st: Store) -> list[tuple]:
+    """The stored rejections, without where they came from (a file line or a topic
+    offset), in a fixed order."""
+    return sorted(
+        (r["kind"], r["reason"], r["field"], r["message"], r["raw"])
+        for r in st.rejections(limit=100_000)
+    )

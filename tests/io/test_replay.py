@@ -125,6 +125,15 @@ def test_anpr_reads_validated_and_stored(store, tmp_path):
     s, _ = replay(store, None, p, progress=False)
     assert (s.anpr_read, s.anpr_accepted, s.anpr_duplicates) == (5, 3, 1)
     assert s.anpr_rejected == {"unknown_camera": 1, "out_of_range": 1}
+    # Kept as rows, not only counted: which record, why, and the record itself.
+    kept = [
+        (r["kind"], r["locator"], r["reason"], r["field"], r["raw"]) for r in store.rejections()
+    ]
+    lines = p.read_text().splitlines()
+    assert kept == [
+        ("anpr", "line 3", "unknown_camera", "camera_id", lines[2]),
+        ("anpr", "line 4", "out_of_range", "confidence", lines[3]),
+    ]
     rows = store.db.execute("SELECT read_id, vrm, vrm_raw, lat FROM anpr_reads ORDER BY 1")
     assert rows.fetchall() == [
         ("R-1", "YX19ABC", "yx19 abc", 53.79),
