@@ -105,6 +105,7 @@ class Tag:
     id: str
     district: str | None
     model: str | None
+    allocated_at: int | None = None
 
 
 @dataclass(frozen=True)

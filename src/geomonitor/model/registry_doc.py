@@ -359,6 +359,8 @@ class TagDoc(_Item):
     id: Id
     district: Text = None
     model: Text = None
+    #: When the unit came to its district (or into stock); the inventory's first entry.
+    allocated_at: Timestamp | None = None
 
 
 class ConsentDoc(_Item):

@@ -56,7 +56,7 @@ from .registry_doc import (
     ZoneDoc,
     error_lines,
 )
-from .times import UK, to_datetime
+from .times import UK, iso, to_datetime
 from .timetable import Timetable
 from .zone import Zone, zone_from_circle, zone_from_file, zone_from_geojson
 
@@ -149,8 +149,10 @@ def parse_registry(doc: Any, base_dir: Path | None = None) -> Registry:
     tags: dict[str, Tag] = {}
     for i, t, _ in r.items("tags", TagDoc):
         tdist = None if t.district is None else district_ref(t.district, f"tags[{i}].district")
-        tags[t.id] = Tag(t.id, tdist, t.model)
+        tags[t.id] = Tag(t.id, tdist, t.model, t.allocated_at)
         entities[("tag", t.id)] = {"id": t.id, "district": tdist, "model": t.model}
+        if t.allocated_at is not None:
+            entities[("tag", t.id)]["allocated_at"] = iso(t.allocated_at)
     fittings = _fittings(r, tags, subjects, entities)
     cameras: dict[str, Camera] = {}
     for _, c, _ in r.items("cameras", CameraDoc):

@@ -28,6 +28,7 @@ from ..model.registry import Registry
 from ..model.registry_load import registry_from_entities
 from ..model.rejection import Rejection
 from .candidates import CandidateTables, dumps
+from .inventory import InventoryTables
 from .rows import RegistryLoad, fix_batch
 from .schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
@@ -49,7 +50,7 @@ class StorePermissionWarning(UserWarning):
     """A store that other users of the machine can read (it holds location histories)."""
 
 
-class Store(CandidateTables):
+class Store(CandidateTables, InventoryTables):
     """A geomonitor SQLite database.
 
     Parameters
@@ -176,6 +177,7 @@ class Store(CandidateTables):
             changed = [k for k in new if k in cur and cur[k] != new[k]]
             removed = [k for k in cur if k not in new]
             last = self.db.execute("SELECT MAX(version) FROM registry_versions").fetchone()[0]
+            self.sync_inventory(registry, int(datetime.now(UTC).timestamp() * 1000))
             if last is not None and not (added or changed or removed):
                 return RegistryLoad(int(last), 0, 0, 0)
             version = (last or 0) + 1

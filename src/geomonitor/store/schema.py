@@ -161,6 +161,34 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE candidate_events ADD COLUMN link TEXT;
     """,
+    # 6: the tag inventory: every change to a unit (from commands and registry loads),
+    # and each district's demand (referrals waiting for a tag), both append-only
+    """
+    CREATE TABLE tag_events (
+        seq INTEGER PRIMARY KEY,
+        tag_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        district TEXT, subject_id TEXT, status TEXT,
+        reason TEXT NOT NULL, actor TEXT NOT NULL, source TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE
+    );
+    CREATE INDEX tag_events_tag ON tag_events(tag_id, at);
+    CREATE TABLE demand (
+        seq INTEGER PRIMARY KEY,
+        district TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        waiting INTEGER NOT NULL,
+        reason TEXT NOT NULL, actor TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX demand_district ON demand(district, at);
+    CREATE TRIGGER tag_events_append_only BEFORE UPDATE ON tag_events
+    BEGIN SELECT RAISE(ABORT, 'tag history is append-only'); END;
+    CREATE TRIGGER tag_events_no_delete BEFORE DELETE ON tag_events
+    BEGIN SELECT RAISE(ABORT, 'tag history is append-only'); END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
