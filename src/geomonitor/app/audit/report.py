@@ -1,0 +1,213 @@
+"""The monthly tag audit: its CSV files and a printable HTML report with charts drawn into
+the file (SVG from matplotlib: it opens without a network)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from ...model.errors import InputError
+from ...model.inventory import state_at
+from ...model.times import UK
+from ...store.domain import Store
+from .figures import COLUMNS, FORCE, DistrictRow, district_rows
+from .findings import FINDINGS, AuditConfig, Finding, find
+
+FINDING_COLUMNS = (
+    "tag_id",
+    "district",
+    "finding",
+    "first_seen",
+    "last_seen",
+    "evidence",
+    "suggested_status",
+)
+
+
+def month_bounds(month: str) -> tuple[int, int]:
+    """``YYYY-MM`` to the month's first and next month's first instant, UK local time."""
+    try:
+        y, m = (int(p) for p in month.split("-"))
+        start = datetime(y, m, 1, tzinfo=UK)
+    except ValueError:
+        raise InputError(f"month {month!r}: expected YYYY-MM, e.g. 2026-11") from None
+    nxt = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=UK)
+    return int(start.timestamp() * 1000), int(nxt.timestamp() * 1000)
+
+
+def previous(month: str, n: int) -> list[str]:
+    """The ``n`` months before ``month``, oldest first."""
+    y, m = (int(p) for p in month.split("-"))
+    out = []
+    for _ in range(n):
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+        out.append(f"{y:04d}-{m:02d}")
+    return out[::-1]
+
+
+@dataclass
+class Audit:
+    month: str
+    rows: list[DistrictRow]
+    findings: list[Finding]
+    #: utilisation per district name for the previous months and this one
+    trend: dict[str, dict[str, float]]
+
+
+def monthly(store: Store, month: str, cfg: AuditConfig | None = None) -> Audit:
+    """The month's figures and findings, and the utilisation trend before it."""
+    lo, hi = month_bounds(month)
+    reg = store.current_registry()
+    districts = {c: d.name for c, d in sorted(reg.districts.items(), key=lambda kv: kv[1].name)}
+    lines = store.unit_timelines()
+    reported = set(store.fix_tags(lo, hi))
+    rows = district_rows(month, lines, reported, store.demand_at(hi - 1), districts, lo, hi)
+    kinds = ("strap_tamper", "implausible_jump", "conflicting_fix")
+    cols = store.iter_tag_columns(sorted(reported & lines.keys()), lo, hi)
+    found = find(lines, cols, store.device_events_between(kinds, lo, hi), districts, lo, hi, cfg)
+    trend: dict[str, dict[str, float]] = {}
+    for m in [*previous(month, 2), month]:
+        a, b = month_bounds(m)
+        got = rows if m == month else district_rows(m, lines, set(), {}, districts, a, b)
+        trend[m] = {r.district: r.utilisation_pct for r in got}
+    return Audit(month, rows, found, trend)
+
+
+def write_monthly(
+    store: Store, month: str, out: Path, cfg: AuditConfig | None = None
+) -> list[Path]:
+    """Write the month's CSV files and HTML report into ``out``; returns their paths."""
+    audit = monthly(store, month, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = out / f"audit-{month}.csv"
+    with figures.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, COLUMNS)
+        w.writeheader()
+        w.writerows(r.as_csv() for r in audit.rows)
+    findings = out / f"audit-{month}-findings.csv"
+    with findings.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, FINDING_COLUMNS)
+        w.writeheader()
+        w.writerows(x.as_csv() for x in audit.findings)
+    html = out / f"audit-{month}.html"
+    html.write_text(render(audit, store), encoding="utf-8")
+    return [figures, findings, html]
+
+
+# ---------------------------------------------------------------------- the HTML report
+def _svg(fig) -> str:  # type: ignore[no-untyped-def]
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    a, b = text.find("<metadata>"), text.find("</metadata>")
+    if a >= 0 and b > a:  # creator, date and licence namespaces: nothing a reader needs
+        text = text[:a] + text[b + len("</metadata>") :]
+    return text
+
+
+def _charts(audit: Audit, by_state: dict[str, Counter]) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    plt.rcParams.update({"font.size": 9, "svg.fonttype": "none"})
+    names = [r.district for r in audit.rows if r.district != FORCE]
+    charts = {}
+    fig, ax = plt.subplots(figsize=(7.0, 2.8))
+    months = list(audit.trend)
+    width = 0.8 / len(months)
+    for k, m in enumerate(months):
+        vals = [audit.trend[m].get(n, 0.0) for n in names]
+        xs = [i + (k - (len(months) - 1) / 2) * width for i in range(len(names))]
+        bars = ax.bar(xs, vals, width, label=m, color=["#c6dbef", "#6baed6", "#08519c"][k % 3])
+        if m == audit.month:
+            ax.bar_label(bars, fmt="%.0f%%", fontsize=7)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("utilisation %")
+    ax.set_ylim(0, 110)
+    ax.legend(frameon=False, ncols=len(months), loc="upper left")
+    ax.spines[["top", "right"]].set_visible(False)
+    charts["utilisation"] = _svg(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7.0, 2.8))
+    states = [("fitted", "#08519c"), ("allocated", "#9ecae1"), ("faulty", "#fd8d3c")]
+    states += [("damaged", "#e6550d"), ("lost", "#a50f15")]
+    bottom = [0.0] * len(names)
+    for state, colour in states:
+        vals = [by_state[n][state] for n in names]
+        ax.bar(names, vals, bottom=bottom, label=state, color=colour)
+        bottom = [a + b for a, b in zip(bottom, vals, strict=True)]
+    ax.set_ylabel("units at month end")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(frameon=False, ncols=5, loc="upper left", bbox_to_anchor=(0, 1.15))
+    ax.spines[["top", "right"]].set_visible(False)
+    charts["states"] = _svg(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7.0, 2.6))
+    per = Counter((f.district, f.finding) for f in audit.findings)
+    bottom = [0.0] * len(names)
+    palette = [
+        "#7f3b08",
+        "#b35806",
+        "#e08214",
+        "#fdb863",
+        "#b2abd2",
+        "#8073ac",
+        "#542788",
+        "#2d004b",
+    ]
+    for k, kind in enumerate(FINDINGS):
+        vals = [per[(n, kind)] for n in names]
+        if any(vals):
+            ax.bar(names, vals, bottom=bottom, label=kind.replace("_", " "), color=palette[k])
+            bottom = [a + b for a, b in zip(bottom, vals, strict=True)]
+    ax.set_ylabel("findings")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if audit.findings:
+        ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.spines[["top", "right"]].set_visible(False)
+    charts["findings"] = _svg(fig)
+    plt.close(fig)
+    return charts
+
+
+def render(audit: Audit, store: Store) -> str:
+    """The report as one self-contained HTML page (A4, a page per district)."""
+    lines = store.unit_timelines()
+    _, hi = month_bounds(audit.month)
+    reg = store.current_registry()
+    names = {c: d.name for c, d in reg.districts.items()}
+    by_state: dict[str, Counter] = {r.district: Counter() for r in audit.rows}
+    for states in lines.values():
+        s = state_at(states, hi - 1)
+        if s is not None and s.district in names:
+            by_state[names[s.district]][s.state] += 1
+    env = Environment(
+        loader=PackageLoader("geomonitor.app", "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    y, m = (int(p) for p in audit.month.split("-"))
+    title = datetime(y, m, 1, tzinfo=UK).strftime("%B %Y")
+    return env.get_template("audit.html").render(
+        audit=audit,
+        title=title,
+        columns=COLUMNS[2:],
+        force=audit.rows[-1],
+        districts=audit.rows[:-1],
+        findings_of={
+            r.district: [f for f in audit.findings if f.district == r.district] for r in audit.rows
+        },
+        in_stock=[f for f in audit.findings if f.district == "in stock"],
+        charts=_charts(audit, by_state),
+    )
