@@ -1,0 +1,134 @@
+"""The tag inventory and the monthly audit on a simulated fleet of two months: planted
+faulty units found and no healthy one, utilisation as computed by hand, flexing towards
+demand, and the report's figures equal to its CSV."""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import datetime
+
+import pytest
+
+from geomonitor.app.audit.figures import flex
+from geomonitor.app.audit.report import month_bounds, monthly, write_monthly
+from geomonitor.model.inventory import HELD, state_at
+from geomonitor.model.times import UK
+from geomonitor.sim.fleet import PLANTED
+
+HOUR = 3_600_000
+LEEDS, CALDERDALE, BRADFORD = "E08000035", "E08000033", "E08000032"
+
+
+def _ms(y, m, d, h=0):
+    return int(datetime(y, m, d, h, tzinfo=UK).timestamp() * 1000)
+
+
+def test_every_planted_faulty_unit_is_found_and_no_healthy_one(fleet_store):
+    fleet, st, _ = fleet_store
+    audit = monthly(st, "2026-10")
+    found = {(f.tag_id, f.finding) for f in audit.findings}
+    planted = {(tag, kind) for kind, tag in fleet.faulty.items()}
+    assert set(fleet.faulty) == set(PLANTED)
+    assert planted <= found, planted - found
+    assert {t for t, _ in found} == set(fleet.faulty.values()), found - planted
+    by = {(f.tag_id, f.finding): f for f in audit.findings}
+    silent = by[(fleet.faulty["silent_while_fitted"], "silent_while_fitted")]
+    assert silent.suggested_status == "lost" and "72 h" in silent.evidence
+    assert by[(fleet.faulty["reports_while_unfitted"], "reports_while_unfitted")].district == (
+        "Bradford"
+    )
+    # September, before the faults were planted (they start in October): nothing but the
+    # unit reporting while nobody wore it does not report then either.
+    assert monthly(st, "2026-09").findings == []
+
+
+def test_utilisation_equals_a_hand_count(fleet_store):
+    _, st, _ = fleet_store
+    rows = {r.district: r for r in monthly(st, "2026-10").rows}
+    lo, hi = month_bounds("2026-10")
+    days = (hi - lo) / HOUR / 24  # October has 745 hours here: the clocks go back
+    assert (hi - lo) / HOUR == 745
+    leeds = rows["Leeds"]
+    # Leeds holds its six units and one transferred from Calderdale in September, all
+    # month; four are worn all month, one from 11 October (local midnight).
+    late = (hi - _ms(2026, 10, 11)) / HOUR / 24
+    assert leeds.unit_days_allocated == pytest.approx(7 * days)
+    assert leeds.unit_days_fitted == pytest.approx(4 * days + late)
+    assert leeds.utilisation_pct == round(100 * (4 * days + late) / (7 * days), 1)
+    assert (leeds.units_allocated, leeds.units_fitted) == (7, 5)
+    assert (leeds.units_active, leeds.units_inactive) == (5, 2)
+    assert leeds.demand_waiting == 5
+    # Bradford: its six and the spare allocated from stock; one reports unworn (active).
+    brad = rows["Bradford"]
+    assert (brad.units_allocated, brad.units_fitted, brad.units_active) == (7, 5, 6)
+    # Wakefield's damaged unit is held, not worn; the lost spare was in stock (no district).
+    wake = rows["Wakefield"]
+    assert (wake.units_damaged, wake.units_allocated) == (1, 6)
+    force = rows["West Yorkshire"]
+    assert force.units_allocated == sum(r.units_allocated for r in rows.values()) / 2
+    assert force.units_lost == 0 and force.demand_waiting == 9
+
+
+def test_flex_moves_idle_units_towards_demand_and_never_below_the_fitted_count(fleet_store):
+    _, st, _ = fleet_store
+    reg = st.current_registry()
+    districts = {c: d.name for c, d in reg.districts.items()}
+    lines = st.unit_timelines()
+    at = _ms(2026, 11, 1)
+    demand = st.demand_at(at)
+    moves = flex(lines, demand, districts, at)
+    idle = {c: 0 for c in districts}
+    held = {c: 0 for c in districts}
+    fitted = {c: 0 for c in districts}
+    for states in lines.values():
+        s = state_at(states, at)
+        if s and s.district in districts and s.state in HELD:
+            held[s.district] += 1
+            fitted[s.district] += s.state == "fitted"
+            idle[s.district] += s.state == "allocated"
+    spare = sum(max(0, idle[c] - demand.get(c, 0)) for c in districts)
+    need = sum(max(0, demand.get(c, 0) - idle[c]) for c in districts)
+    assert len(moves) == min(spare, need) == 3
+    code = {v: k for k, v in districts.items()}
+    for m in moves:
+        frm, to = code[m.from_district], code[m.to_district]
+        assert idle[frm] > demand.get(frm, 0), m  # spare capacity
+        assert demand.get(to, 0) > idle[to], m  # waiting demand
+        assert state_at(lines[m.tag_id], at).state == "allocated"  # an idle unit
+        held[frm] -= 1
+        held[to] += 1
+        assert held[frm] >= fitted[frm]
+        assert m.to_after >= m.to_before and m.from_after >= m.from_before and m.reason
+    # The biggest unmet demand (Calderdale and Leeds, 3 each) is served first.
+    assert {m.to_district for m in moves[:2]} == {"Calderdale", "Leeds"}
+
+
+def test_the_report_files_agree(fleet_store, tmp_path):
+    _, st, _ = fleet_store
+    paths = write_monthly(st, "2026-10", tmp_path)
+    assert [p.name for p in paths] == [
+        "audit-2026-10.csv",
+        "audit-2026-10-findings.csv",
+        "audit-2026-10.html",
+    ]
+    with paths[0].open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["district"] for r in rows][-1] == "West Yorkshire" and len(rows) == 6
+    html = paths[2].read_text()
+    for r in rows:  # every figure of the summary table is the CSV's
+        m = re.search(rf'<tr[^>]*data-district="{r["district"]}">(.*?)</tr>', html, re.S)
+        assert m, r["district"]
+        cells = dict(re.findall(r'data-col="(\w+)">([^<]*)<', m.group(1)))
+        assert cells == {k: v for k, v in r.items() if k not in ("month", "district")}
+    with paths[1].open() as f:
+        findings = list(csv.DictReader(f))
+    assert len(findings) == len(PLANTED)
+    for f in findings:
+        assert f["tag_id"] in html and f["evidence"].split(" (")[0] in html
+    # Opens without a network: nothing to fetch (namespace names are not fetched).
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?https?:""", html)
+    assert "https://" not in html
+    assert html.count("<svg") == 3
+    # No personal data: ids only (the fleet has no names; birth dates never appear).
+    assert "1990-01-01" not in html
