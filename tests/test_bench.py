@@ -52,3 +52,17 @@ def test_anpr_bench_runs_and_the_index_agrees_with_the_full_scan():
     assert (
         "journeys: 1 (subject and car pairs), 1 found; other pairs with a candidate: 0" in r.stdout
     )
+
+
+def test_audit_bench_runs_and_reports_every_figure():
+    bench = BENCH.parent / "audit_bench.py"
+    r = subprocess.run(
+        [sys.executable, str(bench), "--units", "10", "--days", "2", "--naive-sample", "5"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    for label in ("store:", "audit:", "naive:", "ratio:"):
+        assert label in r.stdout
+    assert "of 10 units" in r.stdout

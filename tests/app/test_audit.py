@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 
 from geomonitor.app.audit.figures import flex
-from geomonitor.app.audit.report import month_bounds, monthly, write_monthly
+from geomonitor.app.audit.report import month_bounds, monthly, render, write_monthly
 from geomonitor.model.inventory import HELD, state_at
 from geomonitor.model.times import UK
 from geomonitor.sim.fleet import PLANTED
@@ -132,3 +132,17 @@ def test_the_report_files_agree(fleet_store, tmp_path):
     assert html.count("<svg") == 3
     # No personal data: ids only (the fleet has no names; birth dates never appear).
     assert "1990-01-01" not in html
+
+
+def test_a_month_not_over_counts_to_now_and_nobody_is_silent_after_the_data(fleet_store):
+    _, st, _ = fleet_store
+    now = _ms(2026, 10, 20)
+    audit = monthly(st, "2026-10", now=now)
+    leeds = {r.district: r for r in audit.rows}["Leeds"]
+    assert leeds.unit_days_allocated == pytest.approx(7 * (now - _ms(2026, 10, 1)) / HOUR / 24)
+    assert audit.until == now
+    # The fixes end on 1 November: November's audit finds no unit silent in it.
+    nov = monthly(st, "2026-11", now=_ms(2026, 11, 30))
+    assert nov.findings == [] and nov.seen <= month_bounds("2026-11")[0] + 1
+    html = render(nov, st)
+    assert "figures count to" in html and "no unit is judged silent after that" in html

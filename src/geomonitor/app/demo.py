@@ -9,6 +9,7 @@ from ..model.candidate import queue_order
 from ..model.registry_load import load_registry_file
 from ..sim import score, simulate
 from ..store.domain import Store
+from .audit.report import local_month, write_monthly
 from .tables import candidate_table, kind_counts, show
 
 
@@ -86,5 +87,12 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
             }
         )
         print(f"\n   Device audit: faulty units planted {sorted(faulty)}, flagged {flagged}")
+        first = st.db.execute("SELECT MIN(ts) FROM fixes").fetchone()[0]
+        month = local_month(int(first))
+        paths = write_monthly(st, month, out / "audit")
+        found = sum(1 for _ in paths[1].open()) - 1
+        print(f"\n11. The monthly tag audit for {month}: {found} findings")
+        for p in paths:
+            print(f"   {p}")
         print(f"\nDatabase: {db}   Try: geomonitor alerts list --db {db} --status open")
     return 0

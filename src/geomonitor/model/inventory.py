@@ -104,12 +104,22 @@ def apply(u: UnitState | None, e: TagEvent) -> UnitState:
     raise ValueError(f"unknown action {e.action!r}")
 
 
-def check(u: UnitState | None, e: TagEvent, subject_district: str | None = None) -> None:
+def check(
+    u: UnitState | None,
+    e: TagEvent,
+    subject_district: str | None = None,
+    names: dict[str, str] | None = None,
+) -> None:
     """Refuse a change a person asks for that the rules do not allow.
 
-    ``subject_district`` is the district of the subject a unit is fitted to.
+    ``subject_district`` is the district of the subject a unit is fitted to; ``names``
+    (district code to name) makes the messages readable.
     """
     tag = e.tag_id
+
+    def name(code: str | None) -> str:
+        return "stock" if code is None else (names or {}).get(code, code)
+
     if e.action == "add":
         if u is not None:
             raise InventoryError(f"tag {tag}: already in the inventory")
@@ -128,7 +138,7 @@ def check(u: UnitState | None, e: TagEvent, subject_district: str | None = None)
                 f"tag {tag}: fitted to {u.subject_id}; remove it before a transfer"
             )
         if e.district == u.district:
-            raise InventoryError(f"tag {tag}: already in {e.district}")
+            raise InventoryError(f"tag {tag}: already in {name(e.district)}")
     elif e.action == "fit":
         if u.state != "allocated":
             why = {"in_stock": "in stock: allocate it to a district first"}.get(
@@ -139,8 +149,8 @@ def check(u: UnitState | None, e: TagEvent, subject_district: str | None = None)
             raise InventoryError(f"tag {tag}: {why}")
         if subject_district is not None and subject_district != u.district:
             raise InventoryError(
-                f"tag {tag}: allocated to {u.district}, the subject is in {subject_district}; "
-                "transfer it first"
+                f"tag {tag}: allocated to {name(u.district)}, the subject is in "
+                f"{name(subject_district)}; transfer it first"
             )
     elif e.action == "remove":
         if u.state != "fitted":

@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ...model.errors import InputError
 from ...model.inventory import state_at
+from ...model.text import local_time
 from ...model.times import UK
 from ...store.domain import Store
 from .figures import COLUMNS, FORCE, DistrictRow, district_rows
@@ -41,6 +42,11 @@ def month_bounds(month: str) -> tuple[int, int]:
     return int(start.timestamp() * 1000), int(nxt.timestamp() * 1000)
 
 
+def local_month(ms: int) -> str:
+    """``YYYY-MM`` of an instant in UK local time."""
+    return datetime.fromtimestamp(ms / 1000, tz=UK).strftime("%Y-%m")
+
+
 def previous(month: str, n: int) -> list[str]:
     """The ``n`` months before ``month``, oldest first."""
     y, m = (int(p) for p in month.split("-"))
@@ -58,32 +64,52 @@ class Audit:
     findings: list[Finding]
     #: utilisation per district name for the previous months and this one
     trend: dict[str, dict[str, float]]
+    #: figures count to this instant (the month's end, or now in a month not yet over)
+    until: int = 0
+    #: fixes were judged to this instant (the latest fix the store holds, at most until)
+    seen: int = 0
 
 
-def monthly(store: Store, month: str, cfg: AuditConfig | None = None) -> Audit:
-    """The month's figures and findings, and the utilisation trend before it."""
+def monthly(
+    store: Store, month: str, cfg: AuditConfig | None = None, now: int | None = None
+) -> Audit:
+    """The month's figures and findings, and the utilisation trend before it.
+
+    A month not yet over (``now`` inside it) is counted up to ``now``; silences are judged
+    only up to the latest fix the store holds (a unit is not silent after the data ends).
+    """
     lo, hi = month_bounds(month)
+    until = hi if now is None else max(lo + 1, min(hi, now))
     reg = store.current_registry()
     districts = {c: d.name for c, d in sorted(reg.districts.items(), key=lambda kv: kv[1].name)}
     lines = store.unit_timelines()
-    reported = set(store.fix_tags(lo, hi))
-    rows = district_rows(month, lines, reported, store.demand_at(hi - 1), districts, lo, hi)
+    reported = set(store.fix_tags(lo, until))
+    demand = store.demand_at(until - 1)
+    rows = district_rows(month, lines, reported, demand, districts, lo, until)
+    # What the store has observed: from its first fix to its latest (no unit is silent
+    # before the data begins or after it ends).
+    first, latest = store.db.execute(
+        "SELECT MIN(ts), MAX(ts) FROM fixes WHERE ts<?", (until,)
+    ).fetchone()
+    seen = until if latest is None else max(lo + 1, min(until, int(latest) + 1))
+    since = lo if first is None else min(max(lo, int(first)), seen - 1)
     kinds = ("strap_tamper", "implausible_jump", "conflicting_fix")
-    cols = store.iter_tag_columns(sorted(reported & lines.keys()), lo, hi)
-    found = find(lines, cols, store.device_events_between(kinds, lo, hi), districts, lo, hi, cfg)
+    cols = store.iter_tag_columns(sorted(reported & lines.keys()), since, seen)
+    events = store.device_events_between(kinds, since, seen)
+    found = find(lines, cols, events, districts, since, seen, cfg)
     trend: dict[str, dict[str, float]] = {}
     for m in [*previous(month, 2), month]:
         a, b = month_bounds(m)
         got = rows if m == month else district_rows(m, lines, set(), {}, districts, a, b)
         trend[m] = {r.district: r.utilisation_pct for r in got}
-    return Audit(month, rows, found, trend)
+    return Audit(month, rows, found, trend, until, seen)
 
 
 def write_monthly(
-    store: Store, month: str, out: Path, cfg: AuditConfig | None = None
+    store: Store, month: str, out: Path, cfg: AuditConfig | None = None, now: int | None = None
 ) -> list[Path]:
     """Write the month's CSV files and HTML report into ``out``; returns their paths."""
-    audit = monthly(store, month, cfg)
+    audit = monthly(store, month, cfg, now)
     out.mkdir(parents=True, exist_ok=True)
     figures = out / f"audit-{month}.csv"
     with figures.open("w", newline="", encoding="utf-8") as f:
@@ -201,6 +227,8 @@ def render(audit: Audit, store: Store) -> str:
     title = datetime(y, m, 1, tzinfo=UK).strftime("%B %Y")
     return env.get_template("audit.html").render(
         audit=audit,
+        counted_to=local_time(audit.until) if audit.until < hi else None,
+        fixes_to=local_time(audit.seen) if audit.seen < hi else None,
         title=title,
         columns=COLUMNS[2:],
         force=audit.rows[-1],

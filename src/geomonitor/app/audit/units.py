@@ -61,7 +61,7 @@ def change(
                     )
         if e.action == "remove" and u is not None:
             e = TagEvent(**{**e.__dict__, "subject_id": u.subject_id})
-        check(u, e, subject_district)
+        check(u, e, subject_district, {c: d.name for c, d in reg.districts.items()})
         ents = _registry_edit(reg, e, model, consent_at, guardian)
         store.record_tag_events([e])
         if ents is not None:

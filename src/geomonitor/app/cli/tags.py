@@ -216,7 +216,7 @@ def run_demand(args: argparse.Namespace) -> int:
 
 def run_audit(args: argparse.Namespace) -> int:
     with open_store(args) as st:
-        paths = write_monthly(st, args.month, args.out)
+        paths = write_monthly(st, args.month, args.out, now=int(time.time() * 1000))
     for p in paths:
         print(p)
     return 0
