@@ -153,3 +153,23 @@ def test_changes_are_recorded_in_order(db, capsys):
     err = refused(db, capsys, "tags", "flag", "BUD-0099", "repaired",
                   "--at", "2026-11-19T09:00:00Z", "--reason", "x")  # fmt: skip
     assert "record changes in order" in err
+
+
+def test_usage_for_a_period_with_idle_units_and_how_long(db, capsys):
+    ok(db, capsys, "demand", "set", "Leeds", "3", *AT)
+    out = ok(db, capsys, "tags", "usage", "--from", "2026-11-01", "--to", "2026-11-11",
+             "--district", "Leeds")  # fmt: skip
+    # Leeds holds three units all ten days, two of them worn: 30 unit-days, 20 fitted.
+    assert "30.0" in out and "20.0" in out and "66.7%" in out
+    assert "idle units at the end (1)" in out and "BUD-0099" in out
+    assert "314" in out  # idle since 1 January: 314 days by 11 November
+
+
+def test_a_replaced_unit_names_its_replacement(db, capsys):
+    ok(db, capsys, "tags", "add", "BUD-0200", "--district", "Leeds", *AT)
+    ok(db, capsys, "tags", "flag", "BUD-0099", "returned", "--replaced-by", "BUD-0200", *AT,
+       "--reason", "battery swollen")  # fmt: skip
+    assert "replaced by BUD-0200" in ok(db, capsys, "tags", "history", "BUD-0099")
+    err = refused(db, capsys, "tags", "flag", "BUD-0200", "returned", "--replaced-by",
+                  "BUD-9999", *AT, "--reason", "x")  # fmt: skip
+    assert "BUD-9999: not in the inventory" in err

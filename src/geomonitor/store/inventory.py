@@ -131,34 +131,32 @@ class InventoryTables:
         return [dict(zip(cols, r, strict=True)) for r in self.db.execute(q)]
 
     # ------------------------------------------------------------------ what tags reported
-    def fix_tags(self, lo: int, hi: int) -> list[str]:
-        """Tags with at least one stored fix in ``[lo, hi)``."""
-        q = "SELECT DISTINCT tag_id FROM fixes WHERE ts>=? AND ts<? ORDER BY tag_id"
-        return [t for (t,) in self.db.execute(q, (lo, hi))]
+    def fix_tags(self, lo: int, hi: int, tags: Iterable[str] | None = None) -> list[str]:
+        """Tags (of ``tags``, or of every unit in the inventory) with at least one stored
+        fix in ``[lo, hi)``: one index look-up each, no scan of the period's fixes."""
+        if tags is None:
+            tags = [t for (t,) in self.db.execute("SELECT DISTINCT tag_id FROM tag_events")]
+        q = "SELECT 1 FROM fixes WHERE tag_id=? AND ts>=? AND ts<? LIMIT 1"
+        return sorted(t for t in tags if self.db.execute(q, (t, lo, hi)).fetchone())
 
     def iter_tag_columns(
         self, tags: Iterable[str], lo: int, hi: int
     ) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
-        """Per tag, its fixes in ``[lo, hi)`` as columns: ts, x, y, accuracy, battery (NaN
-        when not reported), charging (-1 when not reported)."""
+        """Per tag, its fixes in ``[lo, hi)`` as columns: ts, accuracy, battery (NaN when
+        not reported), charging (-1 when not reported)."""
         q = (
-            "SELECT ts, x, y, accuracy_m, battery_pct, charging FROM fixes "
+            "SELECT ts, accuracy_m, battery_pct, IFNULL(charging, -1) FROM fixes "
             "WHERE tag_id=? AND ts>=? AND ts<? ORDER BY ts"
         )
         for tag in tags:
             rows = self.db.execute(q, (tag, lo, hi)).fetchall()
-            a = np.array(rows, dtype=float).reshape(-1, 6)
-            yield (
-                tag,
-                {
-                    "ts": a[:, 0].astype(np.int64),
-                    "x": a[:, 1],
-                    "y": a[:, 2],
-                    "acc": a[:, 3],
-                    "batt": a[:, 4],  # None became NaN
-                    "charging": np.nan_to_num(a[:, 5], nan=-1.0),
-                },
-            )
+            a = np.array(rows, dtype=float).reshape(-1, 4)
+            yield tag, {
+                "ts": a[:, 0].astype(np.int64),
+                "acc": a[:, 1],
+                "batt": a[:, 2],  # None became NaN
+                "charging": a[:, 3],
+            }
 
     def device_events_between(self, kinds: Iterable[str], lo: int, hi: int) -> dict[str, list]:
         """Per tag, ``(kind, started_at, ended_at)`` of its device events of these kinds

@@ -181,7 +181,7 @@ def find(
             stats[tag] = _unit_stats(cols, lines[tag], lo, hi, cfg)
     for tag, states in lines.items():  # fitted units that never reported
         if tag not in stats:
-            empty = {k: np.empty(0) for k in ("x", "y", "acc", "batt", "charging")}
+            empty = {k: np.empty(0) for k in ("acc", "batt", "charging")}
             stats[tag] = _unit_stats({"ts": np.empty(0, np.int64), **empty}, states, lo, hi, cfg)
     fleet_gaps = np.median([s.gap_rate for s in stats.values() if s.fitted_ms] or [0.0])
     shares = [s.poor / s.fixes for s in stats.values() if s.fixes >= cfg.min_fixes]

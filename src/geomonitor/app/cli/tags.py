@@ -13,7 +13,7 @@ from typing import Any
 from ...model.inventory import FLAGS, HELD, InventoryError, TagEvent, state_at
 from ...model.text import local_short
 from ...model.times import MS_PER_DAY
-from ..audit.figures import flex
+from ..audit.figures import district_rows, flex
 from ..audit.report import write_monthly
 from ..audit.units import change, district_code
 from ..tables import show, table
@@ -65,7 +65,13 @@ def add_parser(sub: Any) -> None:
     p = ts.add_parser("flag", help="mark a unit faulty, damaged, lost, returned, retired ...")
     p.add_argument("tag")
     p.add_argument("status", choices=list(FLAGS))
+    p.add_argument("--replaced-by", metavar="TAG", help="the unit that replaces it")
     _who(p, reason_required=True)
+    p = ts.add_parser("usage", help="a period's figures per district, and idle units")
+    p.add_argument("--from", dest="start", required=True, help="from (ISO time or date)")
+    p.add_argument("--to", dest="end", required=True, help="to (ISO time or date; exclusive)")
+    p.add_argument("--district", help="only this district (code or name)")
+    db_arg(p)
     p = ts.add_parser("flex", help="recommended transfers of idle units towards demand")
     p.add_argument("--at", help="as at (default now)")
     db_arg(p)
@@ -123,6 +129,8 @@ def run_tags(args: argparse.Namespace) -> int:
             return 0
         if args.action == "flex":
             return _flex(st, reg, args)
+        if args.action == "usage":
+            return _usage(st, reg, args)
         at, who = _now_or(args), _actor(args)
         a = args.action
         if a == "add":
@@ -140,7 +148,12 @@ def run_tags(args: argparse.Namespace) -> int:
         elif a == "remove":
             u = change(st, TagEvent(args.tag, at, "remove", reason=args.reason, actor=who))
         else:
-            e = TagEvent(args.tag, at, "flag", status=args.status, reason=args.reason, actor=who)
+            why = args.reason
+            if args.replaced_by:
+                if args.replaced_by not in st.unit_timelines():
+                    raise InventoryError(f"tag {args.replaced_by}: not in the inventory")
+                why = f"{why}; replaced by {args.replaced_by}".lstrip("; ")
+            e = TagEvent(args.tag, at, "flag", status=args.status, reason=why, actor=who)
             u = change(st, e)
         where = reg.districts[u.district].name if u.district in reg.districts else "stock"
         print(
@@ -163,6 +176,39 @@ def _list(st: Any, reg: Any, args: argparse.Namespace) -> int:
         days = (now - u.since) / MS_PER_DAY
         rows.append([tag, u.state, name, u.subject_id or "", local_short(u.since), f"{days:.0f}"])
     show(table(["tag", "state", "district", "wearer", "since", "days"], rows))
+    return 0
+
+
+def _usage(st: Any, reg: Any, args: argparse.Namespace) -> int:
+    lo, hi = parse_when(args.start, "--from"), parse_when(args.end, "--to")
+    assert lo is not None and hi is not None
+    if hi <= lo:
+        raise InventoryError("--to must be after --from")
+    districts = {c: d.name for c, d in sorted(reg.districts.items(), key=lambda kv: kv[1].name)}
+    if args.district is not None:
+        code = district_code(reg, args.district)
+        districts = {c: n for c, n in districts.items() if c == code}
+    lines = st.unit_timelines()
+    rows = district_rows("", lines, set(st.fix_tags(lo, hi)), st.demand_at(hi - 1), districts,
+                         lo, hi)  # fmt: skip
+    if args.district is not None:
+        rows = rows[:-1]
+    heads = ["district", "unit-days held", "unit-days fitted", "utilisation", "held", "fitted",
+             "active", "inactive", "waiting"]  # fmt: skip
+    show(table(heads, [
+        [r.district, f"{r.unit_days_allocated:.1f}", f"{r.unit_days_fitted:.1f}",
+         f"{r.utilisation_pct:.1f}%", str(r.units_allocated), str(r.units_fitted),
+         str(r.units_active), str(r.units_inactive), str(r.demand_waiting)]
+        for r in rows
+    ]))  # fmt: skip
+    idle = []
+    for tag, states in sorted(lines.items()):
+        s = state_at(states, hi - 1)
+        if s is not None and s.state == "allocated" and s.district in districts:
+            idle.append([tag, districts[s.district], f"{(hi - s.since) / MS_PER_DAY:.0f}"])
+    print(f"\nidle units at the end ({len(idle)}): allocated, not worn")
+    if idle:
+        show(table(["tag", "district", "idle days"], idle))
     return 0
 
 
