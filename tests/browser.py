@@ -31,6 +31,7 @@ def chrome(offline: bool = True):  # type: ignore[no-untyped-def]
     for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
               "--window-size=1240,1754", "--hide-scrollbars"):  # fmt: skip
         opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # requests, for tests
     if offline:  # no request can leave: every address resolves nowhere
         opts.add_argument("--host-resolver-rules=MAP * ~NOTFOUND")
         opts.add_argument("--proxy-server=127.0.0.1:9")

@@ -7,10 +7,20 @@ from pathlib import Path
 from ..io.replay import replay
 from ..model.candidate import queue_order
 from ..model.registry_load import load_registry_file
+from ..model.text import local_time
+from ..model.times import UK, from_datetime, to_datetime
 from ..sim import score, simulate
 from ..store.domain import Store
 from .audit.report import local_month, write_monthly
+from .maps.alert import alert_map
+from .maps.curfew import curfew_map
 from .tables import candidate_table, kind_counts, show
+
+
+def _first_night(first: int) -> int:
+    """22:00 UK local time on the day of the first fix."""
+    d = to_datetime(first).astimezone(UK)
+    return from_datetime(d.replace(hour=22, minute=0, second=0, microsecond=0))
 
 
 def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int:
@@ -94,5 +104,11 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
         print(f"\n11. The monthly tag audit for {month}: {found} findings")
         for p in paths:
             print(f"   {p}")
+        night = _first_night(int(first))
+        curfew = curfew_map(st, "Leeds", night, out / "maps" / "curfew-leeds.html")
+        print(f"\n12. Maps: the Leeds curfew check at {local_time(night)}, and the top alert")
+        print(f"   {curfew}")
+        if top:
+            print(f"   {alert_map(st, top[0].id, out / 'maps' / f'alert-{top[0].id}.html')}")
         print(f"\nDatabase: {db}   Try: geomonitor alerts list --db {db} --status open")
     return 0

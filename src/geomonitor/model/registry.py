@@ -137,6 +137,13 @@ class Registry:
     #: Canonical entity records (what the store versions), keyed by (kind, id).
     entities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
+    def district_code(self, ref: str) -> str | None:
+        """A district's code from its code or name (any case); None when unknown."""
+        for code, d in self.districts.items():
+            if ref == code or ref.lower() == d.name.lower():
+                return code
+        return None
+
     def conditions(self, type_: str | None = None) -> list[tuple[Order, Condition]]:
         out = []
         for o in self.orders.values():

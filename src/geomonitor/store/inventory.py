@@ -151,12 +151,15 @@ class InventoryTables:
         for tag in tags:
             rows = self.db.execute(q, (tag, lo, hi)).fetchall()
             a = np.array(rows, dtype=float).reshape(-1, 4)
-            yield tag, {
-                "ts": a[:, 0].astype(np.int64),
-                "acc": a[:, 1],
-                "batt": a[:, 2],  # None became NaN
-                "charging": a[:, 3],
-            }
+            yield (
+                tag,
+                {
+                    "ts": a[:, 0].astype(np.int64),
+                    "acc": a[:, 1],
+                    "batt": a[:, 2],  # None became NaN
+                    "charging": a[:, 3],
+                },
+            )
 
     def device_events_between(self, kinds: Iterable[str], lo: int, hi: int) -> dict[str, list]:
         """Per tag, ``(kind, started_at, ended_at)`` of its device events of these kinds

@@ -18,11 +18,9 @@ def district_code(reg: Registry, ref: str | None) -> str | None:
     """A district by code or name (case-insensitive); None for stock."""
     if ref is None or ref.lower() in ("stock", "in_stock", "none"):
         return None
-    if ref in reg.districts:
-        return ref
-    for code, d in reg.districts.items():
-        if d.name.lower() == ref.lower():
-            return code
+    code = reg.district_code(ref)
+    if code is not None:
+        return code
     names = ", ".join(sorted(d.name for d in reg.districts.values()))
     raise InventoryError(f"district {ref!r}: not in the registry ({names})")
 

@@ -1,0 +1,192 @@
+"""A subject's trail between two instants: fixes sized by their accuracy, a time slider,
+the path coloured by the gap between fixes (under 2 minutes, under 10, longer), and the
+subject's zones and curfew areas.
+
+A long trail is thinned for drawing (at most :data:`MAX_DRAWN` fixes): every fix either side
+of a gap of 2 minutes or more stays, and so does every fix that is evidence of one of the
+subject's candidates; of the rest an even share is kept. The panel says how many were drawn.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from ...model.errors import InputError
+from ...model.text import distance, duration, local_time
+from ...model.times import MS_PER_MINUTE, iso, parse_ts
+from ...store.domain import Store
+from .base import circle, esc, new_page, zone_layer
+
+MAX_DRAWN = 4000
+GAP_CLASSES = (
+    ("under 2 min", "#1a9850"),
+    ("under 10 min", "#fdae61"),
+    ("10 min or more", "#d73027"),
+)
+
+
+def gap_class(ms: np.ndarray) -> np.ndarray:
+    """0: under 2 minutes, 1: under 10, 2: longer."""
+    return np.where(ms < 2 * MS_PER_MINUTE, 0, np.where(ms < 10 * MS_PER_MINUTE, 1, 2))
+
+
+def _fixes(store: Store, subject: str, lo: int, hi: int) -> dict[str, np.ndarray]:
+    reg = store.current_registry()
+    if subject not in reg.subjects:
+        raise InputError(f"subject {subject!r}: not in the registry")
+    rows: list[tuple] = []
+    for f in reg.fittings:
+        if f.subject_id != subject:
+            continue
+        a, b = max(lo, f.fitted_at), min(hi, f.removed_at if f.removed_at is not None else hi)
+        if a < b:
+            rows += [
+                (*r, f.tag_id)
+                for r in store.db.execute(
+                    "SELECT ts, lat, lon, accuracy_m FROM fixes WHERE tag_id=? AND ts>=? AND ts<?",
+                    (f.tag_id, a, b),
+                )
+            ]
+    rows.sort()
+    cols = np.array([r[:4] for r in rows], float).reshape(-1, 4)
+    return {"ts": cols[:, 0].astype(np.int64), "lat": cols[:, 1], "lon": cols[:, 2],
+            "acc": cols[:, 3],
+            "tag": np.array([r[4] for r in rows], object)}  # fmt: skip
+
+
+def thin(ts: np.ndarray, keep_ts: set[int], limit: int = MAX_DRAWN) -> np.ndarray:
+    """Indexes of the fixes to draw: both ends of every gap of 2 minutes or more, every fix
+    at an instant in ``keep_ts``, and an even share of the rest up to about ``limit``."""
+    n = len(ts)
+    if n <= limit:
+        return np.arange(n)
+    keep = np.zeros(n, bool)
+    gap = np.flatnonzero(np.diff(ts) >= 2 * MS_PER_MINUTE)
+    keep[gap] = keep[gap + 1] = True
+    keep[0] = keep[-1] = True
+    if keep_ts:
+        keep |= np.isin(ts, np.fromiter(keep_ts, np.int64, len(keep_ts)))
+    room = max(limit - int(keep.sum()), 0)
+    if room:
+        keep[np.linspace(0, n - 1, room).astype(np.int64)] = True
+    return np.flatnonzero(keep)
+
+
+def _point(lon: float, lat: float, **props: object) -> dict:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
+        "properties": props,
+    }
+
+
+def trail_map(
+    store: Store, subject: str, lo: int, hi: int, out: Path, offline: bool = False
+) -> Path:
+    """Write the subject's trail in ``[lo, hi)``; returns its path."""
+    if hi <= lo:
+        raise InputError("--to must be after --from")
+    reg = store.current_registry()
+    f = _fixes(store, subject, lo, hi)
+    n = len(f["ts"])
+    if n == 0:
+        raise InputError(f"subject {subject}: no fixes between {iso(lo)} and {iso(hi)}")
+    evidence = {
+        parse_ts(ref.partition("@")[2])
+        for c in store.candidates()
+        if c.subject_id == subject
+        for ref in c.evidence
+        if "@" in ref and not ref.startswith("ANPR:")
+    }
+    idx = thin(f["ts"], evidence)
+    ts, lat, lon, acc = f["ts"][idx], f["lat"][idx], f["lon"][idx], f["acc"][idx]
+    full_gaps = np.diff(f["ts"])
+    # A drawn segment's colour: the longest gap among the fixes it spans.
+    seg_cls = np.array([gap_class(full_gaps[a:b]).max() if b > a else 0
+                        for a, b in itertools.pairwise(idx)], int)  # fmt: skip
+    page = new_page(f"Trail of {subject}", (float(lat.mean()), float(lon.mean())), offline)
+    for zid in sorted(
+        {c.zone_id for o, c in reg.conditions() if o.subject_id == subject and c.zone_id}
+    ):
+        z = reg.zones.get(zid)
+        if z is not None:
+            zone_layer(page, z.geometry, zid, f"zone {zid}")
+    for o, c in reg.conditions("curfew"):
+        if o.subject_id == subject and c.curfew is not None:
+            circle(page, c.curfew.lat, c.curfew.lon, c.curfew.radius_m, "#7b3294", "curfew-area",
+                   f"curfew area {distance(c.curfew.radius_m)}", fill=0.08, dash="6 4")  # fmt: skip
+    for k, (label, colour) in enumerate(GAP_CLASSES):
+        lines = [[[lat[i], lon[i]], [lat[i + 1], lon[i + 1]]] for i in np.flatnonzero(seg_cls == k)]
+        if lines:
+            page.fm.PolyLine(
+                lines,
+                color=colour,
+                weight=3,
+                opacity=0.85,
+                dash_array=None if k == 0 else "5 5",
+                class_name=f"path gap-{k}",
+                tooltip=f"gap {label}",
+            ).add_to(page.m)
+    feats = [
+        _point(lon[i], lat[i], acc=float(acc[i]), time=local_time(int(ts[i])),
+               evidence=int(ts[i]) in evidence)
+        for i in range(len(ts))
+    ]  # fmt: skip
+    page.fm.GeoJson(
+        {"type": "FeatureCollection", "features": feats},
+        name="fixes",
+        marker=page.fm.Circle(radius=10, fill=True, weight=1),
+        style_function=lambda ft: {
+            "radius": max(ft["properties"]["acc"], 2.0),
+            "color": "#d73027" if ft["properties"]["evidence"] else "#2166ac",
+            "fillOpacity": 0.15,
+            "className": "accuracy fix",
+        },
+        tooltip=page.fm.GeoJsonTooltip(fields=["time", "acc"], aliases=["time", "accuracy (m)"]),
+    ).add_to(page.m)
+    plugins = importlib.import_module(f"{page.fm.__name__}.plugins")
+    style = {"radius": 5, "color": "#000", "fillColor": "#ffd700", "fillOpacity": 1}
+    timed = [
+        _point(lon[i], lat[i], times=[iso(int(ts[i]))], icon="circle", iconstyle=style)
+        for i in range(len(ts))
+    ]
+    plugins.TimestampedGeoJson(
+        {"type": "FeatureCollection", "features": timed},
+        period="PT1M",
+        duration="PT10M",
+        add_last_point=False,
+        auto_play=False,
+        transition_time=100,
+        loop=False,
+    ).add_to(page.m)
+    page.m.fit_bounds([[float(lat.min()), float(lon.min())], [float(lat.max()), float(lon.max())]])
+    counts = [int((seg_cls == k).sum()) for k in range(3)]
+    legend = "".join(
+        f'<span><span class="gm-status" style="background:{c}">{esc(lab)}</span> {counts[k]}</span>'
+        for k, (lab, c) in enumerate(GAP_CLASSES)
+    )
+    page.panel.append(
+        f"<h1>Trail of {esc(subject)}</h1>"
+        f'<p class="meta">{local_time(lo)} to {local_time(hi)} ({duration(hi - lo)}): '
+        f"{n:,} fixes, {len(ts):,} drawn"
+        + (
+            " (thinned for drawing; every fix either side of a gap and every evidence fix kept)"
+            if len(ts) < n
+            else ""
+        )
+        + ". Circles: accuracy (red: evidence of a candidate). Use the time slider to play "
+        "the trail.</p>"
+        f'<p class="gm-legend">gaps between fixes: {legend}</p>'
+    )
+    page.data = {
+        "kind": "trail", "subject_id": subject, "from": iso(lo), "to": iso(hi),
+        "fixes": n, "drawn": len(ts), "gap_segments": counts,
+        "evidence_drawn": int(sum(int(t) in evidence for t in ts)),
+        "evidence_in_window": int(sum(1 for t in evidence if lo <= t < hi)),
+        "first": iso(int(ts[0])), "last": iso(int(ts[-1])),
+    }  # fmt: skip
+    return page.save(out)
