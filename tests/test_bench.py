@@ -66,3 +66,17 @@ def test_audit_bench_runs_and_reports_every_figure():
     for label in ("store:", "audit:", "naive:", "ratio:"):
         assert label in r.stdout
     assert "of 10 units" in r.stdout
+
+
+def test_maps_bench_runs_and_reports_every_figure():
+    bench = BENCH.parent / "maps_bench.py"
+    r = subprocess.run(
+        [sys.executable, str(bench), "--days", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    for label in ("trail:", "thinned:", "every fix:", "ratio:"):
+        assert label in r.stdout
+    assert "1,440 fixes" in r.stdout

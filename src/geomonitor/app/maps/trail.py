@@ -58,10 +58,11 @@ def _fixes(store: Store, subject: str, lo: int, hi: int) -> dict[str, np.ndarray
             "tag": np.array([r[4] for r in rows], object)}  # fmt: skip
 
 
-def thin(ts: np.ndarray, keep_ts: set[int], limit: int = MAX_DRAWN) -> np.ndarray:
+def thin(ts: np.ndarray, keep_ts: set[int], limit: int | None = None) -> np.ndarray:
     """Indexes of the fixes to draw: both ends of every gap of 2 minutes or more, every fix
     at an instant in ``keep_ts``, and an even share of the rest up to about ``limit``."""
     n = len(ts)
+    limit = MAX_DRAWN if limit is None else limit
     if n <= limit:
         return np.arange(n)
     keep = np.zeros(n, bool)
