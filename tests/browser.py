@@ -14,8 +14,9 @@ import pytest
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
-def chrome(offline: bool = True):  # type: ignore[no-untyped-def]
-    """A headless Chromium session (the caller quits it); ``offline`` turns the network off."""
+def chrome(offline: bool = True, local: bool = False):  # type: ignore[no-untyped-def]
+    """A headless Chromium session (the caller quits it); ``offline`` turns the network off,
+    ``local`` allows this machine (a test server on 127.0.0.1) and nothing else."""
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not binary or not driver:
@@ -32,11 +33,13 @@ def chrome(offline: bool = True):  # type: ignore[no-untyped-def]
               "--window-size=1240,1754", "--hide-scrollbars"):  # fmt: skip
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # requests, for tests
-    if offline:  # no request can leave: every address resolves nowhere
+    if local:  # only this machine: every name resolves nowhere, addresses stay local
+        opts.add_argument("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    elif offline:  # no request can leave: every address resolves nowhere
         opts.add_argument("--host-resolver-rules=MAP * ~NOTFOUND")
         opts.add_argument("--proxy-server=127.0.0.1:9")
     session = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
-    if offline:
+    if offline and not local:
         session.execute_cdp_cmd("Network.enable", {})
         session.execute_cdp_cmd(
             "Network.emulateNetworkConditions",

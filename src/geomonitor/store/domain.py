@@ -28,6 +28,7 @@ from ..model.registry import Registry
 from ..model.registry_load import registry_from_entities
 from ..model.rejection import Rejection
 from .candidates import CandidateTables, dumps
+from .desk import DeskTables
 from .inventory import InventoryTables
 from .rows import RegistryLoad, fix_batch
 from .schema import MIGRATIONS, SCHEMA_VERSION, split_sql
@@ -50,7 +51,7 @@ class StorePermissionWarning(UserWarning):
     """A store that other users of the machine can read (it holds location histories)."""
 
 
-class Store(CandidateTables, InventoryTables):
+class Store(CandidateTables, InventoryTables, DeskTables):
     """A geomonitor SQLite database.
 
     Parameters

@@ -189,6 +189,70 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER tag_events_no_delete BEFORE DELETE ON tag_events
     BEGIN SELECT RAISE(ABORT, 'tag history is append-only'); END;
     """,
+    # 7: the monitoring desk: review state and history of candidates, accounts, sessions,
+    # login attempts, and an append-only audit log chained by hashes
+    """
+    CREATE TABLE reviews (
+        candidate_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        outcome TEXT, reason TEXT,
+        decided_at INTEGER,
+        updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL
+    );
+    CREATE TABLE review_events (
+        seq INTEGER PRIMARY KEY,
+        candidate_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        state TEXT NOT NULL,
+        outcome TEXT, reason TEXT, note TEXT
+    );
+    CREATE INDEX review_events_candidate ON review_events(candidate_id, seq);
+    CREATE TRIGGER review_events_append_only BEFORE UPDATE ON review_events
+    BEGIN SELECT RAISE(ABORT, 'review history is append-only'); END;
+    CREATE TRIGGER review_events_no_delete BEFORE DELETE ON review_events
+    BEGIN SELECT RAISE(ABORT, 'review history is append-only'); END;
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        origin TEXT NOT NULL,
+        detail TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TABLE users (
+        username TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        district TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE login_attempts (
+        username TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        ok INTEGER NOT NULL
+    );
+    CREATE INDEX login_attempts_user ON login_attempts(username, at);
+    CREATE INDEX login_attempts_origin ON login_attempts(origin, at);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from datetime import date, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from ...model.text import distance, local_time, plural
 from ...model.times import UK, from_datetime, parse_ts
 from ..tables import candidate_table, device_table, show
 from .common import db_arg, open_store
+from .desk import add_review_parsers, login_name, review_lines, run_review
 
 ZONE_KINDS = ("exclusion_zone", "outside_inclusion_zone")
 
@@ -41,6 +43,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("id")
     db_arg(p)
     al.set_defaults(func=run_alerts)
+    add_review_parsers(asub, run_review)
 
     p = sub.add_parser("devices", help="device health events per tag (faulty-unit audit)")
     db_arg(p)
@@ -69,9 +72,15 @@ def run_alerts(args: argparse.Namespace) -> int:
     if c is None and gone is None:
         print(f"geomonitor: no candidate {args.id}", file=sys.stderr)
         return 1
+    if args.action == "show":  # every view of a candidate's details is in the audit log
+        with open_store(args) as st, st.transaction():
+            st.audit(int(time.time() * 1000), f"cli:{login_name()}", "view", args.id, "cli")
     if args.action == "history":
         for line in history_lines(hist):
             print(line)
+        with open_store(args) as st:
+            for line in review_lines(st, args.id):
+                print(line)
         return 0
     if c is None:
         assert gone is not None

@@ -1,0 +1,452 @@
+"""The web desk: server-rendered pages and a JSON API over the review workflow.
+
+``geomonitor desk --db DB`` serves it on 127.0.0.1. Sessions are HTTP-only, secure,
+SameSite=Strict cookies; every form carries a CSRF token (the API takes it in the
+``X-CSRF-Token`` header); every page is sent with a content security policy that allows
+nothing from elsewhere. A candidate of another district is "not found", on a page and in
+the API alike.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+
+from ...model.candidate import severity
+from ...model.errors import InputError
+from ...model.text import local_short, local_time
+from ...model.times import parse_ts
+from ...store.domain import Store
+from ..audit.report import local_month, monthly, render
+from ..maps.alert import alert_map
+from ..maps.curfew import curfew_map
+from .accounts import (
+    LoginRefused,
+    Session,
+    TooManyAttempts,
+    add_user,
+    login,
+    logout,
+    session_of,
+)
+from .review import (
+    ALL,
+    DISMISS_REASONS,
+    OUTCOMES,
+    ROLES,
+    STATES,
+    Desk,
+    NotAllowed,
+    NotFound,
+    User,
+)
+
+COOKIE, LOGIN_CSRF = "gm_session", "gm_login"
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'self'; connect-src 'self'"
+)
+#: maps and reports: inline scripts and styles of their own, nothing fetched from anywhere
+DOC_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data:; font-src data:; frame-ancestors 'self'; base-uri 'none'"
+)
+
+
+class Action(BaseModel):
+    """A review action through the API."""
+
+    outcome: str | None = None
+    reason: str | None = None
+    text: str | None = None
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class Web:
+    """What every route shares: the store, templates, the session, the page makers."""
+
+    def __init__(self, db: Path):
+        self.db = db
+        self.templates = Jinja2Templates(
+            directory=str(Path(__file__).resolve().parent.parent / "templates" / "desk")
+        )
+        self.templates.env.globals.update(
+            local_time=local_time,
+            local_short=local_short,
+            severity=severity,
+            district_name=self.district_name,
+        )
+
+    def district_name(self, code: str) -> str:
+        if code == ALL:
+            return "all districts"
+        with self.store() as st:
+            d = st.current_registry().districts.get(code)
+        return d.name if d else code
+
+    def store(self) -> Store:
+        return Store(self.db, create=False)
+
+    @staticmethod
+    def origin(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def page(self, request: Request, name: str, s: Session | None, status: int = 200,
+             **ctx: Any) -> HTMLResponse:  # fmt: skip
+        nonce = secrets.token_urlsafe(16)
+        resp = self.templates.TemplateResponse(
+            request, name, {"session": s, "nonce": nonce, **ctx}, status_code=status
+        )
+        resp.headers["Content-Security-Policy"] = PAGE_CSP.format(nonce=nonce)
+        return resp
+
+    @staticmethod
+    def doc(html: str) -> HTMLResponse:
+        resp = HTMLResponse(html)
+        resp.headers["Content-Security-Policy"] = DOC_CSP
+        return resp
+
+    @staticmethod
+    def csrf_ok(s: Session, token: str | None) -> bool:
+        return bool(token) and secrets.compare_digest(s.csrf, token or "")
+
+    def login_form(self, request: Request, status: int = 200, error: str | None = None) -> Response:
+        token = secrets.token_urlsafe(24)
+        resp = self.page(request, "login.html", None, status=status, csrf=token, error=error)
+        resp.set_cookie(LOGIN_CSRF, token, httponly=True, secure=True, samesite="strict")
+        return resp
+
+    def with_desk(self, request: Request, fn: Callable[[Store, Session, Desk], Response],
+                  api: bool = False) -> Response:  # fmt: skip
+        """Run ``fn`` for the logged-in user; errors become the right status."""
+        with self.store() as st:
+            s = session_of(st, request.cookies.get(COOKIE), _now())
+            if s is None:
+                if api:
+                    return JSONResponse({"error": "log in first"}, status_code=401)
+                return RedirectResponse("/login", status_code=303)
+            desk = Desk(st, s.user, self.origin(request), _now())
+            status = 400
+            try:
+                return fn(st, s, desk)
+            except NotFound as e:
+                status, message = 404, str(e)
+            except NotAllowed as e:
+                status, message = 403, str(e)
+            except InputError as e:
+                message = str(e)
+            if api:
+                return JSONResponse({"error": message}, status_code=status)
+            return self.page(request, "error.html", s, status=status, message=message)
+
+
+def create_app(db: Path) -> FastAPI:
+    """The desk over the store at ``db`` (one connection per request)."""
+    app = FastAPI(
+        title="geomonitor desk",
+        description="The monitoring desk's review workflow. Every call needs a session "
+        "(log in on /login); calls that change anything need the X-CSRF-Token header.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    web = Web(db)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Callable) -> Response:
+        resp: Response = await call_next(request)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+    _login_routes(app, web)
+    _pages(app, web)
+    _documents(app, web)
+    _api(app, web)
+    return app
+
+
+def _login_routes(app: FastAPI, web: Web) -> None:
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request) -> Response:
+        return web.login_form(request)
+
+    @app.post("/login")
+    def login_post(request: Request, username: str = Form(""), password: str = Form(""),
+                   csrf: str = Form("")) -> Response:  # fmt: skip
+        expected = request.cookies.get(LOGIN_CSRF) or ""
+        if not expected or not secrets.compare_digest(expected, csrf):
+            return web.page(request, "error.html", None, status=403,
+                            message="the form expired or did not come from this site")  # fmt: skip
+        with web.store() as st:
+            try:
+                s = login(st, username.strip().lower(), password, web.origin(request), _now())
+            except TooManyAttempts as e:
+                return web.login_form(request, 429, str(e))
+            except LoginRefused as e:
+                return web.login_form(request, 401, str(e))
+        done = RedirectResponse("/", status_code=303)
+        done.set_cookie(COOKIE, s.token, httponly=True, secure=True, samesite="strict",
+                        max_age=8 * 3600)  # fmt: skip
+        done.delete_cookie(LOGIN_CSRF)
+        return done
+
+    @app.post("/logout")
+    def logout_post(request: Request, csrf: str = Form("")) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            if not web.csrf_ok(s, csrf):
+                return web.page(request, "error.html", s, status=403, message="missing CSRF token")
+            logout(st, s.token)
+            resp = RedirectResponse("/login", status_code=303)
+            resp.delete_cookie(COOKIE)
+            return resp
+
+        return web.with_desk(request, go)
+
+
+def _filters(request: Request) -> dict[str, Any]:
+    q = request.query_params
+    f: dict[str, Any] = {k: (q.get(k) or None) for k in ("district", "kind", "state")}
+    for k in ("since", "until"):
+        v = q.get(k) or None
+        try:
+            f[k] = parse_ts(v if "T" in v else f"{v}T00:00:00Z") if v else None
+        except Exception:
+            raise InputError(f"{k}: not a date or time") from None
+    return f
+
+
+def _district_filter(st: Store, district: str | None) -> str | None:
+    """A district filter as a code; an unknown one matches nothing (never everything)."""
+    if not district:
+        return None
+    return st.current_registry().district_code(district) or "-"
+
+
+def _pages(app: FastAPI, web: Web) -> None:
+    @app.get("/", response_class=HTMLResponse)
+    def queue_page(request: Request) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            f = _filters(request)
+            items = desk.queue(_district_filter(st, f["district"]), f["kind"], f["state"],
+                               f["since"], f["until"])  # fmt: skip
+            names = {c: d.name for c, d in st.current_registry().districts.items()}
+            kinds = sorted({it.candidate.kind for it in _all(desk)})
+            return web.page(request, "queue.html", s, items=items, names=names, kinds=kinds,
+                            raw=dict(request.query_params), states=STATES)  # fmt: skip
+
+        return web.with_desk(request, go)
+
+    @app.get("/candidates/{cid}", response_class=HTMLResponse)
+    def candidate_page(request: Request, cid: str) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            it = desk.get(cid)
+            reg = st.current_registry()
+            d = reg.districts.get(it.district)
+            return web.page(
+                request, "candidate.html", s, it=it, reviews=st.review_history(cid),
+                history=st.candidate_history(cid), outcomes=OUTCOMES, reasons=DISMISS_REASONS,
+                district=d.name if d else it.district,
+            )  # fmt: skip
+
+        return web.with_desk(request, go)
+
+    @app.post("/candidates/{cid}/{action}")
+    def candidate_action(request: Request, cid: str, action: str, csrf: str = Form(""),
+                         outcome: str = Form(""), reason: str = Form(""),
+                         text: str = Form("")) -> Response:  # fmt: skip
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            if not web.csrf_ok(s, csrf):
+                return web.page(request, "error.html", s, status=403, message="missing CSRF token")
+            body = Action(outcome=outcome or None, reason=reason or None, text=text or None)
+            _apply(desk, cid, action, body)
+            return RedirectResponse(f"/candidates/{cid}", status_code=303)
+
+        return web.with_desk(request, go)
+
+    @app.get("/subjects/{sid}", response_class=HTMLResponse)
+    def subject_page(request: Request, sid: str) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            reg = st.current_registry()
+            subj = reg.subjects.get(sid)
+            if subj is None or not s.user.sees(subj.district):
+                raise NotFound(f"no subject {sid}")
+            items = [it for it in desk.queue() if it.candidate.subject_id == sid]
+            decided = [it for it in _all(desk) if it.candidate.subject_id == sid]
+            conds = [(o, c) for o, c in reg.conditions() if o.subject_id == sid]
+            with st.transaction():
+                st.audit(desk.now, s.user.username, "view_subject", sid, desk.origin)
+            name = reg.districts[subj.district].name
+            return web.page(request, "subject.html", s, sid=sid, items=items, decided=decided,
+                            district=name, conditions=conds)  # fmt: skip
+
+        return web.with_desk(request, go)
+
+    @app.get("/accounts", response_class=HTMLResponse)
+    def accounts_page(request: Request) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            return web.page(request, "accounts.html", s, users=manageable(st, s.user),
+                            roles=list(ROLES))  # fmt: skip
+
+        return web.with_desk(request, go)
+
+    @app.post("/accounts")
+    def accounts_add(request: Request, csrf: str = Form(""), username: str = Form(""),
+                     role: str = Form(""), password: str = Form("")) -> Response:  # fmt: skip
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            if not web.csrf_ok(s, csrf):
+                return web.page(request, "error.html", s, status=403, message="missing CSRF token")
+            if not s.user.may("accounts"):
+                raise NotAllowed(f"{s.user.username} ({s.user.role}) may not manage accounts")
+            add_user(st, username.strip().lower(), password, role, s.user.district,
+                     s.user.username, desk.now)  # fmt: skip
+            return RedirectResponse("/accounts", status_code=303)
+
+        return web.with_desk(request, go)
+
+    @app.post("/accounts/{username}/{what}")
+    def accounts_toggle(request: Request, username: str, what: str,
+                        csrf: str = Form("")) -> Response:  # fmt: skip
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            if not web.csrf_ok(s, csrf):
+                return web.page(request, "error.html", s, status=403, message="missing CSRF token")
+            if what not in ("disable", "enable") or username == s.user.username:
+                raise InputError(f"cannot {what} {username}")
+            if username not in {u["username"] for u in manageable(st, s.user)}:
+                raise NotFound(f"no account {username}")
+            with st.transaction():
+                st.set_disabled(username, what == "disable")
+                st.audit(desk.now, s.user.username, f"{what}_user", username, desk.origin)
+            return RedirectResponse("/accounts", status_code=303)
+
+        return web.with_desk(request, go)
+
+    @app.get("/audit", response_class=HTMLResponse)
+    def audit_page(request: Request) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            rows = desk.audit_log()
+            return web.page(request, "audit.html", s, rows=rows, chain_ok=st.audit_chain_ok())
+
+        return web.with_desk(request, go)
+
+
+def _documents(app: FastAPI, web: Web) -> None:
+    """Maps and the monthly report: self-contained pages of their own."""
+
+    @app.get("/candidates/{cid}/map", response_class=HTMLResponse)
+    def candidate_map(request: Request, cid: str) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            desk.get(cid, audit=False)  # the page's view is audited; its map is part of it
+            with tempfile.TemporaryDirectory() as tmp:
+                path = alert_map(st, cid, Path(tmp) / "m.html", offline=True)
+                return web.doc(path.read_text(encoding="utf-8"))
+
+        return web.with_desk(request, go)
+
+    @app.get("/reports/audit", response_class=HTMLResponse)
+    def audit_report(request: Request, month: str | None = None) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            m = month or local_month(desk.now)
+            with st.transaction():
+                st.audit(desk.now, s.user.username, "view_tag_audit", m, desk.origin)
+            return web.doc(render(monthly(st, m, now=desk.now), st))
+
+        return web.with_desk(request, go)
+
+    @app.get("/maps/curfew", response_class=HTMLResponse)
+    def curfew_page(request: Request, district: str | None = None) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            code = s.user.district
+            if code == ALL:
+                code = st.current_registry().district_code(district or "") or ""
+            elif district and st.current_registry().district_code(district) != code:
+                raise NotFound(f"no district {district}")
+            if not code or code == ALL:
+                raise InputError("choose a district: /maps/curfew?district=Leeds")
+            with st.transaction():
+                st.audit(desk.now, s.user.username, "view_curfew_map", code, desk.origin)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = curfew_map(st, code, desk.now, Path(tmp) / "c.html", offline=True)
+                return web.doc(path.read_text(encoding="utf-8"))
+
+        return web.with_desk(request, go)
+
+
+def _api(app: FastAPI, web: Web) -> None:
+    @app.get("/api/candidates")
+    def api_queue(request: Request, district: str | None = None, kind: str | None = None,
+                  state: str | None = None) -> Response:  # fmt: skip
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            items = desk.queue(_district_filter(st, district), kind, state)
+            return JSONResponse([it.to_json() for it in items])
+
+        return web.with_desk(request, go, api=True)
+
+    @app.get("/api/candidates/{cid}")
+    def api_candidate(request: Request, cid: str) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            it = desk.get(cid)
+            return JSONResponse({**it.to_json(), "review_history": st.review_history(cid)})
+
+        return web.with_desk(request, go, api=True)
+
+    @app.post("/api/candidates/{cid}/{action}")
+    def api_action(request: Request, cid: str, action: str, body: Action) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            if not web.csrf_ok(s, request.headers.get("X-CSRF-Token")):
+                return JSONResponse({"error": "missing CSRF token"}, status_code=403)
+            return JSONResponse(_apply(desk, cid, action, body).to_json())
+
+        return web.with_desk(request, go, api=True)
+
+    @app.get("/api/session")
+    def api_session(request: Request) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            u = s.user
+            return JSONResponse({"username": u.username, "role": u.role, "district": u.district,
+                                 "csrf": s.csrf})  # fmt: skip
+
+        return web.with_desk(request, go, api=True)
+
+
+def manageable(st: Store, user: User) -> list[dict[str, Any]]:
+    """The accounts a supervisor manages: those of their district (all, force-wide)."""
+    if not user.may("accounts"):
+        raise NotAllowed(f"{user.username} ({user.role}) may not manage accounts")
+    return [u for u in st.users() if user.district == ALL or u["district"] == user.district]
+
+
+def _all(desk: Desk) -> list:
+    out = []
+    for st in STATES:
+        out += desk.queue(state=st)
+    return out
+
+
+def _apply(desk: Desk, cid: str, action: str, body: Action) -> Any:
+    if action in ("ack", "acknowledge"):
+        return desk.acknowledge(cid)
+    if action == "dismiss":
+        return desk.dismiss(cid, body.reason, body.text)
+    if action == "decide":
+        return desk.decide(cid, body.outcome or "", body.reason, body.text)
+    if action == "note":
+        return desk.note(cid, body.text or "")
+    if action == "reopen":
+        return desk.reopen(cid, body.text or body.reason or "")
+    raise NotFound(f"no action {action}")

@@ -1,0 +1,107 @@
+"""The web desk in a real browser (headless Chromium): log in, filter the queue, open a
+candidate and see its map, dismiss it with a reason, see it leave the queue and appear in
+the audit log. Screenshots kept."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from geomonitor.app.desk.web import create_app
+
+from ..browser import chrome, keep
+from .desk_fixtures import PASSWORD, desk_store
+
+
+@pytest.fixture
+def server(tmp_path):
+    st, ids = desk_store(tmp_path / "d.db")
+    st.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(tmp_path / "d.db"), host="127.0.0.1",
+                                        port=port, log_level="warning"))  # fmt: skip
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", ids, tmp_path / "d.db"
+    srv.should_exit = True
+    t.join(10)
+
+
+def _wait(b, until, seconds: float = 10):
+    """Wait for ``until``, through pages being replaced under it."""
+    return WebDriverWait(b, seconds, ignored_exceptions=[StaleElementReferenceException]).until(
+        until
+    )
+
+
+def _rows(b) -> list[list[str]]:
+    """The queue's rows as (candidate id, text), read at once from a loaded page."""
+    _wait(b, lambda d: d.execute_script("return document.readyState") == "complete")
+    return b.execute_script(
+        "return [...document.querySelectorAll('tr.item')].map(r => [r.dataset.id, r.innerText])"
+    )
+
+
+def _login(b, base: str, user: str) -> None:
+    b.get(f"{base}/login")
+    b.find_element(By.NAME, "username").send_keys(user)
+    b.find_element(By.NAME, "password").send_keys(PASSWORD)
+    b.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    _wait(b, lambda d: d.find_elements(By.ID, "queue"))
+
+
+def test_log_in_filter_open_dismiss_and_find_it_in_the_audit_log(server):
+    base, ids, _ = server
+    b = chrome(local=True)
+    try:
+        b.set_window_size(1300, 1000)
+        _login(b, base, "dana")
+        assert {cid for cid, _ in _rows(b)} == set(ids["Leeds"])
+        b.save_screenshot(str(keep("desk-queue.png")))
+        Select(b.find_element(By.NAME, "kind")).select_by_value("exclusion_zone")
+        b.find_element(By.CSS_SELECTOR, "#filters button").click()
+        _wait(b, lambda d: "kind=exclusion_zone" in d.current_url)
+        rows = _rows(b)
+        assert rows and all("exclusion_zone" in text for _, text in rows)
+        cid = rows[0][0]
+        b.find_element(By.LINK_TEXT, cid).click()
+        _wait(b, lambda d: d.find_elements(By.ID, "explanation"))
+        # The evidence map, drawn inside its frame without a network.
+        b.switch_to.frame(b.find_element(By.ID, "evidence-map"))
+        _wait(b, lambda d: d.find_elements(By.CSS_SELECTOR, "path.accuracy"), 20)
+        drawn = len(b.find_elements(By.CSS_SELECTOR, "path.accuracy"))
+        b.switch_to.default_content()
+        assert drawn >= 2
+        b.save_screenshot(str(keep("desk-candidate.png")))
+        form = b.find_element(By.ID, "dismiss-form")
+        Select(form.find_element(By.NAME, "reason")).select_by_value("gps_drift")
+        form.find_element(By.CSS_SELECTOR, "button").click()
+        _wait(b, lambda d: d.find_element(By.ID, "review-state").text == "dismissed")
+        b.get(f"{base}/")
+        left = {c for c, _ in _rows(b)}
+        assert cid not in left and left == set(ids["Leeds"]) - {cid}
+        # The supervisor reads the audit log: the view and the decision are there.
+        b.delete_all_cookies()
+        _login(b, base, "sam")
+        b.find_element(By.ID, "audit-link").click()
+        _wait(b, lambda d: d.find_elements(By.ID, "audit"))
+        entries = b.execute_script(
+            "return [...document.querySelectorAll('#audit tbody tr')].map(r => r.innerText)"
+        )
+        assert any("dana" in e and "decide" in e and cid in e and "gps_drift" in e for e in entries)
+        assert any("dana" in e and "view" in e and cid in e for e in entries)
+        b.save_screenshot(str(keep("desk-audit-log.png")))
+    finally:
+        b.quit()
