@@ -80,3 +80,18 @@ def test_maps_bench_runs_and_reports_every_figure():
     for label in ("trail:", "thinned:", "every fix:", "ratio:"):
         assert label in r.stdout
     assert "1,440 fixes" in r.stdout
+
+
+def test_crimes_bench_runs_and_both_ways_agree():
+    bench = BENCH.parent / "crimes_bench.py"
+    r = subprocess.run(
+        [sys.executable, str(bench), "--subjects", "8", "--days", "2", "--crimes", "20",
+         "--scan-sample", "5"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )  # fmt: skip
+    for label in ("store:", "index:", "scan:", "ratio:"):
+        assert label in r.stdout
+    assert "same verdicts on the sample: yes" in r.stdout

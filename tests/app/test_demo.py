@@ -20,3 +20,7 @@ def test_the_demo_writes_the_audit_and_the_maps_and_prints_their_paths(tmp_path,
     ]
     assert "curfew-leeds.html" in names and any(n.startswith("alert-C-") for n in names)
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
+    # A few simulated crimes: one hit explained, one elimination.
+    assert re.search(r"DEMO-1: S-\d+ was there: \d+ positions within 100 m \(A1", out)
+    assert re.search(r"DEMO-\d: S-\d+ eliminated: every fix at least", out)
+    assert (tmp_path / "crimes" / "hits.csv").is_file()

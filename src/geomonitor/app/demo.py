@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
+
+import numpy as np
 
 from ..io.replay import replay
 from ..model.candidate import queue_order
+from ..model.crime import Crime
+from ..model.crs import to_bng
 from ..model.registry_load import load_registry_file
 from ..model.text import local_time
 from ..model.times import UK, from_datetime, to_datetime
 from ..sim import score, simulate
 from ..store.domain import Store
 from .audit.report import local_month, write_monthly
+from .crimes.match import CrimeConfig
+from .crimes.report import run_batch
 from .maps.alert import alert_map
 from .maps.curfew import curfew_map
 from .tables import candidate_table, kind_counts, show
@@ -21,6 +28,37 @@ def _first_night(first: int) -> int:
     """22:00 UK local time on the day of the first fix."""
     d = to_datetime(first).astimezone(UK)
     return from_datetime(d.replace(hour=22, minute=0, second=0, microsecond=0))
+
+
+def _crimes(st: Store, out: Path) -> None:
+    """Three simulated crimes where subjects were, or nearly: a hit and an elimination."""
+    rows = st.db.execute(
+        "SELECT ts, lat, lon FROM fixes WHERE accuracy_m <= 20 ORDER BY ts LIMIT 3 OFFSET 4000"
+    ).fetchall()
+    crimes = []
+    for k, (ts, lat, lon) in enumerate(rows[::1]):
+        lon2 = lon + 0.02 * k  # the others a little way off
+        crimes.append(Crime(f"DEMO-{k + 1}", "BIAD", *_bng(lat, lon2), lat, lon2,
+                            int(ts) - 30 * 60_000, int(ts) + 30 * 60_000))  # fmt: skip
+    summary = run_batch(st, crimes, [], out / "crimes", CrimeConfig())
+    print(f"\n13. Crime correlation: {len(crimes)} simulated crimes -> {out / 'crimes'}/")
+    first = summary["results"][0]
+    with (out / "crimes" / "hits.csv").open() as f:
+        hits = [line.split(",") for line in f.read().splitlines()[1:]]
+    if first["hits"]:
+        mine = [h for h in hits if h[0] == first["crime_ref"] and h[1] == first["hits"][0]]
+        print(f"   {first['crime_ref']}: {first['hits'][0]} was there: {len(mine)} positions "
+              f"within {first['radius_m']:.0f} m ({', '.join(h[3] for h in mine[:6])}...); "
+              f"map {out / 'crimes' / first['maps'][0]}")  # fmt: skip
+    with (out / "crimes" / "eliminations.csv").open() as f:
+        elim = [r for r in csv.DictReader(f) if r["verdict"] == "eliminated"]
+    if elim:
+        print(f"   {elim[0]['crime_ref']}: {elim[0]['subject_id']} eliminated: {elim[0]['reason']}")
+
+
+def _bng(lat: float, lon: float) -> tuple[float, float]:
+    x, y = to_bng(np.array([lon]), np.array([lat]))
+    return float(x[0]), float(y[0])
 
 
 def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int:
@@ -110,5 +148,6 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
         print(f"   {curfew}")
         if top:
             print(f"   {alert_map(st, top[0].id, out / 'maps' / f'alert-{top[0].id}.html')}")
+        _crimes(st, out)
         print(f"\nDatabase: {db}   Try: geomonitor alerts list --db {db} --status open")
     return 0
