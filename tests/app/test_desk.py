@@ -299,3 +299,13 @@ def test_a_supervisor_manages_the_accounts_of_their_district(desk):
     assert user_of(st, "vic") is None  # disabled
     assert _login(_client(db), "vic", PASSWORD).status_code == 401
     assert _client(db, "dana").get("/accounts").status_code == 403
+
+
+def test_the_queue_page_and_the_api_it_polls_agree_for_every_filter(desk):
+    _, _, db = desk
+    c = _client(db, "dana")
+    for q in ({}, {"kind": "no_contact"}, {"since": "2026-11-21T20:00:00Z"},
+              {"until": "2026-11-21", "district": "Leeds"}, {"state": "new"}):  # fmt: skip
+        page = re.findall(r'<tr class="item" data-id="([^"]+)"', c.get("/", params=q).text)
+        api = [x["candidate"]["id"] for x in c.get("/api/candidates", params=q).json()]
+        assert page == api, q

@@ -390,9 +390,14 @@ def _documents(app: FastAPI, web: Web) -> None:
 def _api(app: FastAPI, web: Web) -> None:
     @app.get("/api/candidates")
     def api_queue(request: Request, district: str | None = None, kind: str | None = None,
-                  state: str | None = None) -> Response:  # fmt: skip
+                  state: str | None = None, since: str | None = None,
+                  until: str | None = None) -> Response:  # fmt: skip
+        """The queue, with the page's filters (the page polls it to refresh)."""
+
         def go(st: Store, s: Session, desk: Desk) -> Response:
-            items = desk.queue(_district_filter(st, district), kind, state)
+            f = _filters(request)
+            items = desk.queue(_district_filter(st, f["district"]), f["kind"], f["state"],
+                               f["since"], f["until"])  # fmt: skip
             return JSONResponse([it.to_json() for it in items])
 
         return web.with_desk(request, go, api=True)
