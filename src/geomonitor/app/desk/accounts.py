@@ -56,7 +56,7 @@ def _hash_token(token: str) -> str:
 
 
 def add_user(store: Store, username: str, password: str, role: str, district: str,
-             by: str, now: int) -> User:  # fmt: skip
+             by: str, now: int, origin: str = "cli") -> User:  # fmt: skip
     """Create an account; the district is a code or name of the registry, or ``all``."""
     if not USERNAME.match(username):
         raise InputError(f"user name {username!r}: 2-40 of a-z, 0-9, '.', '_', '-'")
@@ -71,8 +71,7 @@ def add_user(store: Store, username: str, password: str, role: str, district: st
         if store.user(username) is not None:
             raise InputError(f"user {username!r} exists already")
         store.add_user(username, _hasher.hash(password), role, code, now, by)
-        store.audit(now, by, "add_user", username, "cli" if by.startswith("cli:") else by,
-                    f"role={role} district={code}")  # fmt: skip
+        store.audit(now, by, "add_user", username, origin, f"role={role} district={code}")
     return User(username, role, code)
 
 

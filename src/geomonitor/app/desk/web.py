@@ -314,7 +314,7 @@ def _pages(app: FastAPI, web: Web) -> None:
             if not s.user.may("accounts"):
                 raise NotAllowed(f"{s.user.username} ({s.user.role}) may not manage accounts")
             add_user(st, username.strip().lower(), password, role, s.user.district,
-                     s.user.username, desk.now)  # fmt: skip
+                     s.user.username, desk.now, desk.origin)  # fmt: skip
             return RedirectResponse("/accounts", status_code=303)
 
         return web.with_desk(request, go)
