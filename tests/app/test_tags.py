@@ -91,6 +91,8 @@ def test_a_youth_needs_a_guardian_consenting_and_present(db, capsys):
     assert "--guardian-present" in err
     ok(db, capsys, "tags", "fit", "BUD-0099", "S-0004", *consent, *AT,
        "--guardian", "A. Parent", "--guardian-present")  # fmt: skip
+    hist = ok(db, capsys, "tags", "history", "BUD-0099")
+    assert "guardian consented and was present" in hist and "A. Parent" not in hist
 
 
 def test_no_one_under_twelve_is_tagged(db, capsys):

@@ -57,6 +57,9 @@ def change(
                         "consent (--guardian NAME) and that they were present "
                         "(--guardian-present)"
                     )
+                # Kept in the unit's history (the name is in the registry's consent).
+                why = "; ".join(x for x in (e.reason, "guardian consented and was present") if x)
+                e = TagEvent(**{**e.__dict__, "reason": why})
         if e.action == "remove" and u is not None:
             e = TagEvent(**{**e.__dict__, "subject_id": u.subject_id})
         check(u, e, subject_district, {c: d.name for c, d in reg.districts.items()})
