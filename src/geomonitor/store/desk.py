@@ -68,14 +68,14 @@ class DeskTables:
         q = f"SELECT {', '.join(cols)} FROM review_events WHERE candidate_id=? ORDER BY seq"
         return [dict(zip(cols, r, strict=True)) for r in self.db.execute(q, (cid,))]
 
-    def last_changed(self) -> dict[str, int]:
-        """When each candidate last changed (new evidence), as epoch ms."""
-        out = {}
-        for cid, when in self.db.execute(
-            "SELECT candidate_id, MAX(recorded_at) FROM candidate_events GROUP BY candidate_id"
-        ):
-            out[cid] = int(datetime.fromisoformat(when).timestamp() * 1000)
-        return out
+    def last_changed(self, cid: str | None = None) -> dict[str, int]:
+        """When each candidate (or only ``cid``) last changed (new evidence), as epoch ms."""
+        q = "SELECT candidate_id, MAX(recorded_at) FROM candidate_events"
+        rows = self.db.execute(
+            q + " WHERE candidate_id=? GROUP BY candidate_id" if cid else q + " GROUP BY 1",
+            (cid,) if cid else (),
+        )
+        return {c: int(datetime.fromisoformat(w).timestamp() * 1000) for c, w in rows}
 
     # ------------------------------------------------------------------ audit log
     def audit(self, at: int, actor: str, action: str, target: str | None, origin: str,

@@ -108,6 +108,12 @@ class Desk:
         return Item(c, self._districts.get(c.subject_id, ""), r.get("state", "new"),
                     r.get("outcome"), r.get("reason"), look)  # fmt: skip
 
+    def items(self) -> list[Item]:
+        """Every candidate the user may see, whatever its review state, unsorted."""
+        reviews, changed = self.store.reviews(), self.store.last_changed()
+        its = (self._item(c, reviews, changed) for c in self.store.candidates())
+        return [it for it in its if self.user.sees(it.district)]
+
     def queue(
         self,
         district: str | None = None,
@@ -118,33 +124,9 @@ class Desk:
         open_only: bool = False,
     ) -> list[Item]:
         """The user's queue: severity, then age (oldest first), open or closed episodes alike;
-        filters as given. Without a
-        ``state`` filter, decided candidates are left out unless flagged for another look."""
-        reviews, changed = self.store.reviews(), self.store.last_changed()
-        out = []
-        for c in self.store.candidates():
-            it = self._item(c, reviews, changed)
-            if not self.user.sees(it.district):
-                continue
-            if district and it.district != district:
-                continue
-            if kind and c.kind != kind:
-                continue
-            if state and it.state != state:
-                continue
-            if not state and it.state in OUTCOMES and not it.look_again:
-                continue
-            if since is not None and c.opened_at < since:
-                continue
-            if until is not None and c.opened_at >= until:
-                continue
-            if open_only and c.status != "open":
-                continue
-            out.append(it)
-        rank = {s: i for i, s in enumerate(SEVERITIES)}
-        out.sort(key=lambda it: (rank[severity(it.candidate)], it.candidate.opened_at,
-                                 it.candidate.id))  # fmt: skip
-        return out
+        filters as given. Without a ``state`` filter, decided candidates are left out unless
+        flagged for another look."""
+        return queue_of(self.items(), district, kind, state, since, until, open_only)
 
     def get(self, cid: str, audit: bool = True) -> Item:
         """One candidate the user may see (the view is audited); NotFound otherwise."""
@@ -154,7 +136,7 @@ class Desk:
         if audit:
             with self.store.transaction():
                 self.store.audit(self.now, self.user.username, "view", cid, self.origin)
-        return self._item(c, {cid: self.store.review(cid)}, self.store.last_changed())
+        return self._item(c, {cid: self.store.review(cid)}, self.store.last_changed(cid))
 
     def history(self, cid: str) -> list[dict[str, Any]]:
         self.get(cid, audit=False)
@@ -234,6 +216,40 @@ class Desk:
         with self.store.transaction():
             self.store.audit(self.now, self.user.username, "read_audit_log", None, self.origin)
         return self.store.audit_log(limit)
+
+
+def queue_of(
+    items: list[Item],
+    district: str | None = None,
+    kind: str | None = None,
+    state: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    open_only: bool = False,
+) -> list[Item]:
+    """The items that pass the filters, by severity then age (see :meth:`Desk.queue`)."""
+    out = []
+    for it in items:
+        c = it.candidate
+        if district and it.district != district:
+            continue
+        if kind and c.kind != kind:
+            continue
+        if state and it.state != state:
+            continue
+        if not state and it.state in OUTCOMES and not it.look_again:
+            continue
+        if since is not None and c.opened_at < since:
+            continue
+        if until is not None and c.opened_at >= until:
+            continue
+        if open_only and c.status != "open":
+            continue
+        out.append(it)
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    out.sort(key=lambda it: (rank[severity(it.candidate)], it.candidate.opened_at,
+                             it.candidate.id))  # fmt: skip
+    return out
 
 
 def _clean(text: str | None) -> str:

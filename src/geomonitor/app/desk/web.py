@@ -48,6 +48,7 @@ from .review import (
     NotAllowed,
     NotFound,
     User,
+    queue_of,
 )
 
 COOKIE, LOGIN_CSRF = "gm_session", "gm_login"
@@ -243,10 +244,11 @@ def _pages(app: FastAPI, web: Web) -> None:
     def queue_page(request: Request) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             f = _filters(request)
-            items = desk.queue(_district_filter(st, f["district"]), f["kind"], f["state"],
-                               f["since"], f["until"])  # fmt: skip
+            seen = desk.items()
+            items = queue_of(seen, _district_filter(st, f["district"]), f["kind"], f["state"],
+                             f["since"], f["until"])  # fmt: skip
             names = {c: d.name for c, d in st.current_registry().districts.items()}
-            kinds = sorted({it.candidate.kind for it in _all(desk)})
+            kinds = sorted({it.candidate.kind for it in seen})
             return web.page(request, "queue.html", s, items=items, names=names, kinds=kinds,
                             raw=dict(request.query_params), states=STATES)  # fmt: skip
 
@@ -286,8 +288,9 @@ def _pages(app: FastAPI, web: Web) -> None:
             subj = reg.subjects.get(sid)
             if subj is None or not s.user.sees(subj.district):
                 raise NotFound(f"no subject {sid}")
-            items = [it for it in desk.queue() if it.candidate.subject_id == sid]
-            decided = [it for it in _all(desk) if it.candidate.subject_id == sid]
+            theirs = [it for it in desk.items() if it.candidate.subject_id == sid]
+            items = queue_of(theirs)
+            decided = [it for it in theirs if it.state not in ("new", "acknowledged")]
             conds = [(o, c) for o, c in reg.conditions() if o.subject_id == sid]
             with st.transaction():
                 st.audit(desk.now, s.user.username, "view_subject", sid, desk.origin)
@@ -434,13 +437,6 @@ def manageable(st: Store, user: User) -> list[dict[str, Any]]:
     if not user.may("accounts"):
         raise NotAllowed(f"{user.username} ({user.role}) may not manage accounts")
     return [u for u in st.users() if user.district == ALL or u["district"] == user.district]
-
-
-def _all(desk: Desk) -> list:
-    out = []
-    for st in STATES:
-        out += desk.queue(state=st)
-    return out
 
 
 def _apply(desk: Desk, cid: str, action: str, body: Action) -> Any:
