@@ -36,7 +36,7 @@ def _crimes(st: Store, out: Path) -> None:
         "SELECT ts, lat, lon FROM fixes WHERE accuracy_m <= 20 ORDER BY ts LIMIT 3 OFFSET 4000"
     ).fetchall()
     crimes = []
-    for k, (ts, lat, lon) in enumerate(rows[::1]):
+    for k, (ts, lat, lon) in enumerate(rows):
         lon2 = lon + 0.02 * k  # the others a little way off
         crimes.append(Crime(f"DEMO-{k + 1}", "BIAD", *_bng(lat, lon2), lat, lon2,
                             int(ts) - 30 * 60_000, int(ts) + 30 * 60_000))  # fmt: skip

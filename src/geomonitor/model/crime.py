@@ -45,6 +45,10 @@ OWN_COLUMNS = ("crime_ref", "type", "from", "to", "lat", "lon", "easting", "nort
 class CrimeError(RecordError):
     """A crime row that cannot be used; names its line and field."""
 
+    def __init__(self, reason: str, field: str | None, message: str, line: int):
+        super().__init__(reason, field, message)
+        self.line = line
+
 
 @dataclass(frozen=True)
 class Crime:
@@ -60,7 +64,7 @@ class Crime:
 
 
 def _fail(line: int, field: str, reason: str, message: str) -> CrimeError:
-    return CrimeError(reason, field, f"line {line}: {field}: {message}")
+    return CrimeError(reason, field, f"line {line}: {field}: {message}", line)
 
 
 def _number(text: str, line: int, field: str) -> float | None:

@@ -58,6 +58,12 @@ def project_geometry(geom: BaseGeometry, crs: str) -> BaseGeometry:
     raise ZoneError(f"unsupported CRS {crs!r} (use EPSG:4326 or EPSG:27700)")
 
 
+def to_wgs84_geometry(geom: BaseGeometry) -> BaseGeometry:
+    """A BNG geometry in WGS84 (for drawing on a map)."""
+    t = transformer(BNG, WGS84)
+    return shapely.transform(geom, lambda c: _xy(t, c))
+
+
 def _xy(t: Any, coords: Any) -> Any:
     import numpy as np
 

@@ -53,7 +53,7 @@ def run_batch(store: Store, crimes: list[Crime], bad: list[CrimeError], out: Pat
         "crimes": len(crimes),
         "rejected_rows": [
             {
-                "line": int(e.message.split(":")[0].split()[-1]),
+                "line": e.line,
                 "field": e.field,
                 "reason": e.reason,
                 "message": e.message,

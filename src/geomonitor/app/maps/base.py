@@ -19,12 +19,12 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import shapely
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from ...model.crs import to_bng, to_wgs84
 from ...model.geography import DISTRICTS, district_boundary, wards
+from ...model.zone import to_wgs84_geometry
 
 COLOURS = {
     "home": "#1a9850",
@@ -79,15 +79,7 @@ def bng(lat: float, lon: float) -> tuple[float, float]:
 
 def geojson_of(geom: BaseGeometry) -> dict[str, Any]:
     """A BNG geometry as WGS84 GeoJSON."""
-    return dict(mapping(_to_wgs84(geom)))
-
-
-def _to_wgs84(geom: BaseGeometry) -> BaseGeometry:
-    def f(xy: np.ndarray) -> np.ndarray:
-        lon, lat = to_wgs84(xy[:, 0], xy[:, 1])
-        return np.column_stack([lon, lat])
-
-    return shapely.transform(geom, f)
+    return dict(mapping(to_wgs84_geometry(geom)))
 
 
 @dataclass
