@@ -20,7 +20,14 @@ devices    strap tamper and lost contact (and the      :mod:`geomonitor.rules.de
 vehicles   declared vehicles in zones or during        :mod:`geomonitor.rules.vehicle`
            curfews (ANPR)
 colocation non-association and undeclared vehicles     :mod:`geomonitor.rules.colocation`
+feed       feed outages (most reporting tags silent        :mod:`geomonitor.rules.feed`
+           together): one candidate, no silences
 ========== =========================================== ==================================
+
+Before the families see a batch, the engine brings its :class:`~geomonitor.rules.feed.watch.
+FeedWatch` up to date: the first fix ever received (nothing is silent before it) and the
+feed outages (nobody is silent during one). Every family judging silence reads the same
+answer from :attr:`Observations.feed`.
 """
 
 from __future__ import annotations
@@ -34,10 +41,13 @@ from .model.fix import FixBatch
 from .model.read import Read
 from .model.registry import FAR_FUTURE, Registry
 from .rules.base import Changes, Observations, RuleFamily
+from .rules.feed.watch import FeedView
 from .rules.colocation import ColocationFamily
 from .rules.config import EngineConfig
 from .rules.curfew.family import CurfewFamily
 from .rules.device.family import DeviceFamily
+from .rules.feed.family import FeedFamily
+from .rules.feed.watch import FeedWatch
 from .rules.fittings import Fittings
 from .rules.trail import Trail
 from .rules.undeclared import UndeclaredVehicles
@@ -48,7 +58,14 @@ from .rules.zones.index import ZoneIndex
 #: The rule families, in the order they see each batch.
 FAMILY_TYPES: dict[str, type[RuleFamily]] = {
     cls.name: cls
-    for cls in (ZoneFamily, CurfewFamily, DeviceFamily, VehicleFamily, ColocationFamily)
+    for cls in (
+        ZoneFamily,
+        CurfewFamily,
+        DeviceFamily,
+        VehicleFamily,
+        ColocationFamily,
+        FeedFamily,
+    )
 }
 #: Rule families and the kinds of candidate each raises. An engine may run some of them
 #: only (a stream consumer runs those its input can decide; see :mod:`geomonitor.io.kafka`).
@@ -109,6 +126,8 @@ class Engine:
                 self._families[name] = cls(registry, self.fittings, self.config)  # type: ignore[call-arg]
         #: The latest event time seen: how far the world has been observed.
         self.now: int | None = None
+        #: The feed: first fix received, outages.
+        self.feed = FeedWatch(self.config.feed)
 
     # ------------------------------------------------------------------ the families
     def family(self, name: str) -> RuleFamily:
@@ -179,8 +198,17 @@ class Engine:
         attributed = batch.ts[subj >= 0]
         if len(attributed):
             self.now = max(old_now if old_now is not None else -FAR_FUTURE, int(attributed.max()))
-        self._fan_out(Observations(batch, subj, tix, segments, old_now, self.now), res)
+        feed = self._feed(batch.ts, tix)
+        self._fan_out(Observations(batch, subj, tix, segments, old_now, self.now, feed), res)
         return res
+
+    def _feed(self, ts: np.ndarray, tix: np.ndarray) -> FeedView:
+        """The feed watch brought up to date with a batch (and event time)."""
+        was = self.feed.add(ts, tix)
+        changed = self.feed.judge(self.now)
+        if was is not None and self.feed.first is not None:
+            changed.append((self.feed.first, was))  # observed from earlier now
+        return self.feed.view(changed)
 
     def advance(self, now: int) -> EngineResult:
         """Move event time on to ``now`` without new fixes (a stream consumer whose
@@ -191,7 +219,10 @@ class Engine:
             return res
         old_now, self.now = self.now, now
         none = np.empty(0, np.int64)
-        self._fan_out(Observations(FixBatch.from_rows([]), none, none, [], old_now, now), res)
+        feed = self._feed(none, none)
+        self._fan_out(
+            Observations(FixBatch.from_rows([]), none, none, [], old_now, now, feed), res
+        )
         return res
 
     def _fan_out(self, obs: Observations, res: EngineResult) -> None:

@@ -332,12 +332,17 @@ def test_away_only_when_the_whole_accuracy_circle_is_outside(extra, kind):
 )
 def test_only_the_silence_while_a_tag_is_fitted_counts_towards_the_limit(fitted, raised):
     """Fitted during the night, first heard at 22:00: silent for only as long as it was
-    worn, however long since the window started."""
+    worn, however long since the window started (another tag reports all evening, so the
+    feed was observed throughout)."""
     doc_fittings = [dict(BASE_DOC["fittings"][0], fitted_at=f"2026-11-21T{fitted}Z")]
     orders = [dict(BASE_DOC["orders"][0], conditions=[curfew()])]
     reg = make_registry(orders=orders, fittings=[*doc_fittings, BASE_DOC["fittings"][1]])
     s = at("22:00")
     fixes = [_at_ms(0, s + k * 5 * MIN) for k in range(12)]
+    for k in range(60):  # BUD-0002 from 18:00
+        other = _at_ms(500, at("18:00") + k * 5 * MIN)
+        other.tag_id = "BUD-0002"
+        fixes.append(other)
     got = [c for c in run(fixes, reg) if c.subject_id == "S-0001"]
     assert [(c.kind, c.opened_at) for c in got] == (
         [("curfew_no_signal", parse_ts(f"2026-11-21T{fitted}Z"))] if raised else []

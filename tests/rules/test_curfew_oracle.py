@@ -14,7 +14,9 @@ A subject is observed from their first fix: nights before it are not judged (a t
 and never heard from is the tag audit's ``silent_while_fitted``).
 
 * **silent beyond the limit?** A stretch of the window with no fix longer than 30 minutes
-  (window start, every fix, and the last instant observed bound the stretches).
+  (window start, every fix, and the last instant observed bound the stretches), counted
+  only from the first fix the service received (here the subject's own: nothing was
+  observed before it).
 
 The engine must say yes to each exactly when the reference does: an absence or late
 return for the first; a no-signal finding, an absence that ends in silence, or a lost-
@@ -92,7 +94,9 @@ def reference(s: int, e: int, trail: list[tuple[int, float, float]], now: int) -
         if w == "home":
             home_seen = True
     times = [t for t, _, _ in inside]
-    edges = [s, *times, max(seen, s)]
+    feed_first = min(t for t, _, _ in trail)
+    start = max(s, feed_first)
+    edges = [start, *[t for t in times if t >= start], max(seen, start)]
     gaps = [(a, b) for a, b in itertools.pairwise(edges) if b - a > LIMIT]
     silent = bool(gaps)
 

@@ -84,6 +84,7 @@ SEVERITY = {
     "non_association": "high",
     "vehicle_in_exclusion_zone": "high",
     "no_contact": "high",
+    "feed_outage": "high",
     "outside_inclusion_zone": "medium",
     "undeclared_vehicle": "medium",
     "curfew_vehicle_sighting": "medium",

@@ -21,6 +21,7 @@ import numpy as np
 from ..model.candidate import Candidate, DeviceEvent
 from ..model.fix import FixBatch
 from ..model.read import Read
+from .feed.watch import FeedView
 
 #: A device event's identity: (tag id, kind, start).
 DeviceKey = tuple[str, str, int]
@@ -65,6 +66,9 @@ class Observations:
     previous_now, now
         Event time (the latest instant any fitted tag has reported) before and after the
         batch; a batch may be empty and only move event time on.
+    feed
+        From when the feed has been observed and when it was down
+        (:mod:`geomonitor.rules.feed`): silence counts only where it was observed and up.
     """
 
     batch: FixBatch
@@ -73,6 +77,7 @@ class Observations:
     segments: list[np.ndarray]
     previous_now: int | None
     now: int | None
+    feed: FeedView = field(default_factory=FeedView)
 
     @cached_property
     def tag32(self) -> np.ndarray:

@@ -55,6 +55,22 @@ class AssociationConfig:
 
 
 @dataclass(frozen=True)
+class FeedConfig:
+    """Feed outages (see :mod:`geomonitor.rules.feed`)."""
+
+    #: Time is judged in slots of this length.
+    slot_minutes: float = 5.0
+    #: A tag is reporting before a slot if it sent a fix within this time before it.
+    lookback_minutes: float = 30.0
+    #: At least this many tags reporting before a slot for it to start an outage ...
+    min_tags: int = 5
+    #: ... and at least this share of them silent in it.
+    silent_share: float = 0.5
+    #: A shorter run of silent slots is no outage.
+    min_minutes: float = 15.0
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """Deployment-wide settings (conditions may override ``open_after``/``close_after``)."""
 
@@ -73,5 +89,6 @@ class EngineConfig:
     #: it neither opens nor ends a run of away or home fixes.
     spike_speed_kmh: float = 25.0
     device: DeviceConfig = field(default_factory=DeviceConfig)
+    feed: FeedConfig = field(default_factory=FeedConfig)
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     association: AssociationConfig = field(default_factory=AssociationConfig)

@@ -21,7 +21,7 @@ class FixesConsumer(TopicConsumer):
     """One consumer of the fixes topic."""
 
     kind: ClassVar[str] = "fixes"
-    families: ClassVar[frozenset[str]] = frozenset({"zones", "curfews", "devices"})
+    families: ClassVar[frozenset[str]] = frozenset({"zones", "curfews", "devices", "feed"})
 
     @property
     def topic(self) -> str:
@@ -49,6 +49,7 @@ class FixesConsumer(TopicConsumer):
                 engine.advance(w)
             tagset = set(tags)
             subjects = {f.subject_id for f in self.registry.fittings if f.tag_id in tagset}
+            subjects.add("-")  # feed outages (force-wide, no subject)
             cw = self.store.sync_candidates(engine.candidates(), subjects, self.kinds())
             ups, gone = self.store.sync_device_events(engine.device_events(), tagset)
             self._queue(cw.events, ups, gone, outbox)

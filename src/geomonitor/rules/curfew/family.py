@@ -74,6 +74,9 @@ class CurfewFamily(RuleFamily):
             subject = fittings.subject_ix[rule.subject_id]
             self._rules_of.setdefault(subject, []).append(i)
             self.fitted.append(fittings.periods_of(subject))
+        #: The parts of those in which silence counts (observed, feed up).
+        self.counted: list[list[tuple[int, int]]] = list(self.fitted)
+        self._feed_key: tuple | None = None
         self.tracks = [CurfewTrack() for _ in self.rules]
         self._tag_names = np.array(fittings.tag_ids, dtype=object)
         # (rule, night start) -> kind -> (finding signature, candidate)
@@ -93,6 +96,7 @@ class CurfewFamily(RuleFamily):
         if not self.rules or obs.now is None:
             return res
         to_judge = self._nights_touched(obs, obs.now)
+        self._feed_changed(obs, to_judge)
         # Event time moving on: the nights it passed through may now show a silence, or end.
         if obs.time_moved:
             for r, rule in enumerate(self.rules):
@@ -105,6 +109,26 @@ class CurfewFamily(RuleFamily):
         for r, a, b in sorted(to_judge):
             self._judge_night(r, a, b, obs.now, res)
         return res
+
+    def _feed_changed(self, obs: Observations, to_judge: set[tuple[int, int, int]]) -> None:
+        """Where the feed's observed state changed, silences are judged again: the nights
+        there of every subject already observed."""
+        feed = obs.feed
+        key = (feed.first, tuple((o.start, o.end) for o in feed.outages))
+        if key != self._feed_key:
+            self._feed_key = key
+            self.counted = [feed.observed(f) for f in self.fitted]
+        if not feed.changed or obs.now is None:
+            return
+        for r, rule in enumerate(self.rules):
+            track = self.tracks[r]
+            if len(track.ts) == 0:
+                continue
+            first = int(track.ts[0])
+            for a, b in feed.changed:
+                lo, hi = max(a, first), min(b, obs.now + 1)
+                if lo < hi:
+                    to_judge.update((r, x, y) for x, y in rule.nights(lo, hi))
 
     def _nights_touched(self, obs: Observations, now: int) -> set[tuple[int, int, int]]:
         """Add the batch's fixes to the tracks; the nights whose evidence they change."""
@@ -158,7 +182,7 @@ class CurfewFamily(RuleFamily):
     def _judge_night(self, r: int, s: int, e: int, now: int, res: Changes) -> None:
         rule = self.rules[r]
         track = self.tracks[r]
-        night = track.night(s, e, self.spike_kmh, self.fitted[r])
+        night = track.night(s, e, self.spike_kmh, self.counted[r])
         findings = judge_night(s, e, now, night, self.night_rules[r])
         before = self._nights.get((r, s), {})
         after: dict[str, tuple[tuple, Candidate]] = {}

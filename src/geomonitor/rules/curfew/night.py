@@ -26,8 +26,9 @@ zones, so one wild fix does not make an absence. Evidence an officer would accep
   ends at that fix (``signal_lost``), and that silence is part of the absence, not a
   separate no-signal finding.
 
-Silence counts only while the subject wears a tag (``fitted``), and a silence that is
-part of an outage (a gap between fixes longer than ``outage_ms``) is not a
+Silence counts only while the subject wears a tag and the feed was observed and up
+(``fitted``: the caller takes out the time before the service's first fix and feed
+outages, :mod:`geomonitor.rules.feed`), and a silence that is part of an outage (a gap between fixes longer than ``outage_ms``) is not a
 ``curfew_no_signal`` finding: the outage is one ``no_contact`` candidate, which names every
 curfew night it spans (:mod:`geomonitor.rules.device`).
 
@@ -83,7 +84,8 @@ class NightFixes:
     prev: tuple[int, int, int] | None = None
     #: time of the first fix at or after the window's end
     next_ts: int | None = None
-    #: when the subject wore a tag, sorted ``[start, end)``
+    #: when silence counts (the subject wore a tag, the feed was observed and up), sorted
+    #: ``[start, end)``
     fitted: list[tuple[int, int]] = field(default_factory=lambda: [(-(2**62), 2**62)])
 
 

@@ -45,6 +45,8 @@ class DeviceFamily(RuleFamily):
         for rule in curfew_rules(registry, config):
             self.curfews.setdefault(rule.subject_id, []).append(rule)
         self._events: dict[int, dict[DeviceKey, tuple[tuple, DeviceEvent]]] = {}
+        #: Feed outages ``[start, end)``: no tag is out of contact during one.
+        self._outages: list[tuple[int, int]] = []
 
     def observe(self, obs: Observations) -> Changes:
         """Device health of every tag that reported, and of fitted tags gone quiet."""
@@ -82,6 +84,14 @@ class DeviceFamily(RuleFamily):
                 dirty[t] = min(dirty.get(t, first), first)
         if obs.now is None:
             return res
+        # Where the feed's state changed, a tag's silence there may now count or not.
+        for a, b in obs.feed.changed:
+            for t, track in enumerate(self.tracks):
+                if len(track.ts) and int(track.ts[0]) < b:
+                    k = max(0, int(np.searchsorted(track.ts, a)) - 1)
+                    since = int(track.ts[k])
+                    dirty[t] = min(dirty.get(t, since), since)
+        self._outages = [(o.start, o.stop) for o in obs.feed.outages]
         # Event time moving on: a fitted tag that has gone quiet may now be out of contact.
         if obs.time_moved:
             limit = int(self.config.no_contact_minutes * MS_PER_MINUTE)
@@ -177,6 +187,7 @@ class DeviceFamily(RuleFamily):
             lambda ts: self.fittings.fitted_until(t, ts),
             self.config,
             since=cut,
+            outages=self._outages,
         )
         after: dict[DeviceKey, tuple[tuple, DeviceEvent]] = {}
         for ev in events:

@@ -9,7 +9,8 @@ From the same fixes, per tag (fitted or not):
 * ``battery_depleted``: battery at or below 5%, or contact lost right after a low-battery
   report (missed charging).
 * ``no_contact``: no fix for longer than the threshold (default 2 hours) while fitted,
-  including now (the latest event time seen on any tag) since the last fix. A desk
+  including now (the latest event time seen on any tag) since the last fix, not counting
+  feed outages (:mod:`geomonitor.rules.feed`: the feed was down, not the tag). A desk
   candidate.
 * ``implausible_jump``: consecutive fixes implying more than 250 km/h even allowing for
   both accuracy radii: a GPS fault. (A single wild fix cannot open or close a zone episode
@@ -24,7 +25,7 @@ kind and start.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -110,12 +111,14 @@ def device_events(
     fitted_until: Callable[[np.ndarray], np.ndarray],
     cfg: DeviceConfig,
     since: int | None = None,
+    outages: Sequence[tuple[int, int]] = (),
 ) -> list[DeviceEvent]:
     """Events of one tag starting at or after ``since`` (all of them if ``None``).
 
     ``fitted_until(ts)`` says, for each instant, when the fitting covering it ends (-1:
     not fitted then): a silence after a fix counts only while the tag is fitted, never
-    after its removal. The caller chooses ``since`` so that no event spans it; the fixes
+    after its removal, nor during a feed outage (``outages``, ``[start, end)``). The caller
+    chooses ``since`` so that no event spans it; the fixes
     from the one before ``since`` on are enough to find every event that starts after it.
     """
     a0 = 0 if since is None else max(0, int(np.searchsorted(track.ts, since)) - 1)
@@ -128,21 +131,26 @@ def device_events(
         track.tamper[a0:],
         track.charging[a0:],
     )
-    events = _events(tag_id, t, now, fitted_until(t.ts), cfg)
+    events = _events(tag_id, t, now, fitted_until(t.ts), cfg, outages)
     if since is None:
         return events
     return [ev for ev in events if ev.started_at >= since]
 
 
 def _events(
-    tag_id: str, t: _Cols, now: int, until: np.ndarray, cfg: DeviceConfig
+    tag_id: str,
+    t: _Cols,
+    now: int,
+    until: np.ndarray,
+    cfg: DeviceConfig,
+    outages: Sequence[tuple[int, int]] = (),
 ) -> list[DeviceEvent]:
     if len(t.ts) == 0:
         return []
     return (
         _tamper_events(tag_id, t)
         + _battery_events(tag_id, t, cfg)
-        + _contact_events(tag_id, t, now, until, cfg)
+        + _contact_events(tag_id, t, now, until, cfg, outages)
         + _jump_events(tag_id, t, cfg)
         + _accuracy_events(tag_id, t, cfg)
     )
@@ -204,10 +212,16 @@ def _battery_events(tag_id: str, t: _Cols, cfg: DeviceConfig) -> list[DeviceEven
 
 
 def _contact_events(
-    tag_id: str, t: _Cols, now: int, until: np.ndarray, cfg: DeviceConfig
+    tag_id: str,
+    t: _Cols,
+    now: int,
+    until: np.ndarray,
+    cfg: DeviceConfig,
+    outages: Sequence[tuple[int, int]] = (),
 ) -> list[DeviceEvent]:
     """Silences while fitted (an outage: from a fix to the next, or to the removal of the
-    tag, or to now), and a battery that died (missed charging) before one."""
+    tag, or to now), less the feed outages in them, and a battery that died (missed
+    charging) before one."""
     ts = t.ts
     n = len(ts)
     out: list[DeviceEvent] = []
@@ -218,10 +232,15 @@ def _contact_events(
     gaps = np.flatnonzero((until >= 0) & (stop - ts > limit))
     for k in gaps.tolist():
         start, end_k = int(ts[k]), int(stop[k])
+        down = sum(max(0, min(end_k, b) - max(start, a)) for a, b in outages)
+        if end_k - start - down <= limit:
+            continue  # silent only while the feed was down
         removed = int(until[k]) < int(nxt[k])
         end = None if k == n - 1 and not removed else end_k
-        silent = end_k - start
+        silent = end_k - start - down
         details: dict[str, Any] = {"silent_minutes": int(silent // MS_PER_MINUTE)}
+        if down:
+            details["feed_outage_minutes"] = int(down // MS_PER_MINUTE)
         if removed:
             details["until_removal"] = True
         if has_batt[k]:

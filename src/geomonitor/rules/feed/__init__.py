@@ -1,0 +1,1 @@
+"""The feed itself: observation horizon and feed outages."""
