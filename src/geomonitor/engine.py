@@ -41,13 +41,12 @@ from .model.fix import FixBatch
 from .model.read import Read
 from .model.registry import FAR_FUTURE, Registry
 from .rules.base import Changes, Observations, RuleFamily
-from .rules.feed.watch import FeedView
 from .rules.colocation import ColocationFamily
 from .rules.config import EngineConfig
 from .rules.curfew.family import CurfewFamily
 from .rules.device.family import DeviceFamily
 from .rules.feed.family import FeedFamily
-from .rules.feed.watch import FeedWatch
+from .rules.feed.watch import FeedView, FeedWatch
 from .rules.fittings import Fittings
 from .rules.trail import Trail
 from .rules.undeclared import UndeclaredVehicles

@@ -222,7 +222,8 @@ def _replay(
 ) -> tuple[ReplaySummary, Engine]:
     config = config or EngineConfig()
     # The receiving clock is read here, at the adapter's edge.
-    clock = Clock(received_at if received_at is not None else wall_clock_ms(), max_ahead_ms)
+    received = received_at if received_at is not None else wall_clock_ms()
+    clock = Clock(received, max_ahead_ms)
     t0 = time.perf_counter()
     s = ReplaySummary()
     registry = store.current_registry()
@@ -262,7 +263,7 @@ def _replay(
                 batch = part.items
                 res = engine.process(batch)
                 res.device_upserts += conflicts
-                writer.submit(batch, part.rejections, res)
+                writer.submit(batch, part.rejections, res, Path(fixes_path).name, received)
                 s.fixes_read += part.records
                 s.fields_dropped += part.dropped_fields
                 s.fixes_accepted += len(batch)
@@ -303,9 +304,15 @@ def _replay(
 
 
 def _write_chunk(
-    store: Store, batch: FixBatch, rejections: list[Rejection], res: EngineResult
+    store: Store,
+    batch: FixBatch,
+    rejections: list[Rejection],
+    res: EngineResult,
+    source: str,
+    received_at: int,
 ) -> tuple[int, CandidateWrite]:
     with store.transaction():
+        store.note_arrival(source, received_at, batch.ts)
         written = store.insert_batch(batch)
         store.insert_rejections(rejections)
         w = store.apply_candidates(res.upserts, res.retracted)
@@ -354,13 +361,14 @@ class _Writer:
             )
         self._pending: deque[Future[tuple[int, CandidateWrite]]] = deque()
 
-    def submit(self, batch: FixBatch, rejections: list[Rejection], res: EngineResult) -> None:
+    def submit(self, *chunk: Any) -> None:
+        """One chunk's writes (the arguments of :func:`_write_chunk` after the store)."""
         if self._pool is None:
-            self.results.append(_write_chunk(self.store, batch, rejections, res))
+            self.results.append(_write_chunk(self.store, *chunk))
             return
         while len(self._pending) >= self.depth:
             self.results.append(self._pending.popleft().result())
-        self._pending.append(self._pool.submit(_write_chunk_in_writer, batch, rejections, res))
+        self._pending.append(self._pool.submit(_write_chunk_in_writer, *chunk))
 
     def __enter__(self) -> _Writer:
         return self

@@ -24,6 +24,8 @@ ADULT_AGE = 18
 class District:
     code: str
     name: str
+    #: Duty inbox (escalations; mail for subjects with no officer).
+    duty_inbox: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class Subject:
     id: str
     district: str  # district code
     birth_date: date | None
+    #: The responsible officer's email address.
+    officer: str | None = None
 
 
 @dataclass(frozen=True)

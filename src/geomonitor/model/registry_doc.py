@@ -12,6 +12,7 @@ personal (a birth date, a guardian's name).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -144,6 +145,23 @@ def _subject_ids(v: Any) -> list[str]:
 
 Id = Annotated[str, BeforeValidator(_id)]
 Text = Annotated[str | None, BeforeValidator(_text)]
+
+
+def _email(v: Any) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str) or not EMAIL.fullmatch(v) or len(v) > 254:
+        raise _fail("expected an email address (name@host)")
+    return v
+
+
+#: An address a notification can be sent to (one address; no display name).
+EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+Email = Annotated[
+    str | None,
+    BeforeValidator(_email),
+    WithJsonSchema({"type": ["string", "null"], "format": "email"}),
+]
 Timestamp = Annotated[
     int,
     BeforeValidator(_ts),
@@ -196,6 +214,8 @@ class DistrictDoc(_Item):
 
     code: Id
     name: Text = None
+    #: The district's duty inbox: escalations, and mail for subjects with no officer.
+    duty_inbox: Email = None
 
 
 class ZoneDoc(_Item):
@@ -233,6 +253,8 @@ class SubjectDoc(_Item):
     birth_date: Annotated[
         date | None, BeforeValidator(_birth_date), WithJsonSchema({"type": "string"})
     ] = None
+    #: The responsible officer's email address (told of the subject's candidates).
+    officer: Email = None
 
 
 class _ConditionDoc(_Item):

@@ -139,12 +139,14 @@ def parse_registry(doc: Any, base_dir: Path | None = None) -> Registry:
     for i, s, _ in r.items("subjects", SubjectDoc):
         dcode = district_ref(s.district, f"subjects[{i}].district")
         if dcode is not None:
-            subjects[s.id] = Subject(s.id, dcode, s.birth_date)
+            subjects[s.id] = Subject(s.id, dcode, s.birth_date, s.officer)
             entities[("subject", s.id)] = {
                 "id": s.id,
                 "district": dcode,
                 "birth_date": s.birth_date.isoformat() if s.birth_date else None,
             }
+            if s.officer is not None:
+                entities[("subject", s.id)]["officer"] = s.officer
     orders = _orders(r, zones, subjects, entities)
     tags: dict[str, Tag] = {}
     for i, t, _ in r.items("tags", TagDoc):
@@ -171,9 +173,11 @@ def _districts(
     by_name: dict[str, str] = {}
     for _, d, _ in r.items("districts", DistrictDoc, "code"):
         name = d.name or d.code
-        districts[d.code] = District(d.code, name)
+        districts[d.code] = District(d.code, name, d.duty_inbox)
         by_name[name.lower()] = d.code
         entities[("district", d.code)] = {"code": d.code, "name": name}
+        if d.duty_inbox is not None:
+            entities[("district", d.code)]["duty_inbox"] = d.duty_inbox
 
     def ref(v: Any, path: str) -> str | None:
         if isinstance(v, str):

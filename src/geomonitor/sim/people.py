@@ -96,7 +96,10 @@ def write_registry(sc: Scenario) -> None:
     guardian's consent), orders with their curfews and zones, tags and fittings."""
     rng, t_start = sc.rng, sc.t_start
     sc.registry = registry = {
-        "districts": [{"code": k, "name": v} for k, v in DISTRICTS.items()],
+        "districts": [
+            {"code": k, "name": v, "duty_inbox": f"iom-duty.{v.lower()}@force.example"}
+            for k, v in DISTRICTS.items()
+        ],
         "zones": [z.spec for z in sc.zones],
         "subjects": [],
         "orders": [],
@@ -111,7 +114,13 @@ def write_registry(sc: Scenario) -> None:
             datetime.fromtimestamp(t_start / 1000, UTC) - timedelta(days=365.25 * age_years + 40)
         ).date()
         registry["subjects"].append(
-            {"id": s.id, "district": DISTRICTS[s.district], "birth_date": bd.isoformat()}
+            {
+                "id": s.id,
+                "district": DISTRICTS[s.district],
+                "birth_date": bd.isoformat(),
+                # one offender manager for every four subjects (no names: a role mailbox)
+                "officer": f"om{int(s.id[2:]) % 7 + 1:02d}@force.example",
+            }
         )
         registry["orders"].append(
             {

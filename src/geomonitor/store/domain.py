@@ -30,6 +30,7 @@ from ..model.rejection import Rejection
 from .candidates import CandidateTables, dumps
 from .desk import DeskTables
 from .inventory import InventoryTables
+from .notify import NotifyTables
 from .rows import RegistryLoad, fix_batch
 from .schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
@@ -51,7 +52,7 @@ class StorePermissionWarning(UserWarning):
     """A store that other users of the machine can read (it holds location histories)."""
 
 
-class Store(CandidateTables, InventoryTables, DeskTables):
+class Store(CandidateTables, InventoryTables, DeskTables, NotifyTables):
     """A geomonitor SQLite database.
 
     Parameters

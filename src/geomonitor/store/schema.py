@@ -253,6 +253,45 @@ MIGRATIONS: list[str] = [
     CREATE INDEX login_attempts_user ON login_attempts(username, at);
     CREATE INDEX login_attempts_origin ON login_attempts(origin, at);
     """,
+    # 8: the live service: arrivals of fixes per source (the feed's lag), and the
+    # notification outbox with every send attempt
+    """
+    CREATE TABLE arrivals (
+        seq INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        fixes INTEGER NOT NULL,
+        first_ts INTEGER NOT NULL,
+        last_ts INTEGER NOT NULL,
+        lag_p50_ms INTEGER NOT NULL,
+        lag_p95_ms INTEGER NOT NULL
+    );
+    CREATE INDEX arrivals_source ON arrivals(source, received_at);
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        candidate_id TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        queued_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        message_id TEXT NOT NULL,
+        last_error TEXT,
+        UNIQUE (candidate_id, purpose, recipient)
+    );
+    CREATE INDEX notifications_due ON notifications(state, next_attempt_at);
+    CREATE TABLE notification_attempts (
+        seq INTEGER PRIMARY KEY,
+        notification_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT
+    );
+    CREATE INDEX notification_attempts_id ON notification_attempts(notification_id, seq);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

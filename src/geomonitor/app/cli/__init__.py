@@ -13,7 +13,7 @@ import sys
 
 from ... import __version__
 from ...model.errors import GeomonitorError
-from . import alerts, crimes, desk, maps, registry, replay, scenario, streams, tags
+from . import alerts, crimes, desk, live, maps, registry, replay, scenario, streams, tags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--version", action="version", version=f"geomonitor {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
-    for group in (registry, replay, alerts, desk, tags, maps, crimes, scenario, streams):
+    for group in (registry, replay, alerts, desk, tags, maps, crimes, scenario, streams, live):
         group.add_parser(sub)
     return ap
 

@@ -23,10 +23,11 @@ from pydantic import BaseModel
 
 from ...model.candidate import severity
 from ...model.errors import InputError
-from ...model.text import local_short, local_time
-from ...model.times import parse_ts
+from ...model.text import duration, local_short, local_time
+from ...model.times import MS_PER_DAY, parse_ts
 from ...store.domain import Store
 from ..audit.report import local_month, monthly, render
+from ..health import health
 from ..maps.alert import alert_map
 from ..maps.curfew import curfew_map
 from .accounts import (
@@ -87,6 +88,7 @@ class Web:
         self.templates.env.globals.update(
             local_time=local_time,
             local_short=local_short,
+            duration=duration,
             severity=severity,
             district_name=self.district_name,
         )
@@ -344,6 +346,20 @@ def _pages(app: FastAPI, web: Web) -> None:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             rows = desk.audit_log()
             return web.page(request, "audit.html", s, rows=rows, chain_ok=st.audit_chain_ok())
+
+        return web.with_desk(request, go)
+
+
+    @app.get("/health", response_class=HTMLResponse)
+    def health_page(request: Request, days: int = 1) -> Response:
+        def go(st: Store, s: Session, desk: Desk) -> Response:
+            if not s.user.may("audit"):
+                raise NotAllowed(f"{s.user.username} ({s.user.role}) may not read the health page")
+            span = min(max(days, 1), 31)
+            h = health(st, desk.now - span * MS_PER_DAY, desk.now, desk.now)
+            with st.transaction():
+                st.audit(desk.now, s.user.username, "view_health", f"{span}d", desk.origin)
+            return web.page(request, "health.html", s, h=h, days=span)
 
         return web.with_desk(request, go)
 

@@ -99,6 +99,37 @@ class RunSection(_Section):
     idle_exit_s: float | None = None
 
 
+class NotifySection(_Section):
+    """Mail to responsible officers and duty inboxes (:mod:`geomonitor.app.notify`)."""
+
+    #: The SMTP server; none: nothing is sent (the outbox still fills).
+    host: str | None = None
+    port: int = 587
+    #: Upgrade the connection with STARTTLS before logging in (refused if the server
+    #: cannot); ``tls_cafile``: the CA to trust instead of the system's.
+    starttls: bool = True
+    tls_cafile: str | None = None
+    username: str | None = None
+    # The password only from an environment variable or a file, never here.
+    password_env: str | None = None
+    password_file: str | None = None
+    sender: str = "geomonitor@localhost"
+    #: The desk's address as officers reach it (links in the mail).
+    desk_url: str = "http://127.0.0.1:8000"
+    #: Severities that are mailed.
+    severities: list[Literal["critical", "high", "medium", "low"]] = ["critical", "high"]
+    #: Unacknowledged this many minutes after the mail: escalated to the duty inbox.
+    escalate_after_minutes: dict[str, float] = {"critical": 15.0, "high": 60.0}
+    #: Evidence older than this when the candidate is recorded is not news: not mailed.
+    max_age_hours: float = 72.0
+    #: Back-off while the mail server is down: first wait, doubling up to the longest.
+    retry_first_s: float = 30.0
+    retry_max_s: float = 1800.0
+    timeout_s: float = 10.0
+    #: How often the sender looks for work.
+    poll_s: float = 5.0
+
+
 class _Environment(EnvSettingsSource):
     """``GEOMONITOR_*`` variables from a given mapping (the process's, or a test's)."""
 
@@ -127,6 +158,7 @@ class Settings(BaseSettings):
     thresholds: ThresholdsSection = ThresholdsSection()
     input: InputSection = InputSection()
     run: RunSection = RunSection()
+    notify: NotifySection = NotifySection()
 
     @classmethod
     def settings_customise_sources(
@@ -225,19 +257,23 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc)
 
 
+def _read_toml(path: str | Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+
+
 def load_config(
     path: str | Path | None = None, env: Mapping[str, str] | None = None
 ) -> StreamConfig:
     """Configuration from a TOML file (optional) and environment variables (which win)."""
     env = os.environ if env is None else env
-    doc: dict[str, Any] = {}
-    if path is not None:
-        try:
-            doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    doc = _read_toml(path)
     token = _ENV.set(env)
     try:
         settings = Settings(**doc)
@@ -252,18 +288,47 @@ def load_config(
         _ENV.reset(token)
 
 
-def _secret_of(env_name: str | None, file: str | None, what: str) -> SecretStr | None:
+class NotifyConfig(NotifySection):
+    """The ``[notify]`` section with its password read (from the variable or file)."""
+
+    password: SecretStr | None = None
+
+
+def load_notify_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> NotifyConfig:
+    """The ``[notify]`` section of a configuration file (optional) and the environment
+    (``GEOMONITOR_NOTIFY_*``, which wins)."""
+    env = os.environ if env is None else env
+    doc = _read_toml(path)
+    token = _ENV.set(env)
+    try:
+        n = Settings(**doc).notify
+        secret = _secret_of(n.password_env, n.password_file, "password", "notify")
+        return NotifyConfig(**n.model_dump(), password=secret)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = _where(first["loc"])
+        what = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError(f"setting {where}: {what}") from None
+    finally:
+        _ENV.reset(token)
+
+
+def _secret_of(
+    env_name: str | None, file: str | None, what: str, section: str = "kafka"
+) -> SecretStr | None:
     """A password from the environment variable or the file named (never the config)."""
     if env_name is not None:
         value = _ENV.get().get(env_name)
         if not value:
-            raise ConfigError(f"kafka.{what}: environment variable {env_name} is not set")
+            raise ConfigError(f"{section}.{what}: environment variable {env_name} is not set")
         return SecretStr(value)
     if file is not None:
         try:
             return SecretStr(Path(file).read_text(encoding="utf-8").strip())
         except OSError as e:
-            raise ConfigError(f"kafka.{what}: cannot read {file} ({e.strerror})") from None
+            raise ConfigError(f"{section}.{what}: cannot read {file} ({e.strerror})") from None
     return None
 
 

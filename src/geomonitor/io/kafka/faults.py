@@ -21,6 +21,10 @@ Points
     output recovered; the others' not yet.
 ``rebuilt``
     The co-location follower's rebuild: corrections written, not committed.
+``notify_queued``
+    The notification sender queued mail (committed) and has not sent it.
+``notify_sent``
+    The mail server accepted a message; the store does not yet know.
 """
 
 from __future__ import annotations
@@ -31,7 +35,17 @@ import signal
 #: The test-only variable that arms a crash point.
 VARIABLE = "GEOMONITOR_TEST_CRASH_AT"
 #: Every crash point, as documented above.
-POINTS = frozenset({"batch_written", "committed", "published", "rebalance", "rebuilt"})
+POINTS = frozenset(
+    {
+        "batch_written",
+        "committed",
+        "published",
+        "rebalance",
+        "rebuilt",
+        "notify_queued",
+        "notify_sent",
+    }
+)
 
 _hits: dict[str, int] = {}
 

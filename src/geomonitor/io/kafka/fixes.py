@@ -74,6 +74,7 @@ class FixesConsumer(TopicConsumer):
         batch = part.items
         res = self.engine.process(batch)
         res.device_upserts += conflicts
+        self.store.note_arrival(source, wall, batch.ts)
         self.store.insert_batch(batch)
         self.state.note_tag_partitions(self.topic, partition, set(batch.tag_id.tolist()))
         if self.engine.now is not None:

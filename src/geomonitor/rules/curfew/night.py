@@ -28,9 +28,10 @@ zones, so one wild fix does not make an absence. Evidence an officer would accep
 
 Silence counts only while the subject wears a tag and the feed was observed and up
 (``fitted``: the caller takes out the time before the service's first fix and feed
-outages, :mod:`geomonitor.rules.feed`), and a silence that is part of an outage (a gap between fixes longer than ``outage_ms``) is not a
-``curfew_no_signal`` finding: the outage is one ``no_contact`` candidate, which names every
-curfew night it spans (:mod:`geomonitor.rules.device`).
+outages, :mod:`geomonitor.rules.feed`), and a silence that is part of an outage (a gap
+between fixes longer than ``outage_ms``) is not a ``curfew_no_signal`` finding: the
+outage is one ``no_contact`` candidate, which names every curfew night it spans
+(:mod:`geomonitor.rules.device`).
 
 A night's findings are a pure function of the fixes in and around it and of *now* (the
 latest event time seen, which says how much of the window has been observed). Whenever a

@@ -72,7 +72,8 @@ class FeedFamily(RuleFamily):
     def __init__(self, registry: Registry, fittings: Fittings, config: EngineConfig):
         self.tag_ids = fittings.tag_ids
         self.district_of = {
-            t.id: registry.districts[t.district].name if t.district in registry.districts
+            t.id: registry.districts[t.district].name
+            if t.district in registry.districts
             else t.district
             for t in registry.tags.values()
             if t.district is not None

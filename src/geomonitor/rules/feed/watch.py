@@ -132,9 +132,7 @@ class FeedView:
         return sum(max(0, min(b, o.stop) - max(a, o.start)) for o in self.outages)
 
 
-def subtract(
-    periods: list[tuple[int, int]], holes: list[tuple[int, int]]
-) -> list[tuple[int, int]]:
+def subtract(periods: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """``periods`` less ``holes`` (both sorted and disjoint ``[a, b)`` lists)."""
     out: list[tuple[int, int]] = []
     for a, b in periods:
@@ -260,4 +258,3 @@ def changed_spans(old: list[Outage], new: list[Outage]) -> list[tuple[int, int]]
     b = {(o.start, o.end) for o in new}
     spans = sorted((s, OPEN_END if e is None else e) for s, e in a ^ b)
     return spans
-

@@ -1,0 +1,187 @@
+"""How the live service is doing, for a period: is the feed on time, how long a breach takes
+to reach a person, are there feed outages, is mail waiting.
+
+An app-level reader of the store (no personal data: ids, counts and durations):
+
+* **Feed lag per source** (a file, or a Kafka topic partition): batches and fixes received
+  in the period, when the source last delivered and how long ago that is at *now*, the
+  latest event time it delivered, and the lag (receipt less event time) as the median and
+  95th percentile of its batches' median lags, weighted by their fixes.
+* **Timeliness** of the candidates recorded in the period: from evidence (when the breach
+  began, the candidate's ``opened_at``) to the candidate being recorded; from recorded to
+  mailed; from recorded to acknowledged on the desk (the first review action that moves it
+  on from ``new``), each as median and 95th percentile, with how many are still
+  unacknowledged.
+* **Feed outages** in the period, and those still open.
+* **Mail** not yet sent: pending (with the oldest), being sent, failed.
+
+Percentiles are of the observed values by the "lower" rule (an actual value, never an
+interpolation). ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..store.domain import Store
+
+
+def percentiles(values: list[int], weights: list[int] | None = None) -> tuple[int, int] | None:
+    """(median, 95th percentile) by the lower rule; weighted when ``weights`` are given."""
+    if not values:
+        return None
+    v = np.asarray(values, np.int64)
+    w = np.ones(len(v), np.int64) if weights is None else np.asarray(weights, np.int64)
+    order = np.argsort(v, kind="stable")
+    v, w = v[order], w[order]
+    cum = np.cumsum(w)
+    total = int(cum[-1])
+
+    def at(q: float) -> int:
+        # the smallest value with at least q of the weight at or below it
+        k = int(np.searchsorted(cum, q * total - 1e-9, side="left"))
+        return int(v[min(k, len(v) - 1)])
+
+    return at(0.5), at(0.95)
+
+
+def _ms(iso_text: str) -> int:
+    return int(datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+@dataclass
+class SourceLag:
+    source: str
+    batches: int
+    fixes: int
+    last_received_at: int
+    quiet_for_ms: int
+    last_event_at: int
+    lag_p50_ms: int
+    lag_p95_ms: int
+
+
+@dataclass
+class Timeliness:
+    candidates: int = 0
+    evidence_to_recorded: tuple[int, int] | None = None
+    recorded_to_mailed: tuple[int, int] | None = None
+    recorded_to_acknowledged: tuple[int, int] | None = None
+    mailed: int = 0
+    acknowledged: int = 0
+    unacknowledged: int = 0
+
+
+@dataclass
+class Health:
+    since: int
+    until: int
+    now: int
+    sources: list[SourceLag] = field(default_factory=list)
+    timeliness: Timeliness = field(default_factory=Timeliness)
+    outages: list[dict[str, Any]] = field(default_factory=list)
+    open_outages: int = 0
+    mail: dict[str, int] = field(default_factory=dict)
+    oldest_pending_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def health(store: Store, since: int, until: int, now: int) -> Health:
+    """The service's health over ``[since, until)`` as seen at ``now``."""
+    h = Health(since, until, now)
+    per: dict[str, list[dict[str, Any]]] = {}
+    for a in store.arrivals(since, until):
+        per.setdefault(a["source"], []).append(a)
+    for source, rows in sorted(per.items()):
+        lags = percentiles([r["lag_p50_ms"] for r in rows], [r["fixes"] for r in rows])
+        assert lags is not None
+        last = max(r["received_at"] for r in rows)
+        h.sources.append(
+            SourceLag(
+                source,
+                len(rows),
+                sum(r["fixes"] for r in rows),
+                last,
+                now - last,
+                max(r["last_ts"] for r in rows),
+                *lags,
+            )
+        )
+    h.timeliness = _timeliness(store, since, until)
+    for (body,) in store.db.execute(
+        "SELECT body FROM candidates WHERE kind='feed_outage' AND opened_at < ? "
+        "AND (closed_at IS NULL OR closed_at > ?) ORDER BY opened_at",
+        (until, since),
+    ):
+        c = orjson.loads(body)
+        h.outages.append(
+            {
+                "id": c["id"],
+                "opened_at": _ms(c["opened_at"]),
+                "closed_at": None if c["closed_at"] is None else _ms(c["closed_at"]),
+                "tags_silent": c["details"]["tags_silent"],
+                "tags_reporting": c["details"]["tags_reporting"],
+                "districts": c["details"]["districts"],
+            }
+        )
+    h.open_outages = sum(o["closed_at"] is None for o in h.outages)
+    h.mail = {
+        state: n
+        for state, n in store.db.execute(
+            "SELECT state, COUNT(*) FROM notifications GROUP BY state ORDER BY state"
+        )
+    }
+    oldest = store.db.execute(
+        "SELECT MIN(queued_at) FROM notifications WHERE state IN ('pending', 'sending')"
+    ).fetchone()[0]
+    h.oldest_pending_ms = None if oldest is None else now - int(oldest)
+    return h
+
+
+def _timeliness(store: Store, since: int, until: int) -> Timeliness:
+    t = Timeliness()
+    first: dict[str, tuple[int, int]] = {}  # candidate -> (recorded, evidence)
+    for cid, at, body in store.db.execute(
+        "SELECT candidate_id, recorded_at, body FROM candidate_events WHERE action='opened' "
+        "ORDER BY seq"
+    ):
+        if cid in first or body is None:
+            continue
+        recorded = _ms(at)
+        if since <= recorded < until:
+            first[cid] = (recorded, _ms(orjson.loads(body)["opened_at"]))
+    mailed = {
+        cid: int(at)
+        for cid, at in store.db.execute(
+            "SELECT candidate_id, MIN(sent_at) FROM notifications WHERE purpose='first' AND "
+            "state='sent' GROUP BY candidate_id"
+        )
+    }
+    acked = {
+        cid: int(at)
+        for cid, at in store.db.execute(
+            "SELECT candidate_id, MIN(at) FROM review_events WHERE state != 'new' "
+            "GROUP BY candidate_id"
+        )
+    }
+    ev, ml, ak = [], [], []
+    for cid, (recorded, evidence) in first.items():
+        ev.append(max(0, recorded - evidence))
+        if cid in mailed:
+            ml.append(max(0, mailed[cid] - recorded))
+        if cid in acked:
+            ak.append(max(0, acked[cid] - recorded))
+    t.candidates = len(first)
+    t.evidence_to_recorded = percentiles(ev)
+    t.recorded_to_mailed = percentiles(ml)
+    t.recorded_to_acknowledged = percentiles(ak)
+    t.mailed, t.acknowledged = len(ml), len(ak)
+    t.unacknowledged = t.candidates - t.acknowledged
+    return t

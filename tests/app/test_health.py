@@ -1,0 +1,83 @@
+"""``geomonitor health`` on the demo's store, every figure counted again here from the
+store's rows with plain loops; the desk's health page for supervisors only."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from datetime import datetime
+
+import pytest
+
+from geomonitor.app.cli import main
+from geomonitor.app.demo import run_demo
+
+from .desk_fixtures import desk_store
+from .test_desk import _client
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def lower(values: list[int], q: float) -> int:
+    """The q-th percentile by the lower rule: the ceil(q n)-th smallest."""
+    s = sorted(values)
+    return s[max(0, math.ceil(q * len(s)) - 1)]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert run_demo(out, subjects=10, days=2, seed=3) == 0
+    return out
+
+
+def test_health_on_the_demo_store_equals_a_count_of_its_rows(demo, capsys):
+    db = demo / "geomonitor.db"
+    capsys.readouterr()
+    args = ["health", "--db", str(db), "--from", "2000-01-01", "--to", "2100-01-01"]
+    assert main([*args, "--at", "2100-01-01T00:00Z", "--format", "json"]) == 0
+    h = json.loads(capsys.readouterr().out)
+    con = sqlite3.connect(db)
+    # Feed: the fixes file's records, less those refused, arrived from it in one source.
+    lines = sum(1 for _ in (demo / "fixes.jsonl").open())
+    refused = con.execute("SELECT COUNT(*) FROM rejected WHERE source='fixes.jsonl'").fetchone()[0]
+    (src,) = h["sources"]
+    assert src["source"] == "fixes.jsonl"
+    assert src["fixes"] == lines - refused
+    last_event = max(t for (t,) in con.execute("SELECT ts FROM fixes"))
+    assert src["last_event_at"] == last_event
+    # Every candidate opened, from evidence to recorded, by hand.
+    seen, waits = set(), []
+    for cid, at, body in con.execute(
+        "SELECT candidate_id, recorded_at, body FROM candidate_events WHERE action='opened' "
+        "ORDER BY seq"
+    ):
+        if cid in seen:
+            continue
+        seen.add(cid)
+        waits.append(ms(at) - ms(json.loads(body)["opened_at"]))
+    t = h["timeliness"]
+    assert t["candidates"] == len(seen) > 20
+    assert t["evidence_to_recorded"] == [lower(waits, 0.5), lower(waits, 0.95)]
+    assert t["acknowledged"] == 0 and t["unacknowledged"] == len(seen)
+    outages = con.execute("SELECT COUNT(*) FROM candidates WHERE kind='feed_outage'").fetchone()
+    assert len(h["outages"]) == outages[0]
+    assert h["mail"] == {}
+    # The table form says the same.
+    assert main([*args, "--at", "2100-01-01T00:00Z"]) == 0
+    text = capsys.readouterr().out
+    assert f"{lines - refused:,}" in text and f"Unacknowledged: {len(seen)} of {len(seen)}" in text
+
+
+def test_the_health_page_is_for_supervisors(tmp_path):
+    st, _ = desk_store(tmp_path / "d.db")
+    st.close()
+    sup = _client(tmp_path / "d.db", "sam")
+    r = sup.get("/health")
+    assert r.status_code == 200
+    assert "From evidence to a person" in r.text and 'id="unacknowledged"' in r.text
+    viewer = _client(tmp_path / "d.db", "vic")
+    assert viewer.get("/health").status_code == 403
