@@ -92,7 +92,15 @@ def test_crash_points_are_armed_only_by_the_test_variable(monkeypatch):
         monkeypatch.setenv("GEOMONITOR_TEST_CRASH_AT", bad)
         with pytest.raises(ValueError, match="GEOMONITOR_TEST_CRASH_AT"):
             armed()
-    assert POINTS == {"batch_written", "committed", "published", "rebalance", "rebuilt"}
+    assert POINTS == {
+        "batch_written",
+        "committed",
+        "published",
+        "rebalance",
+        "rebuilt",
+        "notify_queued",  # the notification sender (tests/app/test_notify.py)
+        "notify_sent",
+    }
 
 
 @pytest.mark.parametrize("point", ["batch_written", "committed", "published"])

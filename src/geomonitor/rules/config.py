@@ -68,6 +68,10 @@ class FeedConfig:
     silent_share: float = 0.5
     #: A shorter run of silent slots is no outage.
     min_minutes: float = 15.0
+    #: Whether outages are judged at all (the horizon always is). Off in the partitioned
+    #: Kafka fixes consumers: each sees only its partitions' tags, and runs ahead on some
+    #: partitions while catching up (see docs/deployment.md).
+    outages: bool = True
 
 
 @dataclass(frozen=True)

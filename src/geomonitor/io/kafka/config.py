@@ -26,7 +26,7 @@ from pydantic_settings import (
 )
 
 from ...model.errors import ConfigError, StreamError
-from ...rules.config import DeviceConfig, EngineConfig
+from ...rules.config import DeviceConfig, EngineConfig, FeedConfig
 from ...store.domain import DB_ENV, default_db_path
 
 #: The variables the settings being built read (set by :func:`load_config`).
@@ -235,6 +235,7 @@ class StreamConfig(BaseModel):
             device=DeviceConfig(
                 no_contact_minutes=self.no_contact_minutes, low_battery_pct=self.low_battery_pct
             ),
+            feed=FeedConfig(outages=False),  # judged over the whole feed only (see FeedConfig)
         )
 
     @classmethod

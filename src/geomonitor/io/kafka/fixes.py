@@ -21,7 +21,9 @@ class FixesConsumer(TopicConsumer):
     """One consumer of the fixes topic."""
 
     kind: ClassVar[str] = "fixes"
-    families: ClassVar[frozenset[str]] = frozenset({"zones", "curfews", "devices", "feed"})
+    #: Feed outages are not judged here: a consumer sees only its partitions' tags, and
+    #: runs ahead on some partitions while it catches up (docs/deployment.md).
+    families: ClassVar[frozenset[str]] = frozenset({"zones", "curfews", "devices"})
 
     @property
     def topic(self) -> str:
@@ -49,7 +51,6 @@ class FixesConsumer(TopicConsumer):
                 engine.advance(w)
             tagset = set(tags)
             subjects = {f.subject_id for f in self.registry.fittings if f.tag_id in tagset}
-            subjects.add("-")  # feed outages (force-wide, no subject)
             cw = self.store.sync_candidates(engine.candidates(), subjects, self.kinds())
             ups, gone = self.store.sync_device_events(engine.device_events(), tagset)
             self._queue(cw.events, ups, gone, outbox)

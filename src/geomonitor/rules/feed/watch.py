@@ -197,7 +197,7 @@ class FeedWatch:
     def judge(self, now: int | None) -> list[tuple[int, int]]:
         """Find the outages again where needed, up to the last slot complete at ``now``.
         Returns the spans whose outage state changed."""
-        if now is None or self.first is None:
+        if now is None or self.first is None or not self.cfg.outages:
             return []
         last = now // self.slot_ms - 1  # slot ``b`` is complete when (b + 1) * slot <= now
         if self._judged_to is None:
