@@ -321,3 +321,33 @@ def test_feed_settings_are_the_engines():
     fixes = home_fixes(range(8), range(0, 8 * 60), skip=(120, 300))
     assert "feed_outage" not in kinds(run(fixes, reg, cfg))
     assert "feed_outage" in kinds(run(fixes, reg))
+
+
+def test_a_horizon_moved_earlier_judges_again_the_nights_of_every_subject():
+    """Everything from 23:00 first (nobody silent), then one stored fix of S-1000's tag
+    from 19:00: the other two subjects' nights are judged again, and were silent (S-1000
+    itself was out of contact from 19:00 to 23:00, over the two-hour limit)."""
+    reg = fleet_registry(3)
+    e = Engine(reg)
+    e.process(batch(home_fixes(range(3), range(5 * 60, 14 * 60))))
+    assert kinds(e) == []
+    e.process(batch(home_fixes(range(1), range(60, 61))))
+    got = sorted((c.kind, c.subject_id) for c in e.candidates())
+    assert got == [
+        ("curfew_no_signal", "S-1001"),
+        ("curfew_no_signal", "S-1002"),
+        ("no_contact", "S-1000"),
+    ]
+
+
+def test_an_outage_found_late_takes_back_the_silences_it_explains():
+    """Four tags with a three-hour gap arrive first: too few for an outage, so each is out
+    of contact; then four more with the same gap: one outage, and the four silences are
+    taken back."""
+    reg = fleet_registry(8)
+    gap = (7 * 60, 10 * 60)
+    e = Engine(reg)
+    e.process(batch(home_fixes(range(4), range(0, 15 * 60), skip=gap)))
+    assert kinds(e) == ["no_contact"] * 4
+    e.process(batch(home_fixes(range(4, 8), range(0, 15 * 60), skip=gap)))
+    assert kinds(e) == ["feed_outage"]

@@ -124,11 +124,11 @@ class CurfewFamily(RuleFamily):
             track = self.tracks[r]
             if len(track.ts) == 0:
                 continue
-            first = int(track.ts[0])
+            first = int(track.ts[0])  # nights ending before it are not judged
             for a, b in feed.changed:
-                lo, hi = max(a, first), min(b, obs.now + 1)
-                if lo < hi:
-                    to_judge.update((r, x, y) for x, y in rule.nights(lo, hi))
+                for x, y in rule.nights(a, min(b, obs.now + 1)):
+                    if y > first:
+                        to_judge.add((r, x, y))
 
     def _nights_touched(self, obs: Observations, now: int) -> set[tuple[int, int, int]]:
         """Add the batch's fixes to the tracks; the nights whose evidence they change."""
