@@ -180,6 +180,7 @@ def create_app(db: Path) -> FastAPI:
     _login_routes(app, web)
     _pages(app, web)
     _documents(app, web)
+    _health(app, web)
     _api(app, web)
     return app
 
@@ -349,6 +350,9 @@ def _pages(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go)
 
+
+def _health(app: FastAPI, web: Web) -> None:
+    """The service's health for supervisors (:mod:`geomonitor.app.health`)."""
 
     @app.get("/health", response_class=HTMLResponse)
     def health_page(request: Request, days: int = 1) -> Response:
