@@ -15,8 +15,8 @@ An app-level reader of the store (no personal data: ids, counts and durations):
 * **Feed outages** in the period, and those still open.
 * **Mail** not yet sent: pending (with the oldest), being sent, failed.
 
-Percentiles are of the observed values by the "lower" rule (an actual value, never an
-interpolation). ``now`` is passed in.
+Percentiles are of the observed values by the inverted CDF (the smallest value with at
+least that share at or below it: an actual value, never an interpolation). ``now`` is passed in.
 """
 
 from __future__ import annotations
@@ -32,22 +32,12 @@ from ..store.domain import Store
 
 
 def percentiles(values: list[int], weights: list[int] | None = None) -> tuple[int, int] | None:
-    """(median, 95th percentile) by the lower rule; weighted when ``weights`` are given."""
+    """(median, 95th percentile): the smallest value with at least that share of the
+    weight at or below it (numpy's inverted CDF: always an observed value)."""
     if not values:
         return None
-    v = np.asarray(values, np.int64)
-    w = np.ones(len(v), np.int64) if weights is None else np.asarray(weights, np.int64)
-    order = np.argsort(v, kind="stable")
-    v, w = v[order], w[order]
-    cum = np.cumsum(w)
-    total = int(cum[-1])
-
-    def at(q: float) -> int:
-        # the smallest value with at least q of the weight at or below it
-        k = int(np.searchsorted(cum, q * total - 1e-9, side="left"))
-        return int(v[min(k, len(v) - 1)])
-
-    return at(0.5), at(0.95)
+    p50, p95 = np.percentile(values, [50, 95], weights=weights, method="inverted_cdf")
+    return int(p50), int(p95)
 
 
 def _ms(iso_text: str) -> int:

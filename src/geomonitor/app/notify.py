@@ -149,10 +149,8 @@ class Notifier:
         reg = self.registry
         subject = reg.subjects.get(c.subject_id)
         if subject is not None:
-            if subject.officer:
-                return [subject.officer]
-            district = reg.districts.get(subject.district)
-            return [district.duty_inbox] if district and district.duty_inbox else []
+            to = subject.officer or self.duty_inbox(c)
+            return [to] if to else []
         # Force-wide (a feed outage): the districts it silenced, else every district.
         named = set(c.details.get("districts", {}))
         chosen = [d for d in reg.districts.values() if d.name in named] or list(
@@ -161,10 +159,9 @@ class Notifier:
         return sorted({d.duty_inbox for d in chosen if d.duty_inbox})
 
     def duty_inbox(self, c: Candidate) -> str | None:
+        """The duty inbox of the candidate's subject's district (None: none, or no subject)."""
         subject = self.registry.subjects.get(c.subject_id)
-        if subject is None:
-            return None
-        district = self.registry.districts.get(subject.district)
+        district = self.registry.districts.get(subject.district) if subject else None
         return district.duty_inbox if district else None
 
     def enqueue(self, now: int) -> int:
@@ -202,14 +199,9 @@ class Notifier:
         """Queue mail to the duty inbox for mailed candidates still unacknowledged."""
         out = 0
         with self.store.transaction():
-            for n in self.store.notifications(state="sent"):
-                if n["purpose"] != "first":
-                    continue
+            for n in self.store.unacknowledged_mail():
                 after = self.cfg.escalate_after_minutes.get(n["severity"])
                 if after is None or now - n["sent_at"] < after * MS_PER_MINUTE:
-                    continue
-                review = self.store.review(n["candidate_id"])
-                if review is not None and review["state"] != "new":
                     continue
                 c = self.store.candidate(n["candidate_id"])
                 if c is None:

@@ -53,7 +53,7 @@ class NotifyTables:
         if len(ts) == 0:
             return
         lag = received_at - ts.astype(np.int64)
-        p50, p95 = np.percentile(lag, [50, 95], method="lower").tolist()
+        p50, p95 = np.percentile(lag, [50, 95], method="inverted_cdf").tolist()
         self.db.execute(
             "INSERT INTO arrivals (source, received_at, fixes, first_ts, last_ts, lag_p50_ms, "
             "lag_p95_ms) VALUES (?,?,?,?,?,?,?)",
@@ -137,6 +137,18 @@ class NotifyTables:
             dict(zip(NOTIFICATION_COLUMNS, r, strict=True))
             for r in self.db.execute(q, (now, limit))
         ]
+
+    def unacknowledged_mail(self) -> list[dict[str, Any]]:
+        """First mails sent whose candidate is still ``new`` on the desk (no review, or a
+        review in state new) and has no escalation yet: what escalation looks at."""
+        cols = ", ".join(f"n.{c}" for c in NOTIFICATION_COLUMNS)
+        q = (
+            f"SELECT {cols} FROM notifications n WHERE n.state='sent' AND n.purpose='first' "
+            "AND NOT EXISTS (SELECT 1 FROM notifications e WHERE e.candidate_id=n.candidate_id "
+            "AND e.purpose='escalation') AND NOT EXISTS (SELECT 1 FROM reviews r WHERE "
+            "r.candidate_id=n.candidate_id AND r.state != 'new') ORDER BY n.id"
+        )
+        return [dict(zip(NOTIFICATION_COLUMNS, r, strict=True)) for r in self.db.execute(q)]
 
     def claim_notification(self, nid: int, at: int) -> None:
         self.db.execute(

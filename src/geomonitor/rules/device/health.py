@@ -118,8 +118,8 @@ def device_events(
     ``fitted_until(ts)`` says, for each instant, when the fitting covering it ends (-1:
     not fitted then): a silence after a fix counts only while the tag is fitted, never
     after its removal, nor during a feed outage (``outages``, ``[start, end)``). The caller
-    chooses ``since`` so that no event spans it; the fixes
-    from the one before ``since`` on are enough to find every event that starts after it.
+    chooses ``since`` so that no event spans it; the fixes from the one before ``since`` on
+    are enough to find every event that starts after it.
     """
     a0 = 0 if since is None else max(0, int(np.searchsorted(track.ts, since)) - 1)
     t = _Cols(

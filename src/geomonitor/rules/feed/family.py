@@ -79,23 +79,18 @@ class FeedFamily(RuleFamily):
             if t.district is not None
         }
         self._emitted: Emitted = {}
-        self._by_extent: dict[tuple[int, int | None, int], Candidate] = {}
+        #: The candidate of each outage, by its extent and silent tags.
+        self._current: dict[tuple[int, int | None, frozenset[int]], Candidate] = {}
 
     def observe(self, obs: Observations) -> Changes:
         res = Changes()
-        if not obs.feed.changed and all(
-            (o.start, o.end, len(o.silent)) in self._by_extent for o in obs.feed.outages
-        ):
-            return res
-        now: dict[tuple[int, int | None, int], Candidate] = {}
+        now: dict[tuple[int, int | None, frozenset[int]], Candidate] = {}
         for o in obs.feed.outages:
-            key = (o.start, o.end, len(o.silent))
-            now[key] = self._by_extent.get(key) or outage_candidate(
-                o, self.tag_ids, self.district_of
-            )
-        self._by_extent = now
-        reconcile(self._emitted, now.values(), res.upserts, res.retracted)
+            key = (o.start, o.end, o.silent)
+            now[key] = self._current.get(key) or outage_candidate(o, self.tag_ids, self.district_of)
+        self._current = now
+        reconcile(self._emitted, now.values(), res.upserts, res.retracted)  # same objects: skipped
         return res
 
     def candidates(self) -> list[Candidate]:
-        return list(self._by_extent.values())
+        return list(self._current.values())

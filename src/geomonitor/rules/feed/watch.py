@@ -127,10 +127,6 @@ class FeedView:
         """The parts of ``periods`` (sorted, disjoint ``[a, b)``) in which silence counts."""
         return subtract(list(periods), self.unobserved())
 
-    def outage_overlap(self, a: int, b: int) -> int:
-        """How much of ``[a, b)`` lies in outages (ms)."""
-        return sum(max(0, min(b, o.stop) - max(a, o.start)) for o in self.outages)
-
 
 def subtract(periods: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """``periods`` less ``holes`` (both sorted and disjoint ``[a, b)`` lists)."""
@@ -179,11 +175,11 @@ class FeedWatch:
         moved = None
         lo = int(ts.min())
         if self.first is None or lo < self.first:
-            moved = self.first if self.first is not None else None
-            self.first = lo
-        sl = ts // self.slot_ms
-        pairs = np.unique(np.stack([sl, tags.astype(np.int64)]), axis=1)
-        for s, t in zip(pairs[0].tolist(), pairs[1].tolist(), strict=True):
+            moved, self.first = self.first, lo
+        # One int64 key per (slot, tag): a slot number (epoch ms / 300,000, about 2**23
+        # today) times 2**32, plus the tag index.
+        keys = np.unique((ts // self.slot_ms) << 32 | tags.astype(np.int64))
+        for s, t in zip((keys >> 32).tolist(), (keys & 0xFFFFFFFF).tolist(), strict=True):
             got = self.slots.get(s)
             if got is None:
                 self.slots[s] = {t}
