@@ -8,13 +8,18 @@ import socket
 import threading
 import time
 
+import numpy as np
 import pytest
 import uvicorn
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from geomonitor.app.desk.accounts import add_user
 from geomonitor.app.desk.web import create_app
+from geomonitor.rules.feed.family import outage_candidate
+from geomonitor.rules.feed.watch import Outage
+from geomonitor.store.domain import Store
 
 from ..browser import chrome, keep
 from .desk_fixtures import PASSWORD, desk_store
@@ -103,5 +108,50 @@ def test_log_in_filter_open_dismiss_and_find_it_in_the_audit_log(server):
         assert any("dana" in e and "decide" in e and cid in e and "gps_drift" in e for e in entries)
         assert any("dana" in e and "view" in e and cid in e for e in entries)
         b.save_screenshot(str(keep("desk-audit-log.png")))
+    finally:
+        b.quit()
+
+
+def test_the_health_page_in_a_browser(server):
+    """A supervisor opens Service health: the feed's sources with their lag, the times to
+    a person, a feed outage and the mail waiting, all drawn (looked at as a screenshot)."""
+    base, ids, db = server
+    now = int(time.time() * 1000)
+    with Store(db) as st, st.transaction():
+        ts = np.arange(now - 40 * 60_000, now - 10 * 60_000, 60_000, dtype=np.int64)
+        st.note_arrival("geomonitor.fixes/0", now - 9 * 60_000, ts)
+        st.note_arrival("geomonitor.fixes/1", now - 2 * 60 * 60_000, ts - 2 * 60 * 60_000)
+        o = Outage(now - 3 * 3_600_000, now - 3_600_000, frozenset(range(8)), frozenset(range(6)))
+        st.apply_candidates([outage_candidate(o, [f"BUD-{i:04d}" for i in range(8)], {})])
+        cid = ids["Leeds"][0]
+        st.queue_notification(cid, "first", "om@force.example", "high", now - 60_000, "<m1>")
+        add_user(st, "fay", PASSWORD, "supervisor", "all", "cli:test", now)
+    b = chrome(offline=False, local=True)
+    try:
+        _login(b, base, "sam")
+        b.find_element(By.ID, "health-link").click()
+        _wait(b, lambda d: d.find_elements(By.ID, "timeliness"))
+        sources = b.find_element(By.ID, "sources").text
+        assert "geomonitor.fixes/0" in sources and "geomonitor.fixes/1" in sources
+        assert "2 h" in sources  # fixes/1 quiet for two hours
+        assert "1 in this period, 0 still open" in b.find_element(By.ID, "outages").text
+        assert "6 of 8" in b.find_element(By.TAG_NAME, "main").text
+        assert "pending 1" in b.find_element(By.ID, "mail").text
+        # A Leeds supervisor cannot open the force-wide outage: no link to it.
+        assert not b.find_elements(By.CSS_SELECTOR, "#outages + table a")
+        b.save_screenshot(str(keep("desk-health.png")))
+        # A force-wide supervisor opens it: no subject, no evidence map, the explanation.
+        b.delete_all_cookies()
+        _login(b, base, "fay")
+        b.get(f"{base}/health")
+        _wait(b, lambda d: d.find_elements(By.CSS_SELECTOR, "#outages + table a"))
+        b.find_element(By.CSS_SELECTOR, "#outages + table a").click()
+        _wait(b, lambda d: d.find_elements(By.ID, "review-state"))
+        text = b.find_element(By.TAG_NAME, "main").text
+        assert text.startswith("feed outage: force-wide")
+        assert "6 of 8 reporting tags sent nothing" in text
+        assert not b.find_elements(By.ID, "evidence-map")
+        assert not b.find_elements(By.CSS_SELECTOR, "a[href='/subjects/-']")
+        b.save_screenshot(str(keep("desk-feed-outage.png")))
     finally:
         b.quit()
