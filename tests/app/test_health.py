@@ -12,6 +12,8 @@ import pytest
 
 from geomonitor.app.cli import main
 from geomonitor.app.demo import run_demo
+from geomonitor.app.health import health
+from geomonitor.store.domain import Store
 
 from .desk_fixtures import desk_store
 from .test_desk import _client
@@ -37,6 +39,18 @@ def demo(tmp_path_factory):
 def test_health_on_the_demo_store_equals_a_count_of_its_rows(demo, capsys):
     db = demo / "geomonitor.db"
     capsys.readouterr()
+    # Two candidates reviewed on the desk: one acknowledged five minutes after it was
+    # recorded, one only given a note (still new: not acknowledged).
+    con = sqlite3.connect(db)
+    (a, at_a), (b, at_b) = con.execute(
+        "SELECT candidate_id, recorded_at FROM candidate_events WHERE action='opened' "
+        "ORDER BY seq LIMIT 2"
+    ).fetchall()
+    con.close()
+    with Store(db, create=False) as st, st.transaction():
+        st.save_review(a, ms(at_a) + 5 * 60_000, "dana", "ack", "acknowledged",
+                       None, None, None, None)  # fmt: skip
+        st.save_review(b, ms(at_b) + 60_000, "dana", "note", "new", None, None, "seen", None)
     args = ["health", "--db", str(db), "--from", "2000-01-01", "--to", "2100-01-01"]
     assert main([*args, "--at", "2100-01-01T00:00Z", "--format", "json"]) == 0
     h = json.loads(capsys.readouterr().out)
@@ -62,14 +76,29 @@ def test_health_on_the_demo_store_equals_a_count_of_its_rows(demo, capsys):
     t = h["timeliness"]
     assert t["candidates"] == len(seen) > 20
     assert t["evidence_to_recorded"] == [lower(waits, 0.5), lower(waits, 0.95)]
-    assert t["acknowledged"] == 0 and t["unacknowledged"] == len(seen)
+    assert t["acknowledged"] == 1 and t["unacknowledged"] == len(seen) - 1
+    assert t["recorded_to_acknowledged"] == [5 * 60_000, 5 * 60_000]
+    # The lag: receipt less event time, between the newest and the oldest fix's.
+    first_event = min(t for (t,) in con.execute("SELECT ts FROM fixes"))
+    received = src["last_received_at"]
+    assert 0 <= received - last_event <= src["lag_p50_ms"] <= src["lag_p95_ms"]
+    assert src["lag_p95_ms"] <= received - first_event
     outages = con.execute("SELECT COUNT(*) FROM candidates WHERE kind='feed_outage'").fetchone()
     assert len(h["outages"]) == outages[0]
     assert h["mail"] == {}
+    # The period is [from, to): a candidate recorded at the end is the next period's.
+    first = min(ms(at) for (at,) in con.execute(
+        "SELECT recorded_at FROM candidate_events WHERE action='opened'"
+    ))  # fmt: skip
+    with Store(db, create=False) as st:
+        assert health(st, 0, first, first).timeliness.candidates == 0
+        assert health(st, 0, first + 1, first).timeliness.candidates >= 1
+        assert health(st, first + 1, 2**62, first).timeliness.candidates < len(seen)
     # The table form says the same.
     assert main([*args, "--at", "2100-01-01T00:00Z"]) == 0
     text = capsys.readouterr().out
-    assert f"{lines - refused:,}" in text and f"Unacknowledged: {len(seen)} of {len(seen)}" in text
+    assert f"{lines - refused:,}" in text
+    assert f"Unacknowledged: {len(seen) - 1} of {len(seen)}" in text
 
 
 def test_the_health_page_is_for_supervisors(tmp_path):

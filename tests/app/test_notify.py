@@ -129,6 +129,18 @@ def test_critical_and_high_are_mailed_to_the_officer_once_with_nothing_personal(
     assert {r["state"] for r in store.notifications()} == {"sent"}
 
 
+def test_the_candidate_history_is_read_page_by_page_to_its_end(store, smtp, monkeypatch):
+    from geomonitor.app import notify
+
+    inbox, _, port = smtp
+    monkeypatch.setattr(notify, "PAGE", 1)  # one history row a transaction
+    Notifier(store, config(port)).run_once(NOW)
+    assert len(inbox.mail) == 2
+    assert store.meta_value("notify/cursor") == str(
+        store.db.execute("SELECT MAX(seq) FROM candidate_events").fetchone()[0]
+    )
+
+
 def test_the_severities_mailed_are_configurable(store, smtp):
     inbox, _, port = smtp
     Notifier(store, config(port, severities=["low"])).run_once(NOW)
@@ -142,6 +154,21 @@ def test_no_officer_goes_to_the_duty_inbox(tmp_path, smtp):
         with st.transaction():
             st.apply_candidates([cand("strap_tamper", NOW)])
         Notifier(st, config(port)).run_once(NOW)
+    assert [to for to, _ in inbox.messages()] == [[DUTY]]
+
+
+def test_no_escalation_to_the_inbox_that_was_told_first(tmp_path, smtp):
+    """A subject with no officer: the duty inbox had the first mail, and is not mailed
+    again as an escalation of it."""
+    inbox, _, port = smtp
+    with Store(tmp_path / "g.db") as st:
+        st.load_registry(registry(officer=None))
+        with st.transaction():
+            st.apply_candidates([cand("strap_tamper", NOW)])
+        n = Notifier(st, config(port))
+        n.run_once(NOW)
+        n.run_once(NOW + 60 * MIN)
+        assert [r["purpose"] for r in st.notifications()] == ["first"]
     assert [to for to, _ in inbox.messages()] == [[DUTY]]
 
 

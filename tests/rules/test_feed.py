@@ -351,3 +351,22 @@ def test_an_outage_found_late_takes_back_the_silences_it_explains():
     assert kinds(e) == ["no_contact"] * 4
     e.process(batch(home_fixes(range(4, 8), range(0, 15 * 60), skip=gap)))
     assert kinds(e) == ["feed_outage"]
+
+
+def test_a_late_fix_inside_an_outage_updates_who_was_silent():
+    """One tag's stored fix from the middle of the outage arrives late: the outage keeps
+    its extent (7 of 8 still silent in that slot) and now says 7 tags were silent."""
+    reg = fleet_registry(8)
+    gap = (7 * 60, 10 * 60)
+    e = Engine(reg)
+    e.process(batch(home_fixes(range(8), range(0, 15 * 60), skip=gap)))
+    (before,) = e.candidates()
+    assert before.details["tags_silent"] == 8
+    e.process(batch(home_fixes(range(7, 8), range(8 * 60, 8 * 60 + 1))))
+    (after,) = e.candidates()
+    assert (after.id, after.opened_at, after.closed_at) == (
+        before.id,
+        before.opened_at,
+        before.closed_at,
+    )
+    assert after.details["tags_silent"] == 7 and "7 of 8 reporting tags" in after.explanation

@@ -51,6 +51,8 @@ log = logging.getLogger("geomonitor.notify")
 
 #: Where the sender has read the candidate history up to.
 CURSOR_KEY = "notify/cursor"
+#: Candidate history rows read per transaction.
+PAGE = 1000
 
 #: A mail to send: (recipient, message) -> None; raises on failure.
 Send = Callable[[str, EmailMessage], None]
@@ -172,9 +174,7 @@ class Notifier:
         while True:
             with self.store.transaction():
                 cursor = int(self.store.meta_value(CURSOR_KEY) or 0)
-                rows = self.store.candidate_events_after(cursor)
-                if not rows:
-                    return queued
+                rows = self.store.candidate_events_after(cursor, PAGE)
                 for _seq, cid, action, body in rows:
                     if action != "opened" or body is None:
                         continue
@@ -191,9 +191,12 @@ class Notifier:
                             queued += not stale
                             self.stats.queued += not stale
                             self.stats.skipped += stale
-                self.store.set_meta(CURSOR_KEY, str(rows[-1][0]))
+                if rows:
+                    self.store.set_meta(CURSOR_KEY, str(rows[-1][0]))
             if queued:
                 crash_point("notify_queued")
+            if len(rows) < PAGE:  # read to the end
+                return queued
 
     def escalate(self, now: int) -> int:
         """Queue mail to the duty inbox for mailed candidates still unacknowledged."""
