@@ -141,6 +141,19 @@ def test_the_candidate_history_is_read_page_by_page_to_its_end(store, smtp, monk
     )
 
 
+def test_a_second_sender_on_the_store_is_refused_until_the_first_stops(store, smtp):
+    from geomonitor.store.stream_state import LeaseHeld
+
+    inbox, _, port = smtp
+    first, second = Notifier(store, config(port)), Notifier(store, config(port))
+    first.run_once(NOW)
+    with pytest.raises(LeaseHeld, match="another notification sender is running"):
+        second.run_once(NOW)
+    first.release()
+    second.run_once(NOW + MIN)
+    assert len(inbox.mail) == 2  # nothing twice
+
+
 def test_the_severities_mailed_are_configurable(store, smtp):
     inbox, _, port = smtp
     Notifier(store, config(port, severities=["low"])).run_once(NOW)

@@ -1,7 +1,8 @@
 """Telling the responsible officer: candidates of the configured severities by email, once.
 
-An app-level reader of the store, apart from the engine and the consumers (which may start
-it too): it follows the store's candidate history from a cursor kept in the store.
+An app-level reader of the store, apart from the engine and the consumers, run as its own
+process (``geomonitor notify``): it follows the store's candidate history from a cursor
+kept in the store, so whichever process recorded a candidate, it is mailed once.
 
 * **Queue.** Every candidate first recorded (``opened``) of a configured severity
   (default critical and high) queues one mail to its subject's responsible officer (the
@@ -46,6 +47,7 @@ from ..model.registry import Registry
 from ..model.text import local_time
 from ..model.times import MS_PER_HOUR, MS_PER_MINUTE
 from ..store.domain import Store
+from ..store.stream_state import StreamState, lease_holder
 
 log = logging.getLogger("geomonitor.notify")
 
@@ -53,6 +55,8 @@ log = logging.getLogger("geomonitor.notify")
 CURSOR_KEY = "notify/cursor"
 #: Candidate history rows read per transaction.
 PAGE = 1000
+#: One sender per store: two would both send what is due.
+LEASE_KEY = "notify/sender"
 
 #: A mail to send: (recipient, message) -> None; raises on failure.
 Send = Callable[[str, EmailMessage], None]
@@ -138,6 +142,8 @@ class Notifier:
         self.send = send or smtp_sender(cfg)
         self.stats = Stats()
         self._registry: Registry | None = None
+        self._state = StreamState(store)
+        self._holder = lease_holder(self)
 
     @property
     def registry(self) -> Registry:
@@ -298,7 +304,12 @@ class Notifier:
 
     # ------------------------------------------------------------------ the loop
     def run_once(self, now: int) -> Stats:
-        """Queue, escalate and send once."""
+        """Queue, escalate and send once (holding the store's sender lease, so that a
+        second sender on the store is refused rather than mailing everything twice)."""
+        with self.store.transaction():
+            self._state.take_named_lease(
+                LEASE_KEY, self._holder, "another notification sender is running on this store"
+            )
         self.enqueue(now)
         self.escalate(now)
         self.send_due(now)
@@ -306,7 +317,14 @@ class Notifier:
 
     def run(self, clock: Callable[[], int], stop: threading.Event) -> Stats:
         """Until ``stop`` is set: a round every ``poll_s`` seconds."""
-        while not stop.is_set():
-            self.run_once(clock())
-            stop.wait(self.cfg.poll_s)
+        try:
+            while not stop.is_set():
+                self.run_once(clock())
+                stop.wait(self.cfg.poll_s)
+        finally:
+            self.release()
         return self.stats
+
+    def release(self) -> None:
+        """Give the sender's lease up (a stopped sender lets the next start at once)."""
+        self._state.release_named_lease(LEASE_KEY, self._holder)

@@ -23,7 +23,8 @@ FOLLOWER_LEASE_S = 60.0
 
 
 class LeaseHeld(StreamError):
-    """Another co-location follower holds the store's lease."""
+    """Another process holds a single-writer lease of the store (the co-location
+    follower's, the notification sender's)."""
 
 
 class StreamState:
@@ -174,28 +175,36 @@ class StreamState:
             args.append(owner)
         return dict(self.store.db.execute(q + " GROUP BY out_partition", args).fetchall())
 
-    # ------------------------------------------------------------------ the follower's lease
+    # ------------------------------------------------------------------ single-writer leases
     def take_lease(self, group_id: str, holder: str) -> None:
-        """One follower per store and group: a second one would publish every change
-        twice. Inside the caller's transaction; raises :class:`LeaseHeld`."""
-        key = f"follower/{group_id}"
+        """One co-location follower per store and group: a second one would publish every
+        change twice. Inside the caller's transaction; raises :class:`LeaseHeld`."""
+        self.take_named_lease(
+            f"follower/{group_id}", holder, f"another co-location follower is running on "
+            f"this store for group {group_id!r}",
+        )  # fmt: skip
+
+    def release_lease(self, group_id: str, holder: str) -> None:
+        """Give the follower's lease up (see :meth:`release_named_lease`)."""
+        self.release_named_lease(f"follower/{group_id}", holder)
+
+    def take_named_lease(self, key: str, holder: str, refusal: str) -> None:
+        """Hold (or renew) the lease ``key`` for ``holder``, unless another live holder
+        renewed it less than :data:`FOLLOWER_LEASE_S` ago: then :class:`LeaseHeld` with
+        ``refusal``. Inside the caller's transaction."""
         row = self.store.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         if row is not None:
             other, at = row[0].rsplit(" ", 1)
             if other != holder and time.time() - float(at) < FOLLOWER_LEASE_S and _alive(other):
-                raise LeaseHeld(
-                    "another co-location follower is running on this store for group "
-                    f"{group_id!r} (or stopped less than {FOLLOWER_LEASE_S:.0f} s ago)"
-                )
+                raise LeaseHeld(f"{refusal} (or stopped less than {FOLLOWER_LEASE_S:.0f} s ago)")
         self.store.db.execute(
             "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, f"{holder} {time.time()}"),
         )
 
-    def release_lease(self, group_id: str, holder: str) -> None:
-        """Give the lease up, if ``holder`` has it (a follower refused at start must not
-        free the running one's)."""
-        key = f"follower/{group_id}"
+    def release_named_lease(self, key: str, holder: str) -> None:
+        """Give the lease ``key`` up, if ``holder`` has it (a process refused at start must
+        not free the running one's)."""
         with self.store.transaction():
             row = self.store.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
             if row is not None and row[0].rsplit(" ", 1)[0] == holder:

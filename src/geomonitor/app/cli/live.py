@@ -69,7 +69,10 @@ def run_notify(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         notifier = Notifier(store, cfg)
         if args.once:
-            stats = notifier.run_once(wall_clock_ms())
+            try:
+                stats = notifier.run_once(wall_clock_ms())
+            finally:
+                notifier.release()
         else:
             stop = threading.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
