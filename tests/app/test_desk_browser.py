@@ -152,6 +152,8 @@ def test_the_health_page_in_a_browser(server):
         assert "6 of 8 reporting tags sent nothing" in text
         assert not b.find_elements(By.ID, "evidence-map")
         assert not b.find_elements(By.CSS_SELECTOR, "a[href='/subjects/-']")
+        steps = b.find_element(By.ID, "timeline").text
+        assert "evidence began" in steps and "mailed not yet" in steps
         b.save_screenshot(str(keep("desk-feed-outage.png")))
     finally:
         b.quit()

@@ -12,7 +12,7 @@ import pytest
 
 from geomonitor.app.cli import main
 from geomonitor.app.demo import run_demo
-from geomonitor.app.health import health
+from geomonitor.app.health import health, timelines
 from geomonitor.store.domain import Store
 
 from .desk_fixtures import desk_store
@@ -94,6 +94,15 @@ def test_health_on_the_demo_store_equals_a_count_of_its_rows(demo, capsys):
         assert health(st, 0, first, first).timeliness.candidates == 0
         assert health(st, 0, first + 1, first).timeliness.candidates >= 1
         assert health(st, first + 1, 2**62, first).timeliness.candidates < len(seen)
+    # Each candidate's own way to a person, on `alerts show`.
+    assert main(["alerts", "show", a, "--db", str(db)]) == 0
+    shown = capsys.readouterr().out.split("to a person:\n", 1)[1].splitlines()
+    assert shown[0].split()[:2] == ["evidence", "began"]
+    assert shown[2].split()[:2] == ["mailed", "not"]
+    assert shown[3].startswith("    acknowledged") and "(5 min after recording)" in shown[3]
+    with Store(db, create=False) as st:
+        tl = timelines(st, b)[b]
+    assert (tl.recorded_at, tl.acknowledged_at, tl.mailed_at) == (ms(at_b), None, None)
     # The table form says the same.
     assert main([*args, "--at", "2100-01-01T00:00Z"]) == 0
     text = capsys.readouterr().out

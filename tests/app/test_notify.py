@@ -284,21 +284,22 @@ def _notify_once(db, port, crash=None):
     )
 
 
-def _fresh(st: Store) -> None:
-    """Candidates of now (the command reads the wall clock)."""
+def _fresh_store(tmp_path):
+    """A store with two candidates of now (the command reads the wall clock)."""
     import time
 
+    db = tmp_path / "g.db"
     now = int(time.time() * 1000)
-    with st.transaction():
-        st.apply_candidates([cand("exclusion_zone", now - MIN), cand("strap_tamper", now)])
+    with Store(db) as st:
+        st.load_registry(registry())
+        with st.transaction():
+            st.apply_candidates([cand("exclusion_zone", now - MIN), cand("strap_tamper", now)])
+    return db
 
 
 def test_sigkill_between_the_commit_and_the_send_mails_once(tmp_path, smtp):
     inbox, _, port = smtp
-    db = tmp_path / "g.db"
-    with Store(db) as st:
-        st.load_registry(registry())
-        _fresh(st)
+    db = _fresh_store(tmp_path)
     killed = _notify_once(db, port, "notify_queued@1")
     assert killed.returncode == -9, killed.stderr
     assert inbox.mail == []
@@ -317,10 +318,7 @@ def test_sigkill_after_the_server_accepted_resends_with_the_same_message_id(tmp_
     """The one window no sender can close (accepted, not yet recorded): the copy carries
     the same Message-ID, by which mail systems drop it."""
     inbox, _, port = smtp
-    db = tmp_path / "g.db"
-    with Store(db) as st:
-        st.load_registry(registry())
-        _fresh(st)
+    db = _fresh_store(tmp_path)
     killed = _notify_once(db, port, "notify_sent@1")
     assert killed.returncode == -9
     assert len(inbox.mail) == 1

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ..model.text import duration, local_time
 from ..store.domain import Store
 
 
@@ -135,40 +136,76 @@ def health(store: Store, since: int, until: int, now: int) -> Health:
     return h
 
 
-def _timeliness(store: Store, since: int, until: int) -> Timeliness:
-    t = Timeliness()
-    first: dict[str, tuple[int, int]] = {}  # candidate -> (recorded, evidence)
+@dataclass
+class Timeline:
+    """One candidate's way to a person (epoch ms; None: not yet)."""
+
+    evidence_at: int
+    recorded_at: int
+    mailed_at: int | None = None
+    acknowledged_at: int | None = None
+
+
+def timelines(store: Store, candidate_id: str | None = None) -> dict[str, Timeline]:
+    """When each candidate's evidence began (``opened_at``), when it was first recorded,
+    when its first mail was sent and when the desk first moved it on from ``new``; of one
+    candidate, or of every one."""
+    where, args = ("AND candidate_id=? ", (candidate_id,)) if candidate_id else ("", ())
+    out: dict[str, Timeline] = {}
     for cid, at, body in store.db.execute(
         "SELECT candidate_id, recorded_at, body FROM candidate_events WHERE action='opened' "
-        "ORDER BY seq"
+        f"{where}ORDER BY seq",
+        args,
     ):
-        if cid in first or body is None:
-            continue
-        recorded = _ms(at)
-        if since <= recorded < until:
-            first[cid] = (recorded, _ms(orjson.loads(body)["opened_at"]))
-    mailed = {
-        cid: int(at)
-        for cid, at in store.db.execute(
-            "SELECT candidate_id, MIN(sent_at) FROM notifications WHERE purpose='first' AND "
-            "state='sent' GROUP BY candidate_id"
-        )
-    }
-    acked = {
-        cid: int(at)
-        for cid, at in store.db.execute(
-            "SELECT candidate_id, MIN(at) FROM review_events WHERE state != 'new' "
-            "GROUP BY candidate_id"
-        )
-    }
+        if cid not in out and body is not None:
+            out[cid] = Timeline(_ms(orjson.loads(body)["opened_at"]), _ms(at))
+    for cid, at in store.db.execute(
+        "SELECT candidate_id, MIN(sent_at) FROM notifications WHERE purpose='first' AND "
+        f"state='sent' {where}GROUP BY candidate_id",
+        args,
+    ):
+        if cid in out:
+            out[cid].mailed_at = int(at)
+    for cid, at in store.db.execute(
+        f"SELECT candidate_id, MIN(at) FROM review_events WHERE state != 'new' {where}"
+        "GROUP BY candidate_id",
+        args,
+    ):
+        if cid in out:
+            out[cid].acknowledged_at = int(at)
+    return out
+
+
+def timeline_rows(tl: Timeline) -> list[tuple[str, str]]:
+    """A candidate's way to a person for people: (step, when in local time and how long
+    after the step before)."""
+    rows = [
+        ("evidence began", local_time(tl.evidence_at)),
+        (
+            "recorded",
+            f"{local_time(tl.recorded_at)} ({duration(tl.recorded_at - tl.evidence_at)} later)",
+        ),
+    ]
+    for step, at in (("mailed", tl.mailed_at), ("acknowledged", tl.acknowledged_at)):
+        rows.append(
+            (step, "not yet" if at is None
+             else f"{local_time(at)} ({duration(at - tl.recorded_at)} after recording)")
+        )  # fmt: skip
+    return rows
+
+
+def _timeliness(store: Store, since: int, until: int) -> Timeliness:
+    t = Timeliness()
     ev, ml, ak = [], [], []
-    for cid, (recorded, evidence) in first.items():
-        ev.append(max(0, recorded - evidence))
-        if cid in mailed:
-            ml.append(max(0, mailed[cid] - recorded))
-        if cid in acked:
-            ak.append(max(0, acked[cid] - recorded))
-    t.candidates = len(first)
+    for tl in timelines(store).values():
+        if not since <= tl.recorded_at < until:
+            continue
+        t.candidates += 1
+        ev.append(max(0, tl.recorded_at - tl.evidence_at))
+        if tl.mailed_at is not None:
+            ml.append(max(0, tl.mailed_at - tl.recorded_at))
+        if tl.acknowledged_at is not None:
+            ak.append(max(0, tl.acknowledged_at - tl.recorded_at))
     t.evidence_to_recorded = percentiles(ev)
     t.recorded_to_mailed = percentiles(ml)
     t.recorded_to_acknowledged = percentiles(ak)

@@ -14,6 +14,7 @@ from ...model.candidate import SEVERITIES, Candidate, evidence_counts, queue_ord
 from ...model.errors import InputError, TimeError
 from ...model.text import distance, local_time, plural
 from ...model.times import UK, from_datetime, parse_ts
+from ..health import timeline_rows, timelines
 from ..tables import candidate_table, device_table, show
 from .common import db_arg, open_store
 from .desk import add_review_parsers, login_name, review_lines, run_review
@@ -93,8 +94,14 @@ def run_alerts(args: argparse.Namespace) -> int:
         d["history"] = hist
         print(json.dumps(d, indent=2))
         return 0
+    with open_store(args) as st:
+        tl = timelines(st, args.id).get(args.id)
     for line in show_lines(c, hist):
         print(line)
+    if tl is not None:
+        print("to a person:")
+        for step, when in timeline_rows(tl):
+            print(f"    {step:<16} {when}")
     return 0
 
 

@@ -27,7 +27,7 @@ from ...model.text import duration, local_short, local_time
 from ...model.times import MS_PER_DAY, parse_ts
 from ...store.domain import Store
 from ..audit.report import local_month, monthly, render
-from ..health import health
+from ..health import health, timeline_rows, timelines
 from ..maps.alert import alert_map
 from ..maps.curfew import curfew_map
 from .accounts import (
@@ -267,6 +267,7 @@ def _pages(app: FastAPI, web: Web) -> None:
                 request, "candidate.html", s, it=it, reviews=st.review_history(cid),
                 history=st.candidate_history(cid), outcomes=OUTCOMES, reasons=DISMISS_REASONS,
                 district=d.name if d else it.district,
+                timeline=[timeline_rows(tl) for tl in timelines(st, cid).values()],
             )  # fmt: skip
 
         return web.with_desk(request, go)
