@@ -198,8 +198,9 @@ def test_two_replays_at_once_give_what_they_give_one_after_the_other(tmp_path):
 
 
 def test_a_read_only_store_is_one_line(files, capsys):
-    """An immutable store file (chattr +i: read-only even to root) can still be read; a
-    replay into it stops with one line and exit 2, no traceback."""
+    """An immutable store file (chattr +i: read-only even to root): a listing is refused
+    (its consultation could not be logged) and a replay into it stops, each with one line
+    and exit 2, no traceback."""
     import shutil
     import subprocess
 
@@ -210,7 +211,8 @@ def test_a_read_only_store_is_one_line(files, capsys):
     ):
         pytest.skip("this filesystem cannot make a file immutable")
     try:
-        assert main(["alerts", "list", "--db", str(db)]) == 0
+        assert main(["alerts", "list", "--db", str(db)]) == 2
+        assert "cannot be written: nothing is shown" in capsys.readouterr().err
         assert replay(files, "--fixes", str(files / "fixes.jsonl")) == 2
         err = capsys.readouterr().err
         assert "the store cannot be used as asked" in err and "readonly" in err

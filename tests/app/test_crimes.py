@@ -182,7 +182,7 @@ def test_the_command_writes_hits_eliminations_summary_and_maps(store, tmp_path, 
                  "CR-2,BIAD,2026-11-21T20:00:00Z,2026-11-21T19:00:00Z,53.8,-1.55,,\n")  # fmt: skip
     out = tmp_path / "out"
     code = main(["crimes", "match", str(f), "--out", str(out), "--offline",
-                 "--db", str(tmp_path / "c.db")])  # fmt: skip
+                 "--purpose", "burglary series", "--db", str(tmp_path / "c.db")])  # fmt: skip
     assert code == 0
     err = capsys.readouterr().err
     assert "line 3: to: before from" in err
@@ -205,7 +205,8 @@ def test_the_command_writes_hits_eliminations_summary_and_maps(store, tmp_path, 
     # One crime on the command line.
     one = ["crimes", "check", "--ref", "ONE", "--easting", str(CX), "--northing", str(CY),
            "--from", "2026-11-21T20:00:00Z", "--to", "2026-11-21T21:00:00Z"]  # fmt: skip
-    code = main([*one, "--out", str(tmp_path / "one"), "--no-maps", "--db", str(tmp_path / "c.db")])
+    code = main([*one, "--out", str(tmp_path / "one"), "--no-maps", "--purpose", "one crime",
+                 "--db", str(tmp_path / "c.db")])  # fmt: skip
     assert code == 0 and "ONE" in capsys.readouterr().out
 
 

@@ -276,5 +276,5 @@ def test_the_map_command(store, tmp_path, capsys):
     assert summary(out)["start"] == {"lat": 53.79, "lon": -1.56}
     code = main(["map", "curfew", "--district", "Leeds", "--start", "north", "--db", db])
     assert code == 2 and "--start 'north': expected LAT,LON" in capsys.readouterr().err
-    code = main(["map", "alert", "C-nope", "--db", db])
+    code = main(["map", "alert", "C-nope", "--purpose", "warning letter", "--db", db])
     assert code == 2 and "no candidate C-nope" in capsys.readouterr().err

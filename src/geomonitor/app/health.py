@@ -21,6 +21,7 @@ least that share at or below it: an actual value, never an interpolation). ``now
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -84,9 +85,15 @@ class Health:
         return asdict(self)
 
 
-def health(store: Store, since: int, until: int, now: int) -> Health:
-    """The service's health over ``[since, until)`` as seen at ``now``."""
+def health(store: Store, since: int, until: int, now: int, district: str | None = None) -> Health:
+    """The service's health over ``[since, until)`` as seen at ``now``; with a
+    ``district`` (code), its candidates' timeliness and mail only (the feed's lag and its
+    outages are the force's, and hold no one's data)."""
     h = Health(since, until, now)
+    keep: set[str] | None = None
+    if district is not None:
+        home = {s.id: s.district for s in store.current_registry().subjects.values()}
+        keep = {c.id for c in store.candidates() if home.get(c.subject_id) == district}
     per: dict[str, list[dict[str, Any]]] = {}
     for a in store.arrivals(since, until):
         per.setdefault(a["source"], []).append(a)
@@ -105,7 +112,7 @@ def health(store: Store, since: int, until: int, now: int) -> Health:
                 *lags,
             )
         )
-    h.timeliness = _timeliness(store, since, until)
+    h.timeliness = _timeliness(store, since, until, keep)
     for (body,) in store.db.execute(
         "SELECT body FROM candidates WHERE kind='feed_outage' AND opened_at < ? "
         "AND (closed_at IS NULL OR closed_at > ?) ORDER BY opened_at",
@@ -123,15 +130,16 @@ def health(store: Store, since: int, until: int, now: int) -> Health:
             }
         )
     h.open_outages = sum(o["closed_at"] is None for o in h.outages)
-    h.mail = {
-        state: n
-        for state, n in store.db.execute(
-            "SELECT state, COUNT(*) FROM notifications GROUP BY state ORDER BY state"
-        )
-    }
-    oldest = store.db.execute(
-        "SELECT MIN(queued_at) FROM notifications WHERE state IN ('pending', 'sending')"
-    ).fetchone()[0]
+    mail: Counter[str] = Counter()
+    oldest = None
+    for cid, state, queued in store.db.execute(
+        "SELECT candidate_id, state, queued_at FROM notifications"
+    ):
+        if keep is None or cid in keep:
+            mail[state] += 1
+            if state in ("pending", "sending"):
+                oldest = queued if oldest is None else min(oldest, queued)
+    h.mail = dict(sorted(mail.items()))
     h.oldest_pending_ms = None if oldest is None else now - int(oldest)
     return h
 
@@ -194,11 +202,11 @@ def timeline_rows(tl: Timeline) -> list[tuple[str, str]]:
     return rows
 
 
-def _timeliness(store: Store, since: int, until: int) -> Timeliness:
+def _timeliness(store: Store, since: int, until: int, keep: set[str] | None) -> Timeliness:
     t = Timeliness()
     ev, ml, ak = [], [], []
-    for tl in timelines(store).values():
-        if not since <= tl.recorded_at < until:
+    for cid, tl in timelines(store).items():
+        if not since <= tl.recorded_at < until or (keep is not None and cid not in keep):
             continue
         t.candidates += 1
         ev.append(max(0, tl.recorded_at - tl.evidence_at))

@@ -28,6 +28,7 @@ from ..model.rejection import Rejection
 from ..store.domain import Store
 from ..store.rows import CandidateWrite
 from .conflicts import refuse_conflicts
+from .consent import withhold
 from .decode import (
     MAX_AHEAD_MS,
     NO_CLOCK,
@@ -226,7 +227,8 @@ def _replay(
     clock = Clock(received, max_ahead_ms)
     t0 = time.perf_counter()
     s = ReplaySummary()
-    registry = store.current_registry()
+    registry = store.monitored_registry()
+    refused = store.refused_spans(store.current_registry())
     engine = Engine(registry, config)
     run = store.start_run("replay")
 
@@ -259,6 +261,7 @@ def _replay(
         )
         with _Writer(store, in_background=big) as writer:
             for part in chunks:
+                withhold(part, Path(fixes_path).name, refused)
                 conflicts = refuse_conflicts(engine, part, Path(fixes_path).name)
                 batch = part.items
                 res = engine.process(batch)

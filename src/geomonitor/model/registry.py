@@ -9,7 +9,7 @@ as the rules need them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -167,3 +167,31 @@ def in_force(order: Order, cond: Condition) -> tuple[int, int]:
     starts = max(order.starts, cond.starts if cond.starts is not None else order.starts)
     ends = [e for e in (order.ends, cond.ends) if e is not None]
     return starts, min(ends) if ends else FAR_FUTURE
+
+
+def monitored(registry: Registry, withdrawn: dict[str, int], retired: set[str]) -> Registry:
+    """The registry the engine judges by: a subject who withdrew consent is monitored up
+    to the withdrawal (their orders and fittings end then); a subject whose data the
+    retention schedule removed is not monitored at all (their orders and fittings are
+    left out, so nothing is judged, and no silence raised, over the removed time)."""
+    if not withdrawn and not retired:
+        return registry
+    orders = {}
+    for oid, o in registry.orders.items():
+        if o.subject_id in retired:
+            continue
+        at = withdrawn.get(o.subject_id)
+        if at is not None:
+            o = replace(o, ends=at if o.ends is None else min(o.ends, at))
+        orders[oid] = o
+    fittings = []
+    for f in registry.fittings:
+        if f.subject_id in retired:
+            continue
+        at = withdrawn.get(f.subject_id)
+        if at is not None:
+            if f.fitted_at >= at:
+                continue
+            f = replace(f, removed_at=at if f.removed_at is None else min(f.removed_at, at))
+        fittings.append(f)
+    return replace(registry, orders=orders, fittings=fittings)

@@ -7,6 +7,7 @@ aloud on the night the clocks change is never ambiguous.
 
 from __future__ import annotations
 
+from .errors import InputError
 from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, UK, to_datetime
 
 
@@ -69,3 +70,29 @@ def local_clock(ms: int, ref: int) -> str:
 def plural(n: int, word: str, words: str | None = None) -> str:
     """``1 fix``, ``3 fixes``."""
     return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+#: characters refused in free text: NUL and the other C0/C1 controls (a line break and a
+#: tab are allowed), and the bidirectional controls that make text display in another
+#: order than it was written (a right-to-left override turns "fine 01" into "10 enif")
+_REFUSED = {
+    **{c: f"U+{c:04X}" for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)},
+    **{c: f"U+{c:04X}" for c in range(0x7F, 0xA0)},
+    **{
+        c: f"U+{c:04X}"
+        for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+    },
+}
+
+
+def free_text(value: str | None, what: str, max_chars: int) -> str:
+    """Text a person typed (a note, a reason, a purpose), trimmed; refused (a
+    :class:`~geomonitor.model.errors.InputError` naming ``what`` and the character) if it
+    holds a control or bidirectional character or is longer than ``max_chars``."""
+    t = (value or "").strip()
+    if len(t) > max_chars:
+        raise InputError(f"{what}: over {max_chars} characters")
+    bad = next((_REFUSED[ord(ch)] for ch in t if ord(ch) in _REFUSED), None)
+    if bad is not None:
+        raise InputError(f"{what}: holds the control character {bad} (not allowed in text)")
+    return t

@@ -124,13 +124,18 @@ class CandidateTables:
         kinds: set[str] | None = None,
     ) -> CandidateWrite:
         """Make the stored candidates equal ``current`` (after an engine warm-up); with
-        ``subjects`` or ``kinds``, only the candidates of those subjects or kinds."""
+        ``subjects`` or ``kinds``, only the candidates of those subjects or kinds. The
+        candidates kept of a subject whose data the retention schedule removed are left as
+        they are (the engine no longer judges that subject)."""
+        retired = {s for (s,) in self.db.execute("SELECT subject_id FROM retired_subjects")}
         stored = {
             i: b
             for i, subj, k, b in self.db.execute(
                 "SELECT id, subject_id, kind, body FROM candidates"
             )
-            if (subjects is None or subj in subjects) and (kinds is None or k in kinds)
+            if (subjects is None or subj in subjects)
+            and (kinds is None or k in kinds)
+            and subj not in retired
         }
         ups = [c for c in current if stored.get(c.id) != dumps(c.to_json())]
         ids = {c.id for c in current}

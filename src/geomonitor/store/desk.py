@@ -1,20 +1,12 @@
 """The monitoring desk's tables (a part of :class:`~geomonitor.store.domain.Store`): each
-candidate's review state and its append-only history, accounts and sessions, login
-attempts, and the audit log.
-
-The audit log is append-only twice over: triggers refuse any update or delete, and each
-row carries the SHA-256 of its content and of the row before it, so a row changed or
-removed by going around the triggers breaks the chain (:meth:`DeskTables.audit_chain_ok`).
-"""
+candidate's review state and its append-only history, accounts and sessions, and login
+attempts (the audit log is :mod:`geomonitor.store.auditlog`)."""
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from datetime import datetime
 from typing import Any
-
-GENESIS = "0" * 64
 
 
 class DeskTables:
@@ -77,49 +69,17 @@ class DeskTables:
         )
         return {c: int(datetime.fromisoformat(w).timestamp() * 1000) for c, w in rows}
 
-    # ------------------------------------------------------------------ audit log
-    def audit(self, at: int, actor: str, action: str, target: str | None, origin: str,
-              detail: str | None = None) -> None:  # fmt: skip
-        """Append one entry to the audit log (who, when, what, from where)."""
-        prev = self.db.execute("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        prev_hash = prev[0] if prev else GENESIS
-        digest = _entry_hash(prev_hash, at, actor, action, target, origin, detail)
-        self.db.execute(
-            "INSERT INTO audit_log (at, actor, action, target, origin, detail, prev_hash, hash) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            (at, actor, action, target, origin, detail, prev_hash, digest),
-        )
-
-    def audit_log(self, limit: int = 500, target: str | None = None) -> list[dict[str, Any]]:
-        cols = ("seq", "at", "actor", "action", "target", "origin", "detail")
-        q = f"SELECT {', '.join(cols)} FROM audit_log"
-        args: tuple = ()
-        if target is not None:
-            q += " WHERE target=?"
-            args = (target,)
-        q += " ORDER BY seq DESC LIMIT ?"
-        return [dict(zip(cols, r, strict=True)) for r in self.db.execute(q, (*args, limit))]
-
-    def audit_chain_ok(self) -> bool:
-        """Whether every audit entry is as written and none is missing in between."""
-        prev = GENESIS
-        q = "SELECT at, actor, action, target, origin, detail, prev_hash, hash FROM audit_log "
-        for at, actor, action, target, origin, detail, p, h in self.db.execute(q + "ORDER BY seq"):
-            if p != prev or h != _entry_hash(p, at, actor, action, target, origin, detail):
-                return False
-            prev = h
-        return True
-
     # ------------------------------------------------------------------ accounts
     def user(self, username: str) -> dict[str, Any] | None:
         cols = ("username", "password_hash", "role", "district", "created_at", "created_by",
-                "disabled")  # fmt: skip
+                "disabled", "os_account")  # fmt: skip
         row = self.db.execute(f"SELECT {', '.join(cols)} FROM users WHERE username=?", (username,))
         got = row.fetchone()
         return None if got is None else dict(zip(cols, got, strict=True))
 
     def users(self) -> list[dict[str, Any]]:
-        cols = ("username", "role", "district", "created_at", "created_by", "disabled")
+        cols = ("username", "role", "district", "created_at", "created_by", "disabled",
+                "os_account")  # fmt: skip
         q = f"SELECT {', '.join(cols)} FROM users ORDER BY username"
         return [dict(zip(cols, r, strict=True)) for r in self.db.execute(q)]
 
@@ -158,25 +118,40 @@ class DeskTables:
     def end_session(self, token_hash: str) -> None:
         self.db.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
 
-    def note_login(self, username: str, origin: str, at: int, ok: bool) -> None:
-        self.db.execute(
-            "INSERT INTO login_attempts VALUES (?,?,?,?)", (username, origin, at, int(ok))
-        )
+    def end_sessions_of(self, username: str) -> int:
+        """End every session of an account (when it is disabled); returns how many."""
+        return self.db.execute("DELETE FROM sessions WHERE username=?", (username,)).rowcount
 
-    def failed_logins(self, username: str, origin: str, since: int) -> tuple[int, int, int]:
-        """Failures since ``since`` for this user name, from this origin, and the latest."""
-        by_user = self.db.execute(
-            "SELECT COUNT(*), MAX(at) FROM login_attempts WHERE username=? AND at>=? AND ok=0",
-            (username, since),
+    def start_login(self, name_key: str, origin: str, at: int) -> int:
+        """Record an attempt before its password is checked (it counts as failed until
+        :meth:`finish_login` says otherwise); returns its number."""
+        cur = self.db.execute(
+            "INSERT INTO login_attempts (name_key, origin, at, ok) VALUES (?,?,?,NULL)",
+            (name_key, origin, at),
+        )
+        return int(cur.lastrowid or 0)
+
+    def finish_login(self, seq: int, ok: bool) -> None:
+        self.db.execute("UPDATE login_attempts SET ok=? WHERE seq=?", (int(ok), seq))
+
+    def login_failures(self, name_key: str, origin: str, since: int) -> dict[str, tuple[int, int]]:
+        """Attempts since ``since`` not known to have succeeded (failed or still being
+        checked), each with the latest one's time: for this name from this address
+        (``pair``), for this name from anywhere (``name``), and the distinct names tried
+        from this address (``origin``)."""
+        fail = "at>=? AND (ok IS NULL OR ok=0)"
+        q = "SELECT COUNT(*), MAX(at) FROM login_attempts WHERE "
+        pair = self.db.execute(
+            q + f"name_key=? AND origin=? AND {fail}", (name_key, origin, since)
         ).fetchone()
-        by_origin = self.db.execute(
-            "SELECT COUNT(*), MAX(at) FROM login_attempts WHERE origin=? AND at>=? AND ok=0",
+        name = self.db.execute(q + f"name_key=? AND {fail}", (name_key, since)).fetchone()
+        org = self.db.execute(
+            f"SELECT COUNT(DISTINCT name_key), MAX(at) FROM login_attempts WHERE origin=? "
+            f"AND {fail}",
             (origin, since),
         ).fetchone()
-        latest = max(by_user[1] or 0, by_origin[1] or 0)
-        return int(by_user[0]), int(by_origin[0]), int(latest)
+        return {k: (int(r[0]), int(r[1] or 0)) for k, r in
+                (("pair", pair), ("name", name), ("origin", org))}  # fmt: skip
 
-
-def _entry_hash(prev: str, *fields: object) -> str:
-    text = "\x1f".join("" if f is None else str(f) for f in (prev, *fields))
-    return hashlib.sha256(text.encode()).hexdigest()
+    def bind_os_account(self, username: str, os_account: str | None) -> None:
+        self.db.execute("UPDATE users SET os_account=? WHERE username=?", (os_account, username))

@@ -27,12 +27,14 @@ from ..model.read import Read
 from ..model.registry import Registry
 from ..model.registry_load import registry_from_entities
 from ..model.rejection import Rejection
+from .auditlog import AuditTables, rekey
 from .candidates import CandidateTables, dumps
 from .desk import DeskTables
 from .inventory import InventoryTables
 from .notify import NotifyTables
+from .retention import RetentionTables
 from .rows import RegistryLoad, fix_batch
-from .schema import MIGRATIONS, SCHEMA_VERSION, split_sql
+from .schema import AUDIT_REKEY, MIGRATIONS, SCHEMA_VERSION, split_sql
 
 DEFAULT_DB = "geomonitor.db"
 DB_ENV = "GEOMONITOR_DB"
@@ -52,7 +54,9 @@ class StorePermissionWarning(UserWarning):
     """A store that other users of the machine can read (it holds location histories)."""
 
 
-class Store(CandidateTables, InventoryTables, DeskTables, NotifyTables):
+class Store(
+    CandidateTables, InventoryTables, DeskTables, AuditTables, NotifyTables, RetentionTables
+):
     """A geomonitor SQLite database.
 
     Parameters
@@ -147,6 +151,12 @@ class Store(CandidateTables, InventoryTables, DeskTables, NotifyTables):
             with self.transaction():
                 for stmt in split_sql(MIGRATIONS[i]):
                     self.db.execute(stmt)
+                if i + 1 == AUDIT_REKEY:
+                    rekey(self.db, self.audit_key())
+                    self.db.execute(
+                        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log "
+                        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+                    )
                 self.db.execute(f"PRAGMA user_version={i + 1}")
 
     @contextmanager
@@ -160,8 +170,10 @@ class Store(CandidateTables, InventoryTables, DeskTables, NotifyTables):
             yield self.db
         except BaseException:
             self.db.execute("ROLLBACK")
+            self._audit_tip = None
             raise
         self.db.execute("COMMIT")
+        self.write_audit_checkpoint()
 
     # ------------------------------------------------------------------ registry
     def load_registry(self, registry: Registry, source: str | None = None) -> RegistryLoad:

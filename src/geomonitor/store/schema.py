@@ -292,7 +292,60 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notification_attempts_id ON notification_attempts(notification_id, seq);
     """,
+    # 9: the law: the audit log becomes the consultation log (purpose, allowed or refused,
+    # whose district, which subjects) chained by a keyed hash; login attempts keyed by a
+    # hash of the name typed (never the name) and recorded before the password is checked;
+    # desk accounts bound to an operating-system account; legal holds and withdrawals of
+    # consent; append-only tables that only a retention run (a row in retention_active,
+    # inside its transaction) may delete from
+    """
+    ALTER TABLE audit_log ADD COLUMN purpose TEXT;
+    ALTER TABLE audit_log ADD COLUMN outcome TEXT NOT NULL DEFAULT 'ok';
+    ALTER TABLE audit_log ADD COLUMN district TEXT;
+    ALTER TABLE audit_log ADD COLUMN subjects TEXT;
+    CREATE INDEX audit_log_district ON audit_log(district, seq);
+    DROP TRIGGER audit_log_append_only;
+    ALTER TABLE users ADD COLUMN os_account TEXT;
+    DROP TABLE login_attempts;
+    CREATE TABLE login_attempts (
+        seq INTEGER PRIMARY KEY,
+        name_key TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        ok INTEGER
+    );
+    CREATE INDEX login_attempts_name ON login_attempts(name_key, at);
+    CREATE INDEX login_attempts_origin ON login_attempts(origin, at);
+    CREATE TABLE legal_holds (
+        subject_id TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        by TEXT NOT NULL
+    );
+    CREATE TABLE withdrawals (
+        subject_id TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        by TEXT NOT NULL
+    );
+    CREATE TABLE retired_subjects (
+        subject_id TEXT PRIMARY KEY,
+        data_end INTEGER NOT NULL,
+        removed_at INTEGER NOT NULL
+    );
+    CREATE TABLE retention_active (run INTEGER PRIMARY KEY);
+    DROP TRIGGER review_events_no_delete;
+    CREATE TRIGGER review_events_no_delete BEFORE DELETE ON review_events
+    WHEN NOT EXISTS (SELECT 1 FROM retention_active)
+    BEGIN SELECT RAISE(ABORT, 'review history is append-only'); END;
+    DROP TRIGGER tag_events_no_delete;
+    CREATE TRIGGER tag_events_no_delete BEFORE DELETE ON tag_events
+    WHEN NOT EXISTS (SELECT 1 FROM retention_active)
+    BEGIN SELECT RAISE(ABORT, 'tag history is append-only'); END;
+    """,
 ]
+#: migrations that finish in Python (the audit log's rows chained again with the key)
+AUDIT_REKEY = 9
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -68,6 +68,21 @@ class Audit:
     until: int = 0
     #: fixes were judged to this instant (the latest fix the store holds, at most until)
     seen: int = 0
+    #: the one district this audit is cut down to (None: the force)
+    scope: str | None = None
+
+    def of_district(self, name: str) -> Audit:
+        """The same audit for one district's readers: its figures and findings only (no
+        force total, no other district, no unit in stock)."""
+        return Audit(
+            self.month,
+            [r for r in self.rows if r.district == name],
+            [f for f in self.findings if f.district == name],
+            {m: {d: v for d, v in t.items() if d == name} for m, t in self.trend.items()},
+            self.until,
+            self.seen,
+            name,
+        )
 
 
 def monthly(
@@ -217,7 +232,7 @@ def render(audit: Audit, store: Store) -> str:
     by_state: dict[str, Counter] = {r.district: Counter() for r in audit.rows}
     for states in lines.values():
         s = state_at(states, hi - 1)
-        if s is not None and s.district in names:
+        if s is not None and names.get(s.district) in by_state:
             by_state[names[s.district]][s.state] += 1
     env = Environment(
         loader=PackageLoader("geomonitor.app", "templates"),
@@ -231,8 +246,8 @@ def render(audit: Audit, store: Store) -> str:
         fixes_to=local_time(audit.seen) if audit.seen < hi else None,
         title=title,
         columns=COLUMNS[2:],
-        force=audit.rows[-1],
-        districts=audit.rows[:-1],
+        force=None if audit.scope else audit.rows[-1],
+        districts=audit.rows if audit.scope else audit.rows[:-1],
         findings_of={
             r.district: [f for f in audit.findings if f.district == r.district] for r in audit.rows
         },

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from datetime import date, datetime
 from typing import Any
 
@@ -17,7 +16,7 @@ from ...model.times import UK, from_datetime, parse_ts
 from ..health import timeline_rows, timelines
 from ..tables import candidate_table, device_table, show
 from .common import db_arg, open_store
-from .desk import add_review_parsers, login_name, review_lines, run_review
+from .desk import add_review_parsers, review_lines, run_review
 
 ZONE_KINDS = ("exclusion_zone", "outside_inclusion_zone")
 
@@ -73,9 +72,9 @@ def run_alerts(args: argparse.Namespace) -> int:
     if c is None and gone is None:
         print(f"geomonitor: no candidate {args.id}", file=sys.stderr)
         return 1
-    if args.action == "show":  # every view of a candidate's details is in the audit log
-        with open_store(args) as st, st.transaction():
-            st.audit(int(time.time() * 1000), f"cli:{login_name()}", "view", args.id, "cli")
+    shown = c if c is not None else gone[0] if gone is not None else None
+    if args.consult is not None and shown is not None:  # whose data the log says it was
+        args.consult.about([shown.subject_id])
     if args.action == "history":
         for line in history_lines(hist):
             print(line)
@@ -131,6 +130,8 @@ def _list(args: argparse.Namespace) -> int:
         and (until is None or c.opened_at < until)
     )
     shown = cands if args.limit <= 0 else cands[: args.limit]
+    if args.consult is not None:
+        args.consult.about(c.subject_id for c in shown)
     if args.format == "jsonl":
         for cand in shown:
             print(json.dumps({**cand.to_json(), "severity": severity(cand)}))
@@ -239,6 +240,9 @@ def run_devices(args: argparse.Namespace) -> int:
 
 
 def run_rejected(args: argparse.Namespace) -> int:
+    if args.show_raw and not args.purpose:
+        raise InputError("--show-raw shows records as received (personal data): say why "
+                         "with --purpose TEXT")  # fmt: skip
     with open_store(args) as st:
         counts = st.rejection_counts()
         if not counts:

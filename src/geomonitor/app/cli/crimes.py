@@ -68,6 +68,8 @@ def run_crimes(args: argparse.Namespace) -> int:
         print(f"geomonitor: refused {refused.message}", file=sys.stderr)
     with open_store(args) as st:
         summary = run_batch(st, crimes, bad, args.out, cfg, not args.no_maps, args.offline)
+    args.consult.about(s for r in summary["results"] for s in r["hits"])
+    args.consult.detail = f"{len(crimes)} crimes"
     rows = [[r["crime_ref"], r["type"], str(len(r["hits"])), str(len(r["eliminated"])),
              str(len(r["cannot_eliminate"]))] for r in summary["results"]]  # fmt: skip
     show(table(["crime", "type", "hits", "eliminated", "cannot eliminate"], rows))

@@ -13,8 +13,8 @@ from typing import Any
 
 from ...model.errors import InputError
 from ...model.text import local_short
-from ..desk.accounts import MIN_PASSWORD, add_user, user_of
-from ..desk.review import DISMISS_REASONS, OUTCOMES, ROLES, Desk
+from ..desk.accounts import MIN_PASSWORD, add_user, authenticate, set_disabled, user_of
+from ..desk.review import DISMISS_REASONS, OUTCOMES, ROLES, Desk, User
 from ..tables import show, table
 from .common import db_arg, open_store
 
@@ -40,7 +40,13 @@ def add_review_parsers(asub: Any, run: Any) -> None:
     for name in ACTIONS:
         p = asub.add_parser(name, help=helps[name])
         p.add_argument("id")
-        p.add_argument("--as", dest="user", help="your desk account (default $GEOMONITOR_USER)")
+        p.add_argument(
+            "--as",
+            dest="user",
+            help="your desk account (default $GEOMONITOR_USER, or the account bound to your login)",
+        )
+        p.add_argument("--password-stdin", action="store_true",
+                       help="read the account's password from stdin")  # fmt: skip
         if name == "dismiss":
             p.add_argument("--reason", required=True, choices=DISMISS_REASONS)
             p.add_argument("--text", help="details (required for 'other')")
@@ -54,15 +60,39 @@ def add_review_parsers(asub: Any, run: Any) -> None:
         p.set_defaults(func=run)
 
 
-def run_review(args: argparse.Namespace) -> int:
+def _review_user(st: Any, args: argparse.Namespace, now: int) -> User:
+    """The desk account a review command acts as: one bound to this operating-system login
+    (``users bind``), or one whose password is given; never a name alone."""
+    me = login_name()
     name = args.user or os.environ.get("GEOMONITOR_USER")
     if not name:
-        raise InputError("say who you are: --as USER (a desk account) or $GEOMONITOR_USER")
-    with open_store(args) as st:
+        bound = [u["username"] for u in st.users() if u["os_account"] == me]
+        if len(bound) != 1:
+            raise InputError("say who you are: --as USER (a desk account) or $GEOMONITOR_USER")
+        name = bound[0]
+    u = st.user(name)
+    if u is not None and u["os_account"] and u["os_account"] == me:
         user = user_of(st, name)
         if user is None:
-            raise InputError(f"no enabled desk account {name!r} (geomonitor users add)")
-        desk = Desk(st, user, f"cli:{login_name()}", int(time.time() * 1000))
+            raise InputError(f"the desk account {name!r} is disabled")
+        return user
+    if args.password_stdin:
+        pw = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        pw = getpass.getpass(f"password of {name}: ")
+    else:
+        raise InputError(
+            f"acting as {name!r} needs its password (--password-stdin) or this login bound "
+            f"to it ('geomonitor users bind {name} --os-user {me}')"
+        )
+    return authenticate(st, name, pw, f"cli:{me}", now)
+
+
+def run_review(args: argparse.Namespace) -> int:
+    with open_store(args) as st:
+        now = int(time.time() * 1000)
+        user = _review_user(st, args, now)
+        desk = Desk(st, user, f"cli:{login_name()}", now)
         a = args.action
         if a == "ack":
             it = desk.acknowledge(args.id)
@@ -96,6 +126,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--role", required=True, choices=list(ROLES))
     p.add_argument("--district", required=True, help="district code or name, or 'all'")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--os-user", help="an operating-system login that may act as it without "
+                   "a password on the command line")  # fmt: skip
     db_arg(p)
     p = uss.add_parser("list", help="every account")
     db_arg(p)
@@ -103,6 +135,12 @@ def add_parser(sub: Any) -> None:
         p = uss.add_parser(name, help=f"{name} an account")
         p.add_argument("username")
         db_arg(p)
+    p = uss.add_parser("bind", help="let an operating-system login act as an account on the "
+                       "command line without its password")  # fmt: skip
+    p.add_argument("username")
+    p.add_argument("--os-user", help="the login name (default: yours); --clear to unbind")
+    p.add_argument("--clear", action="store_true")
+    db_arg(p)
     us.set_defaults(func=run_users)
 
     p = sub.add_parser("desk", help="serve the web desk (127.0.0.1 by default)")
@@ -130,20 +168,31 @@ def run_users(args: argparse.Namespace) -> int:
         if args.action == "add":
             u = add_user(st, args.username, _password(args), args.role, args.district,
                          f"cli:{login_name()}", now)  # fmt: skip
+            if args.os_user:
+                with st.transaction():
+                    st.bind_os_account(u.username, args.os_user)
             print(f"{u.username}: {u.role}, district {u.district}")
         elif args.action == "list":
             rows = [
                 [u["username"], u["role"], u["district"], local_short(u["created_at"]),
-                 u["created_by"], "disabled" if u["disabled"] else ""]
+                 u["created_by"], u["os_account"] or "", "disabled" if u["disabled"] else ""]
                 for u in st.users()
             ]  # fmt: skip
-            show(table(["user", "role", "district", "created", "by", ""], rows))
+            show(table(["user", "role", "district", "created", "by", "login", ""], rows))
         else:
-            if st.user(args.username) is None:
+            acct = st.user(args.username)
+            if acct is None:
                 raise InputError(f"no account {args.username!r}")
-            with st.transaction():
-                st.set_disabled(args.username, args.action == "disable")
-                st.audit(now, f"cli:{login_name()}", f"{args.action}_user", args.username, "cli")
+            if args.action == "bind":
+                os_user = None if args.clear else (args.os_user or login_name())
+                with st.transaction():
+                    st.bind_os_account(args.username, os_user)
+                    st.audit(now, f"cli:{login_name()}", "bind_user", args.username, "cli",
+                             f"os_account={os_user}", district=acct["district"])  # fmt: skip
+                print(f"{args.username}: " + (f"bound to {os_user}" if os_user else "unbound"))
+                return 0
+            set_disabled(st, args.username, args.action == "disable", f"cli:{login_name()}",
+                         "cli", now, acct["district"])  # fmt: skip
             print(f"{args.username}: {args.action}d")
     return 0
 

@@ -85,11 +85,14 @@ def run_map(args: argparse.Namespace) -> int:
         elif args.action == "alert":
             out = args.out or DEFAULT_DIR / f"alert-{args.id}{off}.html"
             path = alert_map(st, args.id, out, args.offline)
+            c = st.candidate(args.id)
+            args.consult.about([c.subject_id] if c else [])
         elif args.action == "trail":
             lo, hi = parse_when(args.start, "--from"), parse_when(args.end, "--to")
             assert lo is not None and hi is not None
             out = args.out or DEFAULT_DIR / f"trail-{args.subject}-{_stamp(lo)}{off}.html"
             path = trail_map(st, args.subject, lo, hi, out, args.offline)
+            args.consult.about([args.subject])
         else:
             name = (args.district or "all").lower().replace(" ", "-")
             out = args.out or DEFAULT_DIR / f"zones-{name}{off}.html"

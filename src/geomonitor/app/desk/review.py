@@ -12,7 +12,9 @@ decides and notes; a ``supervisor`` also reopens and reads the audit log. Everyb
 only their own district's candidates (a force-wide account has district ``all``): any
 other id is "not found", as if it did not exist.
 
-Every view of a candidate's details and every action goes to the audit log.
+Every action goes to the audit log; what a user looks at is recorded by the desk or the
+command that showed it (:mod:`geomonitor.app.consult`), with the subjects :meth:`Desk.get`
+and :meth:`Desk.saw` note on ``consult``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from typing import Any
 
 from ...model.candidate import SEVERITIES, Candidate, severity
 from ...model.errors import InputError
+from ...model.text import free_text
 from ...store.domain import Store
+from ..consult import Consultation
 
 OUTCOMES = (
     "dismissed",
@@ -96,8 +100,10 @@ class Desk:
     """The review workflow over a store, for one user, from one place (``origin``: an IP
     address or ``cli``)."""
 
-    def __init__(self, store: Store, user: User, origin: str, now: int):
+    def __init__(self, store: Store, user: User, origin: str, now: int,
+                 consult: Consultation | None = None):  # fmt: skip
         self.store, self.user, self.origin, self.now = store, user, origin, now
+        self.consult = consult
         self._districts = {s.id: s.district for s in store.current_registry().subjects.values()}
 
     # ------------------------------------------------------------------ reading
@@ -128,25 +134,31 @@ class Desk:
         flagged for another look."""
         return queue_of(self.items(), district, kind, state, since, until, open_only)
 
-    def get(self, cid: str, audit: bool = True) -> Item:
-        """One candidate the user may see (the view is audited); NotFound otherwise."""
+    def get(self, cid: str) -> Item:
+        """One candidate the user may see (noted on the consultation); NotFound otherwise."""
         c = self.store.candidate(cid)
         if c is None or not self.user.sees(self._districts.get(c.subject_id)):
             raise NotFound(f"no candidate {cid}")
-        if audit:
-            with self.store.transaction():
-                self.store.audit(self.now, self.user.username, "view", cid, self.origin)
-        return self._item(c, {cid: self.store.review(cid)}, self.store.last_changed(cid))
+        it = self._item(c, {cid: self.store.review(cid)}, self.store.last_changed(cid))
+        self.saw([it])
+        return it
+
+    def saw(self, items: list[Item]) -> list[Item]:
+        """Note on the consultation whose data the user is shown; returns ``items``."""
+        if self.consult is not None:
+            self.consult.about((it.candidate.subject_id for it in items),
+                               (it.district for it in items))  # fmt: skip
+        return items
 
     def history(self, cid: str) -> list[dict[str, Any]]:
-        self.get(cid, audit=False)
+        self.get(cid)
         return self.store.review_history(cid)
 
     # ------------------------------------------------------------------ acting
     def _act(self, what: str, cid: str) -> Item:
         if not self.user.may(what):
             raise NotAllowed(f"{self.user.username} ({self.user.role}) may not {what}")
-        return self.get(cid, audit=False)
+        return self.get(cid)
 
     def _save(self, it: Item, action: str, state: str, outcome: str | None,
               reason: str | None, note: str | None, decided: int | None) -> Item:  # fmt: skip
@@ -157,8 +169,9 @@ class Desk:
             parts = [f"outcome={outcome}", f"reason={reason}"] if action == "decide" else [
                 f"state={state}", f"reason={reason}"]  # fmt: skip
             detail = " ".join(p for p in parts if not p.endswith("=None"))
-            self.store.audit(self.now, self.user.username, action, cid, self.origin, detail)
-        return self.get(cid, audit=False)
+            self.store.audit(self.now, self.user.username, action, cid, self.origin, detail,
+                             district=it.district, subjects=[it.candidate.subject_id])  # fmt: skip
+        return self.get(cid)
 
     def acknowledge(self, cid: str) -> Item:
         it = self._act("ack", cid)
@@ -211,11 +224,12 @@ class Desk:
         return self._save(it, "reopen", "acknowledged", None, reason, None, None)
 
     def audit_log(self, limit: int = 500) -> list[dict[str, Any]]:
+        """The latest rows of the audit log: of the user's district only (rows about its
+        data or its accounts), every row for a force-wide supervisor."""
         if not self.user.may("audit"):
             raise NotAllowed(f"{self.user.username} ({self.user.role}) may not read the audit log")
-        with self.store.transaction():
-            self.store.audit(self.now, self.user.username, "read_audit_log", None, self.origin)
-        return self.store.audit_log(limit)
+        scope = None if self.user.district == ALL else self.user.district
+        return self.store.audit_log(limit, district=scope)
 
 
 def queue_of(
@@ -253,7 +267,4 @@ def queue_of(
 
 
 def _clean(text: str | None) -> str:
-    t = (text or "").strip()
-    if len(t) > MAX_NOTE:
-        raise ReviewError(f"text over {MAX_NOTE} characters")
-    return t
+    return free_text(text, "text", MAX_NOTE)

@@ -26,7 +26,8 @@ from ...model.errors import InputError
 from ...model.text import duration, local_short, local_time
 from ...model.times import MS_PER_DAY, parse_ts
 from ...store.domain import Store
-from ..audit.report import local_month, monthly, render
+from ..audit.report import local_month, month_bounds, monthly, render
+from ..consult import ROUTES, WRITE, Consultation
 from ..health import health, timeline_rows, timelines
 from ..maps.alert import alert_map
 from ..maps.curfew import curfew_map
@@ -37,8 +38,11 @@ from .accounts import (
     add_user,
     login,
     logout,
+    same_token,
     session_of,
+    set_disabled,
 )
+from .limits import BodyLimit
 from .review import (
     ALL,
     DISMISS_REASONS,
@@ -124,7 +128,7 @@ class Web:
 
     @staticmethod
     def csrf_ok(s: Session, token: str | None) -> bool:
-        return bool(token) and secrets.compare_digest(s.csrf, token or "")
+        return same_token(s.csrf, token)
 
     def login_form(self, request: Request, status: int = 200, error: str | None = None) -> Response:
         token = secrets.token_urlsafe(24)
@@ -134,26 +138,46 @@ class Web:
 
     def with_desk(self, request: Request, fn: Callable[[Store, Session, Desk], Response],
                   api: bool = False) -> Response:  # fmt: skip
-        """Run ``fn`` for the logged-in user; errors become the right status."""
+        """Run ``fn`` for the logged-in user; errors become the right status. What the
+        route consults (:data:`~geomonitor.app.consult.ROUTES`) is recorded once, allowed
+        or refused."""
+        route = request.scope.get("route")
+        kind = ROUTES[(request.method, getattr(route, "path", ""))]
         with self.store() as st:
             s = session_of(st, request.cookies.get(COOKIE), _now())
             if s is None:
                 if api:
                     return JSONResponse({"error": "log in first"}, status_code=401)
                 return RedirectResponse("/login", status_code=303)
-            desk = Desk(st, s.user, self.origin(request), _now())
+            now = _now()
+            consult = None
+            if kind is not None:
+                consult = Consultation(kind, s.user.username, self.origin(request),
+                                       s.user.district, target=_target(request))  # fmt: skip
+            desk = Desk(st, s.user, self.origin(request), now, consult)
             status = 400
             try:
-                return fn(st, s, desk)
+                resp = fn(st, s, desk)
+                if consult is not None and kind is not WRITE and resp.status_code < 400:
+                    consult.record(st, now)
+                return resp
             except NotFound as e:
                 status, message = 404, str(e)
             except NotAllowed as e:
                 status, message = 403, str(e)
             except InputError as e:
                 message = str(e)
+            if consult is not None and status in (403, 404):
+                consult.record(st, now, refused=message)
             if api:
                 return JSONResponse({"error": message}, status_code=status)
             return self.page(request, "error.html", s, status=status, message=message)
+
+
+def _target(request: Request) -> str | None:
+    """What a request is about, for the log: its path's ids, or its query."""
+    ids = [str(v) for k, v in request.path_params.items() if k not in ("action", "what")]
+    return " ".join(ids) or (str(request.url.query)[:200] or None)
 
 
 def create_app(db: Path) -> FastAPI:
@@ -182,7 +206,11 @@ def create_app(db: Path) -> FastAPI:
     _documents(app, web)
     _health(app, web)
     _api(app, web)
-    return app
+    for r in app.routes:  # one place says what each route consults: none may be missing
+        for m in getattr(r, "methods", None) or ():
+            if m != "HEAD" and (m, getattr(r, "path", "")) not in ROUTES:
+                raise RuntimeError(f"{m} {getattr(r, 'path', r)}: not in consult.ROUTES")
+    return BodyLimit(app)  # type: ignore[return-value]
 
 
 def _login_routes(app: FastAPI, web: Web) -> None:
@@ -193,8 +221,7 @@ def _login_routes(app: FastAPI, web: Web) -> None:
     @app.post("/login")
     def login_post(request: Request, username: str = Form(""), password: str = Form(""),
                    csrf: str = Form("")) -> Response:  # fmt: skip
-        expected = request.cookies.get(LOGIN_CSRF) or ""
-        if not expected or not secrets.compare_digest(expected, csrf):
+        if not same_token(request.cookies.get(LOGIN_CSRF), csrf):
             return web.page(request, "error.html", None, status=403,
                             message="the form expired or did not come from this site")  # fmt: skip
         with web.store() as st:
@@ -248,8 +275,8 @@ def _pages(app: FastAPI, web: Web) -> None:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             f = _filters(request)
             seen = desk.items()
-            items = queue_of(seen, _district_filter(st, f["district"]), f["kind"], f["state"],
-                             f["since"], f["until"])  # fmt: skip
+            items = desk.saw(queue_of(seen, _district_filter(st, f["district"]), f["kind"],
+                                      f["state"], f["since"], f["until"]))  # fmt: skip
             names = {c: d.name for c, d in st.current_registry().districts.items()}
             kinds = sorted({it.candidate.kind for it in seen})
             return web.page(request, "queue.html", s, items=items, names=names, kinds=kinds,
@@ -296,8 +323,8 @@ def _pages(app: FastAPI, web: Web) -> None:
             items = queue_of(theirs)
             decided = [it for it in theirs if it.state not in ("new", "acknowledged")]
             conds = [(o, c) for o, c in reg.conditions() if o.subject_id == sid]
-            with st.transaction():
-                st.audit(desk.now, s.user.username, "view_subject", sid, desk.origin)
+            if desk.consult is not None:
+                desk.consult.about([sid], [subj.district])
             name = reg.districts[subj.district].name
             return web.page(request, "subject.html", s, sid=sid, items=items, decided=decided,
                             district=name, conditions=conds)  # fmt: skip
@@ -334,11 +361,11 @@ def _pages(app: FastAPI, web: Web) -> None:
                 return web.page(request, "error.html", s, status=403, message="missing CSRF token")
             if what not in ("disable", "enable") or username == s.user.username:
                 raise InputError(f"cannot {what} {username}")
-            if username not in {u["username"] for u in manageable(st, s.user)}:
+            theirs = {u["username"]: u for u in manageable(st, s.user)}
+            if username not in theirs:
                 raise NotFound(f"no account {username}")
-            with st.transaction():
-                st.set_disabled(username, what == "disable")
-                st.audit(desk.now, s.user.username, f"{what}_user", username, desk.origin)
+            set_disabled(st, username, what == "disable", s.user.username, desk.origin,
+                         desk.now, theirs[username]["district"])  # fmt: skip
             return RedirectResponse("/accounts", status_code=303)
 
         return web.with_desk(request, go)
@@ -347,7 +374,7 @@ def _pages(app: FastAPI, web: Web) -> None:
     def audit_page(request: Request) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             rows = desk.audit_log()
-            return web.page(request, "audit.html", s, rows=rows, chain_ok=st.audit_chain_ok())
+            return web.page(request, "audit.html", s, rows=rows, chain_ok=st.audit_verify().ok)
 
         return web.with_desk(request, go)
 
@@ -361,9 +388,8 @@ def _health(app: FastAPI, web: Web) -> None:
             if not s.user.may("audit"):
                 raise NotAllowed(f"{s.user.username} ({s.user.role}) may not read the health page")
             span = min(max(days, 1), 31)
-            h = health(st, desk.now - span * MS_PER_DAY, desk.now, desk.now)
-            with st.transaction():
-                st.audit(desk.now, s.user.username, "view_health", f"{span}d", desk.origin)
+            scope = None if s.user.district == ALL else s.user.district
+            h = health(st, desk.now - span * MS_PER_DAY, desk.now, desk.now, scope)
             return web.page(request, "health.html", s, h=h, days=span)
 
         return web.with_desk(request, go)
@@ -375,7 +401,7 @@ def _documents(app: FastAPI, web: Web) -> None:
     @app.get("/candidates/{cid}/map", response_class=HTMLResponse)
     def candidate_map(request: Request, cid: str) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
-            desk.get(cid, audit=False)  # the page's view is audited; its map is part of it
+            desk.get(cid)
             with tempfile.TemporaryDirectory() as tmp:
                 path = alert_map(st, cid, Path(tmp) / "m.html", offline=True)
                 return web.doc(path.read_text(encoding="utf-8"))
@@ -385,10 +411,16 @@ def _documents(app: FastAPI, web: Web) -> None:
     @app.get("/reports/audit", response_class=HTMLResponse)
     def audit_report(request: Request, month: str | None = None) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
+            if not s.user.may("audit"):
+                raise NotAllowed(f"{s.user.username} ({s.user.role}) may not read the tag audit")
             m = month or local_month(desk.now)
-            with st.transaction():
-                st.audit(desk.now, s.user.username, "view_tag_audit", m, desk.origin)
-            return web.doc(render(monthly(st, m, now=desk.now), st))
+            month_bounds(m)  # a month that is not one is refused before anything is read
+            audit = monthly(st, m, now=desk.now)
+            if s.user.district != ALL:
+                audit = audit.of_district(web.district_name(s.user.district))
+            if desk.consult is not None:
+                desk.consult.about(districts=[s.user.district])
+            return web.doc(render(audit, st))
 
         return web.with_desk(request, go)
 
@@ -402,8 +434,9 @@ def _documents(app: FastAPI, web: Web) -> None:
                 raise NotFound(f"no district {district}")
             if not code or code == ALL:
                 raise InputError("choose a district: /maps/curfew?district=Leeds")
-            with st.transaction():
-                st.audit(desk.now, s.user.username, "view_curfew_map", code, desk.origin)
+            if desk.consult is not None:
+                desk.consult.about((x.id for x in st.current_registry().subjects.values()
+                                    if x.district == code), [code])  # fmt: skip
             with tempfile.TemporaryDirectory() as tmp:
                 path = curfew_map(st, code, desk.now, Path(tmp) / "c.html", offline=True)
                 return web.doc(path.read_text(encoding="utf-8"))
@@ -420,8 +453,8 @@ def _api(app: FastAPI, web: Web) -> None:
 
         def go(st: Store, s: Session, desk: Desk) -> Response:
             f = _filters(request)
-            items = desk.queue(_district_filter(st, f["district"]), f["kind"], f["state"],
-                               f["since"], f["until"])  # fmt: skip
+            items = desk.saw(desk.queue(_district_filter(st, f["district"]), f["kind"],
+                                        f["state"], f["since"], f["until"]))  # fmt: skip
             return JSONResponse([it.to_json() for it in items])
 
         return web.with_desk(request, go, api=True)

@@ -92,7 +92,9 @@ class Consumer(ABC):
         self.cfg = cfg
         self.store = store or Store(cfg.store)
         self.state = StreamState(self.store)
-        self.registry: Registry = self.store.current_registry()
+        self.registry: Registry = self.store.monitored_registry()
+        #: fixes refused by law (withdrawn consent, data removed), read at start
+        self.refused = self.store.refused_spans(self.store.current_registry())
         self.store_id = self.state.store_id()
         self.engine: Engine | None = None
         self.stats = StreamStats()

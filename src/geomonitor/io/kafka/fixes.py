@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from ...model.rejection import Rejection
 from ..conflicts import refuse_conflicts
+from ..consent import withhold
 from ..decode import Clock, decode_fixes, wall_clock_ms
 from .base import TopicConsumer, log
 from .messages import Outbox, records_of
@@ -71,6 +72,7 @@ class FixesConsumer(TopicConsumer):
             Clock(wall, int(self.cfg.max_future_minutes * 60_000)),
             frozenset(self.cfg.keep_fields),
         )
+        withhold(part, source, self.refused)
         conflicts = refuse_conflicts(self.engine, part, source)
         batch = part.items
         res = self.engine.process(batch)
