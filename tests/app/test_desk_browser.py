@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from geomonitor.app.desk.accounts import add_user
-from geomonitor.app.desk.web import create_app
+from geomonitor.app.desk.web import server_config
 from geomonitor.rules.feed.family import outage_candidate
 from geomonitor.rules.feed.watch import Outage
 from geomonitor.store.domain import Store
@@ -32,8 +32,7 @@ def server(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(tmp_path / "d.db"), host="127.0.0.1",
-                                        port=port, log_level="warning"))  # fmt: skip
+    srv = uvicorn.Server(server_config(tmp_path / "d.db", "127.0.0.1", port))
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()
     deadline = time.monotonic() + 20

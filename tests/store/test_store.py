@@ -124,3 +124,33 @@ def test_transaction_is_all_or_nothing(store):
         store.insert_fixes([fix_at(0, 0, 1)])
         raise RuntimeError("crash mid-chunk")
     assert store.fix_count() == 0
+
+
+def test_a_schema_8_audit_log_is_chained_with_the_key_when_migrated(tmp_path):
+    """A store from before the keyed log: its rows (the old SHA-256 chain) are chained
+    again with the key and a checkpoint written, so the log verifies and goes on."""
+    import hashlib
+
+    from geomonitor.store.schema import MIGRATIONS, split_sql
+
+    db = tmp_path / "old.db"
+    x = sqlite3.connect(db)
+    for i in range(8):
+        for stmt in split_sql(MIGRATIONS[i]):
+            x.execute(stmt)
+    x.execute("PRAGMA user_version=8")
+    prev = "0" * 64
+    for i in range(3):
+        h = hashlib.sha256(f"{prev}{i}".encode()).hexdigest()
+        x.execute("INSERT INTO audit_log (at, actor, action, target, origin, detail, prev_hash, "
+                  "hash) VALUES (?,?,?,?,?,?,?,?)",
+                  (i, "sam", "view", "C-1", "cli", None, prev, h))  # fmt: skip
+        prev = h
+    x.commit()
+    x.close()
+    db.chmod(0o600)
+    with Store(db) as st:
+        v = st.audit_verify()
+        assert st.schema_version == SCHEMA_VERSION and v.ok and v.rows == 3 == v.checkpoint_seq
+        st.audit(10, "sam", "view", "C-2", "cli")
+        assert st.audit_verify().ok and [r["seq"] for r in st.audit_log()] == [4, 3, 2, 1]

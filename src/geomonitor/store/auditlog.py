@@ -236,11 +236,14 @@ class AuditTables:
             v.broken_at = v.last_seq + 1
 
 
-def rekey(db: sqlite3.Connection, key: bytes) -> None:
-    """Chain the rows of a log written before the keyed hash (schema 9) with the key."""
-    prev = GENESIS
+def rekey(db: sqlite3.Connection, key: bytes) -> tuple[int, str] | None:
+    """Chain the rows of a log written before the keyed hash (schema 9) with the key (and
+    number them 1, 2, ... as the chain expects); the last row's number and hash."""
+    prev, tip = GENESIS, None
     rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log ORDER BY seq").fetchall()
-    for row in rows:
-        digest = row_mac(key, prev, tuple(row))
-        db.execute("UPDATE audit_log SET prev_hash=?, hash=? WHERE seq=?", (prev, digest, row[0]))
-        prev = digest
+    for n, row in enumerate(rows, 1):
+        digest = row_mac(key, prev, (n, *row[1:]))
+        db.execute("UPDATE audit_log SET seq=?, prev_hash=?, hash=? WHERE seq=?",
+                   (n, prev, digest, row[0]))  # fmt: skip
+        prev, tip = digest, (n, digest)
+    return tip

@@ -152,7 +152,7 @@ class Store(
                 for stmt in split_sql(MIGRATIONS[i]):
                     self.db.execute(stmt)
                 if i + 1 == AUDIT_REKEY:
-                    rekey(self.db, self.audit_key())
+                    self._audit_tip = rekey(self.db, self.audit_key())
                     self.db.execute(
                         "CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log "
                         "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"

@@ -146,6 +146,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("desk", help="serve the web desk (127.0.0.1 by default)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS",
+                   help="a reverse proxy whose X-Forwarded-For is believed (repeatable; "
+                   "default: none, the socket's address is the client's)")  # fmt: skip
     db_arg(p)
     p.set_defaults(func=run_desk)
 
@@ -200,7 +203,7 @@ def run_users(args: argparse.Namespace) -> int:
 def run_desk(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ..desk.web import create_app
+    from ..desk.web import server_config
     from .common import default_db_path
 
     db = args.db or default_db_path()
@@ -211,5 +214,5 @@ def run_desk(args: argparse.Namespace) -> int:
                 f"'geomonitor users add NAME --role supervisor --district all --db {db}'"
             )
     print(f"geomonitor desk on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
-    uvicorn.run(create_app(db), host=args.host, port=args.port, log_level="warning")
+    uvicorn.Server(server_config(db, args.host, args.port, tuple(args.trusted_proxy))).run()
     return 0

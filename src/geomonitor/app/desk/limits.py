@@ -26,10 +26,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-class TooLarge(Exception):
-    pass
-
-
 async def _refuse(send: Send, status: int, text: str) -> None:
     body = orjson.dumps({"error": text})
     await send({"type": "http.response.start", "status": status, "headers": [
@@ -69,25 +65,30 @@ class BodyLimit:
                 await _refuse(send, 401, "log in first")
                 return
         seen = 0
-        started = False
+        started = refused = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_body:
-                    raise TooLarge
+                    # answered here and now; the application sees the client gone and
+                    # whatever it would answer is dropped
+                    refused = True
+                    if not started:
+                        await _refuse(send, 413, f"the request body is over {self.max_body} bytes")
+                    return {"type": "http.disconnect"}
             return msg
 
         async def sending(msg: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if msg["type"] == "http.response.start":
                 started = True
             await send(msg)
 
-        try:
-            await self.app(scope, limited, sending)
-        except TooLarge:
-            if not started:
-                await _refuse(send, 413, f"the request body is over {self.max_body} bytes")
+        await self.app(scope, limited, sending)

@@ -180,6 +180,24 @@ def _target(request: Request) -> str | None:
     return " ".join(ids) or (str(request.url.query)[:200] or None)
 
 
+def server_config(db: Path, host: str, port: int,
+                  trusted_proxies: tuple[str, ...] = ()) -> Any:  # fmt: skip
+    """How uvicorn serves the desk. A client's address is the socket's: ``X-Forwarded-For``
+    is believed only from the proxies named (a reverse proxy in front of the desk), never
+    from anyone else, so no client can choose the address recorded or the login limit's."""
+    import uvicorn
+
+    return uvicorn.Config(
+        create_app(db),
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=",".join(trusted_proxies) if trusted_proxies else "",
+        server_header=False,
+    )
+
+
 def create_app(db: Path) -> FastAPI:
     """The desk over the store at ``db`` (one connection per request)."""
     app = FastAPI(
