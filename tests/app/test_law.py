@@ -21,7 +21,9 @@ from fastapi.testclient import TestClient
 from geomonitor.app.cli import build_parser, leaves, main
 from geomonitor.app.consult import COMMANDS, ROUTES, WRITE
 from geomonitor.app.desk.accounts import (
+    ADDRESS_NAMES,
     FREE_FAILURES,
+    NAME_FAILURES,
     LoginRefused,
     TooManyAttempts,
     authenticate,
@@ -366,6 +368,27 @@ def test_one_names_failures_do_not_lock_out_anothers_correct_login(desk):
         login(st, "dana", PASSWORD, "198.51.100.7", now)  # dana herself waits
 
 
+def test_the_limits_per_name_from_anywhere_and_per_address_are_pinned(desk):
+    """A name guessed from many addresses: checked up to NAME_FAILURES, then held; many
+    names guessed from one address: checked up to ADDRESS_NAMES distinct names."""
+    st, _, _ = desk
+    now = int(time.time() * 1000)
+    for i in range(NAME_FAILURES):  # one failure from each of 10 addresses: all checked
+        with pytest.raises(LoginRefused):
+            authenticate(st, "dana", "not her password", f"10.1.0.{i}", now)
+    with pytest.raises(TooManyAttempts):  # the 11th, from yet another address
+        authenticate(st, "dana", PASSWORD, "10.1.0.200", now)
+    for i in range(ADDRESS_NAMES - 1):  # 9 names from one address: all checked
+        with pytest.raises(LoginRefused):
+            authenticate(st, f"nobody{i}", "a wrong password", "10.2.0.1", now)
+    assert authenticate(st, "vic", PASSWORD, "10.2.0.1", now).username == "vic"  # 10th name
+    with pytest.raises(LoginRefused):
+        authenticate(st, "nobody9", "a wrong password", "10.2.0.1", now)
+    with pytest.raises(TooManyAttempts):  # 10 distinct names failed from here: held
+        authenticate(st, "sam", PASSWORD, "10.2.0.1", now)
+    assert authenticate(st, "sam", PASSWORD, "10.2.0.2", now).username == "sam"
+
+
 def test_a_mistyped_name_is_never_stored(desk):
     st, _, db = desk
     typed = "Tr0ub4dor&3-password"
@@ -504,7 +527,7 @@ def test_the_log_verifies_and_shows_an_edit_a_rehash_a_deletion_and_a_cut(desk, 
 
     # the last rows deleted: the chain alone still links, the checkpoint does not
     out = tampered([f"DELETE FROM audit_log WHERE seq > {n - 2}"])
-    assert f"BROKEN at row {n - 1}" in out and "rows were removed" in out
+    assert f"BROKEN at row {n - 1} (" in out and "rows were removed" in out
     # a row deleted in the middle
     assert "rows 3 to 3 are missing" in tampered(["DELETE FROM audit_log WHERE seq = 3"])
     # an edit, and then every hash recomputed without the key (SHA-256, as before)
@@ -525,7 +548,8 @@ def test_the_log_verifies_and_shows_an_edit_a_rehash_a_deletion_and_a_cut(desk, 
     x.commit()
     x.close()
     assert main(["auditlog", "verify", "--db", str(db)]) == 1
-    assert "BROKEN at row 1" in capsys.readouterr().out
+    out = capsys.readouterr().out  # the first row no longer verifies under the key
+    assert "BROKEN at row 1 (" in out and "row 1 was changed" in out
     # a forged checkpoint line is not signed by the key
     restore()
     with checkpoint_path(db).open("a") as f:

@@ -192,7 +192,7 @@ def test_the_schedule_comes_from_toml_and_bad_values_are_refused(tmp_path):
     assert load_schedule(f) == Schedule(positions_days=30)
     for bad in ("positions_days = -1", "positions_days = 'long'", "forever = 1"):
         f.write_text(f"[retention]\n{bad}\n")
-        with pytest.raises(ConfigError, match=r"\[retention\]"):
+        with pytest.raises(ConfigError, match=r"retention\."):
             load_schedule(f)
 
 

@@ -22,15 +22,14 @@ records the run in the audit log with counts, never values.
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ..model.errors import ConfigError, InputError
+from ..model.errors import InputError
 from ..model.registry import FAR_FUTURE, Registry
 from ..model.text import free_text
 from ..model.times import MS_PER_DAY, MS_PER_HOUR
@@ -53,23 +52,11 @@ class Schedule:
 
 
 def load_schedule(path: str | Path | None) -> Schedule:
-    """The schedule from a TOML file's ``[retention]`` table (defaults when absent)."""
-    if path is None:
-        return Schedule()
-    try:
-        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    table = doc.get("retention", {})
-    known = {f.name for f in fields(Schedule)}
-    for k, v in table.items():
-        if k not in known:
-            raise ConfigError(f"{path}: [retention] {k}: unknown setting")
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise ConfigError(f"{path}: [retention] {k}: a whole number of days, 0 or more")
-    return Schedule(**table)
+    """The schedule from a TOML file's ``[retention]`` table and ``GEOMONITOR_RETENTION_*``
+    variables (defaults when absent); the same file the consumers read."""
+    from ..io.kafka.config import load_retention_config
+
+    return Schedule(**load_retention_config(path).model_dump())
 
 
 @dataclass

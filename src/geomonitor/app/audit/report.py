@@ -232,8 +232,9 @@ def render(audit: Audit, store: Store) -> str:
     by_state: dict[str, Counter] = {r.district: Counter() for r in audit.rows}
     for states in lines.values():
         s = state_at(states, hi - 1)
-        if s is not None and names.get(s.district) in by_state:
-            by_state[names[s.district]][s.state] += 1
+        name = names.get(s.district or "") if s is not None else None
+        if s is not None and name is not None and name in by_state:  # a scoped audit: one
+            by_state[name][s.state] += 1
     env = Environment(
         loader=PackageLoader("geomonitor.app", "templates"),
         autoescape=select_autoescape(["html"]),

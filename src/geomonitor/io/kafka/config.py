@@ -99,6 +99,17 @@ class RunSection(_Section):
     idle_exit_s: float | None = None
 
 
+class RetentionSection(_Section):
+    """The retention schedule, in days (:mod:`geomonitor.app.retention`)."""
+
+    #: a subject's fixes and vehicle reads, after their last order ends or consent ends
+    positions_days: int = Field(default=90, ge=0)
+    #: evidence of a candidate decided with an outcome other than a dismissal
+    evidence_days: int = Field(default=2190, ge=0)
+    #: rejected records (their raw text may hold a position)
+    rejected_days: int = Field(default=30, ge=0)
+
+
 class NotifySection(_Section):
     """Mail to responsible officers and duty inboxes (:mod:`geomonitor.app.notify`)."""
 
@@ -159,6 +170,7 @@ class Settings(BaseSettings):
     input: InputSection = InputSection()
     run: RunSection = RunSection()
     notify: NotifySection = NotifySection()
+    retention: RetentionSection = RetentionSection()
 
     @classmethod
     def settings_customise_sources(
@@ -312,6 +324,24 @@ def load_notify_config(
         where = _where(first["loc"])
         what = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
         raise ConfigError(f"setting {where}: {what}") from None
+    finally:
+        _ENV.reset(token)
+
+
+def load_retention_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> RetentionSection:
+    """The ``[retention]`` section of a configuration file (optional) and the environment
+    (``GEOMONITOR_RETENTION_*``, which wins)."""
+    env = os.environ if env is None else env
+    doc = _read_toml(path)
+    token = _ENV.set(env)
+    try:
+        return Settings(**doc).retention
+    except ValidationError as e:
+        first = e.errors()[0]
+        what = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError(f"setting {_where(first['loc'])}: {what}") from None
     finally:
         _ENV.reset(token)
 
