@@ -5,6 +5,7 @@ about anyone else."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import struct
 import time
 from pathlib import Path
@@ -159,6 +160,31 @@ def test_a_run_removes_what_is_due_for_real_and_nothing_else(held):
     assert again.due == [] and "fixes" not in counts
 
 
+def test_without_room_to_rewrite_the_file_the_removed_values_are_still_gone(held, monkeypatch):
+    """VACUUM needs room for a copy of the store; when it fails, the rows were zeroed as
+    they were deleted (secure_delete), so the checkpointed file holds none of them."""
+    st, db, fixes, *_ = held
+    real = st.db
+
+    class NoRoom:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def execute(self, sql, *a):
+            if sql == "VACUUM":
+                raise sqlite3.OperationalError("database or disk is full")
+            return real.execute(sql, *a)
+
+    monkeypatch.setattr(st, "db", NoRoom())
+    _, counts = run(st, Schedule(), DUE, "cli:test", "cli")
+    monkeypatch.setattr(st, "db", real)
+    assert counts["not_rewritten"] == 1 and counts["fixes"] > 0
+    gone = {r[0] for r in real.execute("SELECT ts FROM fixes WHERE tag_id='BUD-0001'")}
+    raw = _raw(db)
+    assert not any(_lat_bytes(f) in raw for f in fixes["BUD-0001"] if f.ts not in gone)
+    assert st.audit_log(1)[0]["action"] == "retention_not_rewritten"
+
+
 def test_after_a_run_the_data_cannot_come_back_and_nothing_is_judged_over_the_gap(held):
     st, _, fixes, path, a, _ = held
     run(st, Schedule(), DUE, "cli:test", "cli")
@@ -197,28 +223,39 @@ def test_the_schedule_comes_from_toml_and_bad_values_are_refused(tmp_path):
 
 
 def test_a_withdrawal_refuses_fixes_from_then_and_stops_the_judging(tmp_path, capsys):
+    """S-0001 (a zone and a nightly curfew) withdraws between their two zone visits: the
+    fixes from then are refused unkept, and nothing is judged after it: neither the
+    second visit nor the silence of the nights that follow."""
     db = tmp_path / "w.db"
     st = Store(db)
     st.load_registry(parse_registry(_doc()))
-    at = T0 + 1000 * MINUTE  # between the two zone visits of BUD-0002
-    assert main(["subject", "withdraw", "S-0002", "--at", iso(at), "--db", str(db)]) == 0
-    assert "tag BUD-0002 is due for removal" in capsys.readouterr().out
-    assert main(["subject", "withdraw", "S-0002", "--at", iso(at), "--db", str(db)]) == 2
-    fixes = _fixes("BUD-0002", 1)
+    at = T0 + 1000 * MINUTE
+    assert main(["subject", "withdraw", "S-0001", "--at", iso(at), "--db", str(db)]) == 0
+    assert "tag BUD-0001 is due for removal" in capsys.readouterr().out
+    assert main(["subject", "withdraw", "S-0001", "--at", iso(at), "--db", str(db)]) == 2
+    fixes = _fixes("BUD-0001", 1)
     path = tmp_path / "f.jsonl"
     path.write_text(_lines(fixes))
-    s, _ = replay(st, path, progress=False, received_at=END + MS_PER_DAY)
+    anpr = tmp_path / "a.jsonl"  # their declared car at a camera inside the zone
+    anpr.write_text("".join(json.dumps({"read_id": f"R-{m}", "camera_id": "CAM-0001",
+                                        "vrm": VRM, "ts": iso(T0 + m * MINUTE)}) + "\n"
+                            for m in (60, 1200)))  # fmt: skip
+    s, _ = replay(st, path, anpr, progress=False, received_at=END + MS_PER_DAY)
     after = [f for f in fixes if f.ts >= at]
     assert s.fixes_rejected == {"consent_withdrawn": len(after)}
-    stored = {r[0] for r in st.db.execute("SELECT ts FROM fixes WHERE tag_id='BUD-0002'")}
+    stored = {r[0] for r in st.db.execute("SELECT ts FROM fixes WHERE tag_id='BUD-0001'")}
     assert stored == {f.ts for f in fixes if f.ts < at}
-    zone = [c for c in st.candidates(subject_id="S-0002") if c.kind == "exclusion_zone"]
-    assert [c.opened_at for c in zone] == [T0]  # the visit after the withdrawal: none
+    theirs = st.candidates(subject_id="S-0001")
+    assert [c.opened_at for c in theirs if c.kind == "exclusion_zone"] == [T0]
+    assert [c.opened_at for c in theirs if c.kind == "vehicle_in_exclusion_zone"] == [
+        T0 + 60 * MINUTE]  # fmt: skip
+    assert not [c for c in theirs if c.opened_at >= at or c.kind == "curfew_no_signal"]
     assert all(r["raw"] == "(withheld: not kept by law)"
                for r in st.rejections(reason="consent_withdrawn"))  # fmt: skip
-    # the schedule counts from the withdrawal
-    p = plan(st, Schedule(), at + Schedule().positions_days * MS_PER_DAY)
-    assert "S-0002" in [sp.subject_id for sp in p.due]
+    # the schedule counts from the withdrawal, not the order's end
+    due = at + Schedule().positions_days * MS_PER_DAY
+    assert [sp.subject_id for sp in plan(st, Schedule(), due - 1).due] == []
+    assert [sp.subject_id for sp in plan(st, Schedule(), due).due] == ["S-0001"]
     st.close()
 
 

@@ -187,7 +187,12 @@ def run(store: Store, schedule: Schedule, at: int, by: str, origin: str,
                     orjson.dumps(summary).decode(), district="all",
                     subjects=[sp.subject_id for sp in p.due])  # fmt: skip
     if not dry_run:
-        store.scrub()
+        failed = store.scrub()
+        if failed is not None:
+            counts["not_rewritten"] = 1
+            with store.transaction():
+                store.audit(at, by, "retention_not_rewritten", None, origin, failed[:200],
+                            district="all")  # fmt: skip
     return p, counts
 
 

@@ -143,9 +143,16 @@ class RetentionTables:
         else:
             self.db.execute("DELETE FROM retention_active")
 
-    def scrub(self) -> None:
-        """Leave no copy of deleted rows: zeroed free pages, an emptied write-ahead log and
-        a rewritten file (run outside any transaction)."""
+    def scrub(self) -> str | None:
+        """Leave no copy of deleted rows: an emptied write-ahead log and a rewritten file
+        (run outside any transaction). Returns why the file could not be rewritten (no
+        room for the copy ``VACUUM`` makes), if so: the removed rows' pages were zeroed
+        as they were freed (``secure_delete``) and are in the file after the checkpoint,
+        but the file keeps its free pages until a later run."""
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.db.execute("VACUUM")
+        try:
+            self.db.execute("VACUUM")
+        except sqlite3.OperationalError as e:
+            return str(e)
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return None

@@ -4,6 +4,7 @@ what the law lets the store keep, and a person's rights over it."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,10 @@ def run_retention(args: argparse.Namespace) -> int:
     for sid, why in sorted(p.not_due.items()):
         if why != "not yet due":
             print(f"{sid}: kept ({why})")
+    if counts.pop("not_rewritten", 0):
+        print("geomonitor: the file could not be rewritten (no room for VACUUM's copy): the "
+              "removed rows are zeroed, free pages remain until the next run",
+              file=sys.stderr)  # fmt: skip
     verb = "due" if args.dry_run else "removed"
     print(f"{len(p.due)} subjects {verb}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return 0
