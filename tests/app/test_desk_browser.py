@@ -156,3 +156,34 @@ def test_the_health_page_in_a_browser(server):
         b.save_screenshot(str(keep("desk-feed-outage.png")))
     finally:
         b.quit()
+
+
+def test_a_district_supervisor_sees_their_district_only(server):
+    """A Leeds supervisor's audit log and tag audit in the browser: Leeds only, the
+    refusal of a Bradford candidate in the log, looked at as screenshots."""
+    base, ids, db = server
+    b = chrome(offline=False, local=True)
+    try:
+        _login(b, base, "brad")
+        b.get(f"{base}/candidates/{ids['Bradford'][0]}")
+        b.delete_all_cookies()
+        _login(b, base, "sam")
+        b.get(f"{base}/candidates/{ids['Bradford'][0]}")  # not found, and logged
+        b.find_element(By.ID, "audit-link").click()
+        _wait(b, lambda d: d.find_elements(By.ID, "audit"))
+        text = b.find_element(By.TAG_NAME, "main").text
+        assert "Only rows about Leeds's data and accounts" in text
+        assert "brad" not in text.split("outcome detail")[-1]
+        refused = b.find_elements(By.CSS_SELECTOR, "#audit tr.refused")
+        assert len(refused) == 1 and ids["Bradford"][0] in refused[0].text
+        assert "matches its checkpoints" in b.find_element(By.ID, "chain").text
+        b.save_screenshot(str(keep("desk-audit-log-leeds.png")))
+        b.get(f"{base}/reports/audit")
+        _wait(b, lambda d: d.find_elements(By.ID, "summary"))
+        body = b.find_element(By.TAG_NAME, "body").text
+        assert "Leeds: summary" in body and "Bradford" not in body
+        rows = b.find_elements(By.CSS_SELECTOR, "#summary tbody tr")
+        assert [r.get_attribute("data-district") for r in rows] == ["Leeds"]
+        b.save_screenshot(str(keep("desk-tag-audit-leeds.png")))
+    finally:
+        b.quit()
