@@ -161,7 +161,7 @@ def test_the_health_page_in_a_browser(server):
 def test_a_district_supervisor_sees_their_district_only(server):
     """A Leeds supervisor's audit log and tag audit in the browser: Leeds only, the
     refusal of a Bradford candidate in the log, looked at as screenshots."""
-    base, ids, db = server
+    base, ids, _ = server
     b = chrome(offline=False, local=True)
     try:
         _login(b, base, "brad")
