@@ -174,6 +174,8 @@ def run_users(args: argparse.Namespace) -> int:
             if args.os_user:
                 with st.transaction():
                     st.bind_os_account(u.username, args.os_user)
+                    st.audit(now, f"cli:{login_name()}", "bind_user", u.username, "cli",
+                             f"os_account={args.os_user}", district=u.district)  # fmt: skip
             print(f"{u.username}: {u.role}, district {u.district}")
         elif args.action == "list":
             rows = [
