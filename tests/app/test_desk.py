@@ -168,7 +168,8 @@ def test_sessions_are_secure_http_only_same_site_cookies(desk):
     assert "httponly" in cookie and "secure" in cookie and "samesite=strict" in cookie
     assert c.get("/").status_code == 200
     assert "default-src 'none'" in c.get("/").headers["content-security-policy"]
-    assert _client(db).get("/", follow_redirects=False).status_code == 303  # not logged in
+    r = _client(db).get("/", follow_redirects=False)  # not logged in: the login form, 401
+    assert r.status_code == 401 and 'id="login-form"' in r.text
     assert _client(db).get("/api/candidates").status_code == 401
 
 
@@ -197,6 +198,7 @@ def test_repeated_wrong_passwords_are_slowed(desk):
         assert _login(c, "dana", "wrong password!").status_code == 401
     r = _login(c, "dana", PASSWORD)  # even the right one is refused, unchecked, for now
     assert r.status_code == 429 and "try again in" in r.text
+    assert r.headers["Retry-After"] == re.search(r"try again in (\d+) s", r.text).group(1)
     wait = int(re.search(r"try again in (\d+) s", r.text).group(1))
     assert 1 <= wait <= 3
     time.sleep(wait + 0.2)

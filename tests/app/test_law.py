@@ -31,6 +31,7 @@ from geomonitor.app.desk.accounts import (
 )
 from geomonitor.app.desk.limits import MAX_BODY
 from geomonitor.app.desk.web import create_app, server_config
+from geomonitor.model.text import free_text
 from geomonitor.store.auditlog import GENESIS, checkpoint_path
 from geomonitor.store.domain import Store
 
@@ -112,8 +113,8 @@ def test_every_route_is_classified_and_every_personal_page_logs(desk):
     for r in app.routes:
         for m in getattr(r, "methods", None) or ():
             if m != "HEAD":
-                assert (m, r.path) in ROUTES, (m, r.path)
-                seen.add((m, r.path))
+                assert (m, r.path_format) in ROUTES, (m, r.path_format)
+                seen.add((m, r.path_format))
     assert seen == set(ROUTES)
     c = _client(db, "chief")
     cid = ids["Leeds"][0]
@@ -425,7 +426,8 @@ def test_a_20_mib_note_is_refused_before_it_is_read(desk):
     r = c.post(f"/api/candidates/{cid}/note", json={"text": "x" * (20 << 20)}, headers=h)
     assert r.status_code == 413
     r = c.post(f"/api/candidates/{cid}/note", json={"text": "x" * (MAX_BODY - 100)}, headers=h)
-    assert r.status_code == 400 and "over 4000 characters" in r.json()["error"]
+    assert r.status_code == 422
+    assert r.json()["error"] == "text: String should have at most 4000 characters"
 
     # chunked (no length given): counted as it comes, refused past the limit
     def chunks():
@@ -480,8 +482,14 @@ def test_bidi_controls_and_nul_in_free_text_are_refused(desk, bad):
     cid = ids["Leeds"][0]
     r = c.post(f"/api/candidates/{cid}/note", json={"text": bad},
                headers={"X-CSRF-Token": _csrf(c)})  # fmt: skip
-    assert r.status_code == 400 and "control character U+" in r.json()["error"]
+    assert r.status_code == 422 and "control character U+" in r.json()["error"]
+    assert r.json()["error"].startswith("text: ") and bad not in r.json()["error"]
     assert st.review_history(cid) == []
+    r = c.post(f"/candidates/{cid}/note", data={"text": bad, "csrf": _csrf(c)})  # the form
+    assert r.status_code == 422 and "control character U+" in r.json()["error"]
+    assert st.review_history(cid) == []
+    with pytest.raises(ValueError, match=r"control character U\+"):  # and in the workflow
+        free_text(bad, "text", 100)
     r = c.post(f"/api/candidates/{cid}/note", json={"text": "two lines\nand a\ttab"},
                headers={"X-CSRF-Token": _csrf(c)})  # fmt: skip
     assert r.status_code == 200

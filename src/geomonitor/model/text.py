@@ -75,7 +75,7 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 #: characters refused in free text: NUL and the other C0/C1 controls (a line break and a
 #: tab are allowed), and the bidirectional controls that make text display in another
 #: order than it was written (a right-to-left override turns "fine 01" into "10 enif")
-_REFUSED = {
+REFUSED_CHARS = {
     **{c: f"U+{c:04X}" for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)},
     **{c: f"U+{c:04X}" for c in range(0x7F, 0xA0)},
     **{
@@ -92,7 +92,7 @@ def free_text(value: str | None, what: str, max_chars: int) -> str:
     t = (value or "").strip()
     if len(t) > max_chars:
         raise InputError(f"{what}: over {max_chars} characters")
-    bad = next((_REFUSED[ord(ch)] for ch in t if ord(ch) in _REFUSED), None)
+    bad = next((REFUSED_CHARS[ord(ch)] for ch in t if ord(ch) in REFUSED_CHARS), None)
     if bad is not None:
         raise InputError(f"{what}: holds the control character {bad} (not allowed in text)")
     return t

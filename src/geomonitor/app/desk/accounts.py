@@ -29,7 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from ...model.errors import InputError
 from ...store.domain import Store
-from .review import ALL, ROLES, User
+from .review import ALL, ROLES, Conflict, User
 
 MIN_PASSWORD = 12
 SESSION_HOURS = 8
@@ -85,7 +85,7 @@ def add_user(store: Store, username: str, password: str, role: str, district: st
         raise InputError(f"the password must have at least {MIN_PASSWORD} characters")
     with store.transaction():
         if store.user(username) is not None:
-            raise InputError(f"user {username!r} exists already")
+            raise Conflict(f"user {username!r} exists already")
         store.add_user(username, _hasher.hash(password), role, code, now, by)
         store.audit(now, by, "add_user", username, origin, f"role={role} district={code}",
                     district=code)  # fmt: skip

@@ -56,7 +56,12 @@ class NotAllowed(InputError):
     """The user's role does not allow the action."""
 
 
-class ReviewError(InputError):
+class Conflict(InputError):
+    """The request is well formed but conflicts with what is there (a state that does not
+    allow it, a name taken): HTTP 409."""
+
+
+class ReviewError(Conflict):
     """The workflow refuses the action (a reason missing, a state that does not allow it)."""
 
 

@@ -9,22 +9,24 @@ the API alike.
 
 from __future__ import annotations
 
+import re
 import secrets
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Form, Request
+from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from ...model.candidate import severity
 from ...model.errors import InputError
 from ...model.text import duration, local_short, local_time
-from ...model.times import MS_PER_DAY, parse_ts
+from ...model.times import MS_PER_DAY
 from ...store.domain import Store
 from ..audit.report import local_month, month_bounds, monthly, render
 from ..consult import ROUTES, WRITE, Consultation
@@ -32,6 +34,7 @@ from ..health import health, timeline_rows, timelines
 from ..maps.alert import alert_map
 from ..maps.curfew import curfew_map
 from .accounts import (
+    MIN_PASSWORD,
     LoginRefused,
     Session,
     TooManyAttempts,
@@ -43,12 +46,26 @@ from .accounts import (
     set_disabled,
 )
 from .limits import BodyLimit
+from .openapi import (
+    ACCOUNT_CHANGES,
+    FREE_TEXT,
+    MONTH,
+    OUTCOME_FIELD,
+    REASON_FIELD,
+    REVIEW_ACTIONS,
+    USERNAME,
+    WHEN,
+    answers,
+    document,
+)
 from .review import (
     ALL,
     DISMISS_REASONS,
+    MAX_NOTE,
     OUTCOMES,
     ROLES,
     STATES,
+    Conflict,
     Desk,
     NotAllowed,
     NotFound,
@@ -72,9 +89,9 @@ DOC_CSP = (
 class Action(BaseModel):
     """A review action through the API."""
 
-    outcome: str | None = None
-    reason: str | None = None
-    text: str | None = None
+    outcome: Literal[OUTCOMES] | None = None  # type: ignore[valid-type]
+    reason: Literal[DISMISS_REASONS] | None = None  # type: ignore[valid-type]
+    text: Annotated[str, StringConstraints(max_length=MAX_NOTE, pattern=FREE_TEXT)] | None = None
 
 
 def _now() -> int:
@@ -127,8 +144,10 @@ class Web:
         return resp
 
     @staticmethod
-    def csrf_ok(s: Session, token: str | None) -> bool:
-        return same_token(s.csrf, token)
+    def csrf_ok(s: Session, token: str | None, request: Request | None = None) -> bool:
+        """The form's ``csrf`` field, or the ``X-CSRF-Token`` header, is the session's."""
+        header = request.headers.get("X-CSRF-Token") if request is not None else None
+        return same_token(s.csrf, token or header)
 
     def login_form(self, request: Request, status: int = 200, error: str | None = None) -> Response:
         token = secrets.token_urlsafe(24)
@@ -142,13 +161,13 @@ class Web:
         route consults (:data:`~geomonitor.app.consult.ROUTES`) is recorded once, allowed
         or refused."""
         route = request.scope.get("route")
-        kind = ROUTES[(request.method, getattr(route, "path", ""))]
+        kind = ROUTES[(request.method, getattr(route, "path_format", ""))]
         with self.store() as st:
             s = session_of(st, request.cookies.get(COOKIE), _now())
-            if s is None:
+            if s is None:  # 401: a page shows the login form where it was asked for
                 if api:
                     return JSONResponse({"error": "log in first"}, status_code=401)
-                return RedirectResponse("/login", status_code=303)
+                return self.login_form(request, 401, "log in first")
             now = _now()
             consult = None
             if kind is not None:
@@ -165,6 +184,8 @@ class Web:
                 status, message = 404, str(e)
             except NotAllowed as e:
                 status, message = 403, str(e)
+            except Conflict as e:
+                status, message = 409, str(e)
             except InputError as e:
                 message = str(e)
             if consult is not None and status in (403, 404):
@@ -224,21 +245,24 @@ def create_app(db: Path) -> FastAPI:
     _documents(app, web)
     _health(app, web)
     _api(app, web)
+    document(app)
     for r in app.routes:  # one place says what each route consults: none may be missing
         for m in getattr(r, "methods", None) or ():
-            if m != "HEAD" and (m, getattr(r, "path", "")) not in ROUTES:
+            if m != "HEAD" and (m, getattr(r, "path_format", "")) not in ROUTES:
                 raise RuntimeError(f"{m} {getattr(r, 'path', r)}: not in consult.ROUTES")
     return BodyLimit(app)  # type: ignore[return-value]
 
 
 def _login_routes(app: FastAPI, web: Web) -> None:
-    @app.get("/login", response_class=HTMLResponse)
+    @app.get("/login", response_class=HTMLResponse, responses=answers())
     def login_page(request: Request) -> Response:
         return web.login_form(request)
 
-    @app.post("/login")
-    def login_post(request: Request, username: str = Form(""), password: str = Form(""),
-                   csrf: str = Form("")) -> Response:  # fmt: skip
+    @app.post("/login", response_class=RedirectResponse, status_code=303,
+              responses=answers(403, 429))  # fmt: skip
+    def login_post(request: Request, username: str = Form("", max_length=200),
+                   password: str = Form("", max_length=1000),
+                   csrf: str = Form("", max_length=200)) -> Response:  # fmt: skip
         if not same_token(request.cookies.get(LOGIN_CSRF), csrf):
             return web.page(request, "error.html", None, status=403,
                             message="the form expired or did not come from this site")  # fmt: skip
@@ -246,7 +270,9 @@ def _login_routes(app: FastAPI, web: Web) -> None:
             try:
                 s = login(st, username.strip().lower(), password, web.origin(request), _now())
             except TooManyAttempts as e:
-                return web.login_form(request, 429, str(e))
+                resp = web.login_form(request, 429, str(e))
+                resp.headers["Retry-After"] = str(e.wait_s)
+                return resp
             except LoginRefused as e:
                 return web.login_form(request, 401, str(e))
         done = RedirectResponse("/", status_code=303)
@@ -255,10 +281,11 @@ def _login_routes(app: FastAPI, web: Web) -> None:
         done.delete_cookie(LOGIN_CSRF)
         return done
 
-    @app.post("/logout")
-    def logout_post(request: Request, csrf: str = Form("")) -> Response:
+    @app.post("/logout", response_class=RedirectResponse, status_code=303,
+              responses=answers(403, form=True))  # fmt: skip
+    def logout_post(request: Request, csrf: str = Form("", max_length=200)) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
-            if not web.csrf_ok(s, csrf):
+            if not web.csrf_ok(s, csrf, request):
                 return web.page(request, "error.html", s, status=403, message="missing CSRF token")
             logout(st, s.token)
             resp = RedirectResponse("/login", status_code=303)
@@ -273,11 +300,28 @@ def _filters(request: Request) -> dict[str, Any]:
     f: dict[str, Any] = {k: (q.get(k) or None) for k in ("district", "kind", "state")}
     for k in ("since", "until"):
         v = q.get(k) or None
-        try:
-            f[k] = parse_ts(v if "T" in v else f"{v}T00:00:00Z") if v else None
-        except Exception:
-            raise InputError(f"{k}: not a date or time") from None
+        f[k] = _when(v, k) if v else None
     return f
+
+
+def _when(value: str, name: str) -> int:
+    """A date (midnight UTC) or an RFC 3339 time with its offset, as epoch ms."""
+    t = value.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+        t += "T00:00:00Z"
+    t = re.sub(r"(?<=\d)[tT ](?=\d)", "T", t).replace("z", "Z").replace("Z", "+00:00")
+    t = re.sub(r":60(?=(\.\d+)?([+-]\d))", ":59", t)  # a leap second: the one before
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise InputError(f"{name}: not a date (2026-11-21) or a time with its offset "
+                         "(2026-11-21T22:00:00Z)") from None  # fmt: skip
+    if dt.tzinfo is None:
+        raise InputError(f"{name}: a time needs its offset (Z or +01:00)")
+    try:
+        return int(dt.timestamp() * 1000)
+    except (OverflowError, ValueError):  # within a day of year 1 or 9999: before or after all
+        return -(2**62) if dt.year < 1970 else 2**62
 
 
 def _district_filter(st: Store, district: str | None) -> str | None:
@@ -288,7 +332,7 @@ def _district_filter(st: Store, district: str | None) -> str | None:
 
 
 def _pages(app: FastAPI, web: Web) -> None:
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, responses=answers(400))
     def queue_page(request: Request) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             f = _filters(request)
@@ -302,7 +346,7 @@ def _pages(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go)
 
-    @app.get("/candidates/{cid}", response_class=HTMLResponse)
+    @app.get("/candidates/{cid}", response_class=HTMLResponse, responses=answers(404))
     def candidate_page(request: Request, cid: str) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             it = desk.get(cid)
@@ -317,12 +361,16 @@ def _pages(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go)
 
-    @app.post("/candidates/{cid}/{action}")
-    def candidate_action(request: Request, cid: str, action: str, csrf: str = Form(""),
-                         outcome: str = Form(""), reason: str = Form(""),
-                         text: str = Form("")) -> Response:  # fmt: skip
+    @app.post("/candidates/{cid}/{action:review_action}", response_class=RedirectResponse,
+              status_code=303, responses=answers(403, 404, 409, form=True))  # fmt: skip
+    def candidate_action(request: Request, cid: str, action: Literal[REVIEW_ACTIONS],  # type: ignore[valid-type]
+                         csrf: str = Form("", max_length=200),
+                         outcome: str = Form("", pattern=OUTCOME_FIELD),
+                         reason: str = Form("", pattern=REASON_FIELD),
+                         text: str = Form("", max_length=MAX_NOTE,
+                                          pattern=FREE_TEXT)) -> Response:  # fmt: skip
         def go(st: Store, s: Session, desk: Desk) -> Response:
-            if not web.csrf_ok(s, csrf):
+            if not web.csrf_ok(s, csrf, request):
                 return web.page(request, "error.html", s, status=403, message="missing CSRF token")
             body = Action(outcome=outcome or None, reason=reason or None, text=text or None)
             _apply(desk, cid, action, body)
@@ -330,7 +378,7 @@ def _pages(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go)
 
-    @app.get("/subjects/{sid}", response_class=HTMLResponse)
+    @app.get("/subjects/{sid}", response_class=HTMLResponse, responses=answers(404))
     def subject_page(request: Request, sid: str) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             reg = st.current_registry()
@@ -349,7 +397,7 @@ def _pages(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go)
 
-    @app.get("/accounts", response_class=HTMLResponse)
+    @app.get("/accounts", response_class=HTMLResponse, responses=answers(403))
     def accounts_page(request: Request) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             return web.page(request, "accounts.html", s, users=manageable(st, s.user),
@@ -357,11 +405,14 @@ def _pages(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go)
 
-    @app.post("/accounts")
-    def accounts_add(request: Request, csrf: str = Form(""), username: str = Form(""),
-                     role: str = Form(""), password: str = Form("")) -> Response:  # fmt: skip
+    @app.post("/accounts", response_class=RedirectResponse, status_code=303,
+              responses=answers(403, 409, form=True))  # fmt: skip
+    def accounts_add(request: Request, username: str = Form(pattern=USERNAME),
+                     role: Literal[tuple(ROLES)] = Form(),  # type: ignore[valid-type]
+                     password: str = Form(min_length=MIN_PASSWORD, max_length=1000),
+                     csrf: str = Form("", max_length=200)) -> Response:  # fmt: skip
         def go(st: Store, s: Session, desk: Desk) -> Response:
-            if not web.csrf_ok(s, csrf):
+            if not web.csrf_ok(s, csrf, request):
                 return web.page(request, "error.html", s, status=403, message="missing CSRF token")
             if not s.user.may("accounts"):
                 raise NotAllowed(f"{s.user.username} ({s.user.role}) may not manage accounts")
@@ -371,14 +422,18 @@ def _pages(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go)
 
-    @app.post("/accounts/{username}/{what}")
-    def accounts_toggle(request: Request, username: str, what: str,
-                        csrf: str = Form("")) -> Response:  # fmt: skip
+    @app.post("/accounts/{username}/{what:account_change}", response_class=RedirectResponse,
+              status_code=303, responses=answers(403, 404, 409, form=True))  # fmt: skip
+    def accounts_toggle(request: Request, username: str,
+                        what: Literal[ACCOUNT_CHANGES],  # type: ignore[valid-type]
+                        csrf: str = Form("", max_length=200)) -> Response:  # fmt: skip
         def go(st: Store, s: Session, desk: Desk) -> Response:
-            if not web.csrf_ok(s, csrf):
+            if not web.csrf_ok(s, csrf, request):
                 return web.page(request, "error.html", s, status=403, message="missing CSRF token")
-            if what not in ("disable", "enable") or username == s.user.username:
-                raise InputError(f"cannot {what} {username}")
+            if not s.user.may("accounts"):
+                raise NotAllowed(f"{s.user.username} ({s.user.role}) may not manage accounts")
+            if username == s.user.username:
+                raise Conflict(f"cannot {what} your own account")
             theirs = {u["username"]: u for u in manageable(st, s.user)}
             if username not in theirs:
                 raise NotFound(f"no account {username}")
@@ -388,7 +443,7 @@ def _pages(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go)
 
-    @app.get("/audit", response_class=HTMLResponse)
+    @app.get("/audit", response_class=HTMLResponse, responses=answers(403))
     def audit_page(request: Request) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             rows = desk.audit_log()
@@ -400,7 +455,7 @@ def _pages(app: FastAPI, web: Web) -> None:
 def _health(app: FastAPI, web: Web) -> None:
     """The service's health for supervisors (:mod:`geomonitor.app.health`)."""
 
-    @app.get("/health", response_class=HTMLResponse)
+    @app.get("/health", response_class=HTMLResponse, responses=answers(403))
     def health_page(request: Request, days: int = 1) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             if not s.user.may("audit"):
@@ -416,7 +471,7 @@ def _health(app: FastAPI, web: Web) -> None:
 def _documents(app: FastAPI, web: Web) -> None:
     """Maps and the monthly report: self-contained pages of their own."""
 
-    @app.get("/candidates/{cid}/map", response_class=HTMLResponse)
+    @app.get("/candidates/{cid}/map", response_class=HTMLResponse, responses=answers(404))
     def candidate_map(request: Request, cid: str) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             desk.get(cid)
@@ -426,8 +481,9 @@ def _documents(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go)
 
-    @app.get("/reports/audit", response_class=HTMLResponse)
-    def audit_report(request: Request, month: str | None = None) -> Response:
+    @app.get("/reports/audit", response_class=HTMLResponse, responses=answers(403))
+    def audit_report(request: Request,
+                     month: str | None = Query(None, pattern=MONTH)) -> Response:  # fmt: skip
         def go(st: Store, s: Session, desk: Desk) -> Response:
             if not s.user.may("audit"):
                 raise NotAllowed(f"{s.user.username} ({s.user.role}) may not read the tag audit")
@@ -442,7 +498,7 @@ def _documents(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go)
 
-    @app.get("/maps/curfew", response_class=HTMLResponse)
+    @app.get("/maps/curfew", response_class=HTMLResponse, responses=answers(404))
     def curfew_page(request: Request, district: str | None = None) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             code = s.user.district
@@ -450,8 +506,11 @@ def _documents(app: FastAPI, web: Web) -> None:
                 code = st.current_registry().district_code(district or "") or ""
             elif district and st.current_registry().district_code(district) != code:
                 raise NotFound(f"no district {district}")
-            if not code or code == ALL:
-                raise InputError("choose a district: /maps/curfew?district=Leeds")
+            if not code or code == ALL:  # force-wide and none chosen: choose one
+                if district:
+                    raise NotFound(f"no district {district}")
+                names = sorted(d.name for d in st.current_registry().districts.values())
+                return web.page(request, "choose.html", s, names=names)
             if desk.consult is not None:
                 desk.consult.about((x.id for x in st.current_registry().subjects.values()
                                     if x.district == code), [code])  # fmt: skip
@@ -463,10 +522,11 @@ def _documents(app: FastAPI, web: Web) -> None:
 
 
 def _api(app: FastAPI, web: Web) -> None:
-    @app.get("/api/candidates")
+    @app.get("/api/candidates", responses=answers(400, json=True))
     def api_queue(request: Request, district: str | None = None, kind: str | None = None,
-                  state: str | None = None, since: str | None = None,
-                  until: str | None = None) -> Response:  # fmt: skip
+                  state: str | None = None,
+                  since: str | None = Query(None, json_schema_extra=WHEN),
+                  until: str | None = Query(None, json_schema_extra=WHEN)) -> Response:  # fmt: skip
         """The queue, with the page's filters (the page polls it to refresh)."""
 
         def go(st: Store, s: Session, desk: Desk) -> Response:
@@ -477,7 +537,7 @@ def _api(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go, api=True)
 
-    @app.get("/api/candidates/{cid}")
+    @app.get("/api/candidates/{cid}", responses=answers(404, json=True))
     def api_candidate(request: Request, cid: str) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             it = desk.get(cid)
@@ -485,8 +545,11 @@ def _api(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go, api=True)
 
-    @app.post("/api/candidates/{cid}/{action}")
-    def api_action(request: Request, cid: str, action: str, body: Action) -> Response:
+    @app.post("/api/candidates/{cid}/{action:review_action}",
+              responses=answers(403, 404, 409, json=True))  # fmt: skip
+    def api_action(request: Request, cid: str,
+                   action: Literal[REVIEW_ACTIONS],  # type: ignore[valid-type]
+                   body: Action) -> Response:  # fmt: skip
         def go(st: Store, s: Session, desk: Desk) -> Response:
             if not web.csrf_ok(s, request.headers.get("X-CSRF-Token")):
                 return JSONResponse({"error": "missing CSRF token"}, status_code=403)
@@ -494,7 +557,7 @@ def _api(app: FastAPI, web: Web) -> None:
 
         return web.with_desk(request, go, api=True)
 
-    @app.get("/api/session")
+    @app.get("/api/session", responses=answers(json=True))
     def api_session(request: Request) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             u = s.user

@@ -1,0 +1,123 @@
+"""The desk's API as documented (issue 29): schemathesis, the property-based API tester,
+runs against the OpenAPI document of a desk served on 127.0.0.1, logged in as a real
+supervisor, with every check on, a fixed seed and a bounded number of examples. It fails
+on any server error, any answer the document does not list, any request the document
+allows that is refused as malformed, and any Allow header that does not list what a path
+supports. Ids of real candidates, subjects and accounts are offered to it, so that it
+reaches the workflow itself and not only "not found"."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+import uvicorn
+
+from geomonitor.app.desk.web import server_config
+from geomonitor.store.domain import Store
+
+from .desk_fixtures import PASSWORD, desk_store
+
+EXAMPLES = 25
+SEED = 20261203
+
+
+@pytest.fixture
+def served(tmp_path):
+    st, ids = desk_store(tmp_path / "d.db")
+    st.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(server_config(tmp_path / "d.db", "127.0.0.1", port))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", ids, tmp_path / "d.db"
+    srv.should_exit = True
+    t.join(10)
+
+
+def _login(base: str, user: str) -> tuple[str, str]:
+    """A real session: the cookie and its CSRF token."""
+    with httpx.Client(base_url=base) as c:
+        token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        c.cookies.set("gm_login", token)
+        r = c.post("/login", data={"username": user, "password": PASSWORD, "csrf": token})
+        assert r.status_code == 303
+        cookie = re.search(r"gm_session=([^;]+)", r.headers["set-cookie"]).group(1)
+        c.cookies.set("gm_session", cookie)
+        csrf = c.get("/api/session").json()["csrf"]
+    return cookie, csrf
+
+
+def test_schemathesis_finds_nothing_against_the_documented_api(served, tmp_path):
+    base, ids, db = served
+    cookie, csrf = _login(base, "sam")
+    config = tmp_path / "schemathesis.toml"
+    values = {
+        "cids": [*ids["Leeds"], *ids["Bradford"]],
+        "sids": ["S-0001", "S-0002"],
+        "users": ["dana", "vic", "sam", "brad"],
+    }
+    lines = [f'[auth.openapi.session]\napi_key = "{cookie}"',
+             f'[auth.openapi.csrf]\napi_key = "{csrf}"']  # fmt: skip
+    lines += [f"[dictionaries.{k}]\nvalues = {json.dumps(v)}" for k, v in values.items()]
+    lines.append("[parameters]")
+    for param, d in (("cid", "cids"), ("sid", "sids"), ("username", "users")):
+        lines.append(f'"path.{param}" = {{ dictionary = "{d}", probability = 0.7 }}')
+    config.write_text("\n".join(lines) + "\n")
+    st = Path(sys.executable).parent / "st"
+    run = subprocess.run(
+        [str(st), "--config-file", str(config), "run", f"{base}/api/openapi.json",
+         "--checks", "all", "--max-examples", str(EXAMPLES), "--seed", str(SEED),
+         "--workers", "1",
+         # logging out would end the tester's own session halfway
+         "--exclude-path", "/logout"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-6000:]
+    assert re.search(r"(\d+) generated, \1 passed", out), out[-3000:]
+    assert "Tested: 18" in out  # every operation but the logout
+    with Store(db, create=False) as st:  # it reached the workflow, not only "not found"
+        done = {(r["action"], r["outcome"]) for r in st.audit_log(100_000) if r["actor"] == "sam"}
+    assert {("view", "ok"), ("api_view", "ok"), ("view_subject", "ok")} <= done
+    assert {a for a, o in done if o == "ok"} & {"acknowledge", "note", "decide", "reopen"}
+
+
+def test_allow_lists_every_method_a_path_supports(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from geomonitor.app.desk.web import create_app
+
+    st, ids = desk_store(tmp_path / "d.db")
+    st.close()
+    c = TestClient(create_app(tmp_path / "d.db"), base_url="https://testserver")
+    cid = ids["Leeds"][0]
+    for path, allow in (("/accounts", "GET, POST"), ("/login", "GET, POST"),
+                        (f"/candidates/{cid}/map", "GET"), (f"/candidates/{cid}/note", "POST"),
+                        ("/api/session", "GET")):  # fmt: skip
+        r = c.options(path)
+        assert r.status_code == 405 and r.headers["Allow"] == allow, path
+    # a word that is not an action is no route at all: a page, not a server error
+    assert c.post(f"/candidates/{cid}/map", data={}).status_code == 401  # no session: unread
+    page = c.get("/login").text
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    c.post("/login", data={"username": "dana", "password": PASSWORD, "csrf": token})
+    r = c.post(f"/candidates/{cid}/map", data={})
+    assert r.status_code == 405 and r.headers["Allow"] == "GET"
+    r = c.get("/candidates/x/y/z")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    r = c.get("/api/nothing")
+    assert r.status_code == 404 and r.json() == {"error": "Not Found"}
