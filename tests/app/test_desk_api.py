@@ -121,3 +121,33 @@ def test_allow_lists_every_method_a_path_supports(tmp_path):
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
     r = c.get("/api/nothing")
     assert r.status_code == 404 and r.json() == {"error": "Not Found"}
+
+
+def test_malformed_bodies_get_a_documented_one_line_4xx(tmp_path):
+    """Bytes that are no JSON, a form that is no form, a body too large: each a 4xx the
+    document lists for the operation, with one line saying why; never a server error."""
+    from fastapi.testclient import TestClient
+
+    from geomonitor.app.desk.web import create_app
+
+    st, ids = desk_store(tmp_path / "d.db")
+    st.close()
+    c = TestClient(create_app(tmp_path / "d.db"), base_url="https://testserver",
+                   raise_server_exceptions=False)  # fmt: skip
+    doc = c.get("/api/openapi.json").json()
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            if path != "/api/openapi.json":
+                assert {"400", "401", "413", "422"} <= set(op["responses"]), (method, path)
+    token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+    c.post("/login", data={"username": "dana", "password": PASSWORD, "csrf": token})
+    csrf = c.get("/api/session").json()["csrf"]
+    cid = ids["Leeds"][0]
+    h = {"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    for body in (b"\xff\xfe\x00", b"{", b"[1, 2]", b'{"text": 12}', b"\x00" * 100):
+        r = c.post(f"/api/candidates/{cid}/note", content=body, headers=h)
+        assert r.status_code in (400, 422), body
+        assert list(r.json()) == ["error"] and "\n" not in r.json()["error"], body
+    r = c.post(f"/candidates/{cid}/note", content=b"text=%ff%fe&csrf=" + csrf.encode(),
+               headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert r.status_code < 500

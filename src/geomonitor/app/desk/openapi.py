@@ -109,7 +109,8 @@ def _answer(code: int, kind: str) -> dict[str, Any]:
 def answers(*codes: int, json: bool = False, form: bool = False) -> dict[int | str, Any]:
     """The ``responses`` of a route besides its success: ``codes``, and what any route can
     answer (a body that cannot be parsed; not logged in: 401, with the login form on a
-    page; a body too large; a field not as described). ``json``: an API route; ``form``: a form's post."""
+    page; a body too large; a field not as described). ``json``: an API route; ``form``:
+    a form's post."""
     kind = "json" if json else "form" if form else "page"
     return {c: _answer(c, kind) for c in sorted({*codes, 400, 401, 413, 422})}
 
