@@ -3,10 +3,17 @@ account of each role (passwords known to the tests only)."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import uvicorn
+
 from geomonitor.app.desk.accounts import add_user
+from geomonitor.app.desk.web import server_config
 from geomonitor.engine import Engine
 from geomonitor.model.registry_load import parse_registry
 from geomonitor.store.domain import Store
@@ -54,3 +61,23 @@ def desk_store(path: Path) -> tuple[Store, dict[str, list[str]]]:
     for c in st.candidates():
         ids["Leeds" if c.subject_id == "S-0001" else "Bradford"].append(c.id)
     return st, ids
+
+
+@contextmanager
+def served(db: Path) -> Iterator[tuple[str, int]]:
+    """The desk over ``db`` served by uvicorn on 127.0.0.1 as ``geomonitor desk`` serves
+    it (no trusted proxy), in a thread: its base URL and port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(server_config(db, "127.0.0.1", port))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", port
+    finally:
+        srv.should_exit = True
+        t.join(10)

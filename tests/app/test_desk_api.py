@@ -10,42 +10,27 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-import uvicorn
 
-from geomonitor.app.desk.web import server_config
 from geomonitor.store.domain import Store
 
-from .desk_fixtures import PASSWORD, desk_store
+from .desk_fixtures import PASSWORD, desk_store, served
 
 EXAMPLES = 25
 SEED = 20261203
 
 
 @pytest.fixture
-def served(tmp_path):
+def desk(tmp_path):
     st, ids = desk_store(tmp_path / "d.db")
     st.close()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(server_config(tmp_path / "d.db", "127.0.0.1", port))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ids, tmp_path / "d.db"
-    srv.should_exit = True
-    t.join(10)
+    with served(tmp_path / "d.db") as (base, _):
+        yield base, ids, tmp_path / "d.db"
 
 
 def _login(base: str, user: str) -> tuple[str, str]:
@@ -61,8 +46,8 @@ def _login(base: str, user: str) -> tuple[str, str]:
     return cookie, csrf
 
 
-def test_schemathesis_finds_nothing_against_the_documented_api(served, tmp_path):
-    base, ids, db = served
+def test_schemathesis_finds_nothing_against_the_documented_api(desk, tmp_path):
+    base, ids, db = desk
     cookie, csrf = _login(base, "sam")
     config = tmp_path / "schemathesis.toml"
     values = {

@@ -4,43 +4,29 @@ the audit log. Screenshots kept."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import numpy as np
 import pytest
-import uvicorn
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from geomonitor.app.desk.accounts import add_user
-from geomonitor.app.desk.web import server_config
 from geomonitor.rules.feed.family import outage_candidate
 from geomonitor.rules.feed.watch import Outage
 from geomonitor.store.domain import Store
 
 from ..browser import chrome, keep
-from .desk_fixtures import PASSWORD, desk_store
+from .desk_fixtures import PASSWORD, desk_store, served
 
 
 @pytest.fixture
 def server(tmp_path):
     st, ids = desk_store(tmp_path / "d.db")
     st.close()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(server_config(tmp_path / "d.db", "127.0.0.1", port))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ids, tmp_path / "d.db"
-    srv.should_exit = True
-    t.join(10)
+    with served(tmp_path / "d.db") as (base, _):
+        yield base, ids, tmp_path / "d.db"
 
 
 def _wait(b, until, seconds: float = 10):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from geomonitor.app.cli import build_parser, leaves, main
@@ -35,7 +34,7 @@ from geomonitor.model.text import free_text
 from geomonitor.store.auditlog import GENESIS, checkpoint_path
 from geomonitor.store.domain import Store
 
-from .desk_fixtures import PASSWORD, desk_store
+from .desk_fixtures import PASSWORD, desk_store, served
 
 LEEDS, BRADFORD = "E08000035", "E08000032"
 
@@ -283,21 +282,11 @@ def test_the_health_page_counts_only_the_districts_candidates(desk):
 
 # ---------------------------------------------------------------------- the desk hardened
 @pytest.fixture
-def live(desk, tmp_path):
+def live(desk):
     """The desk served by uvicorn as `geomonitor desk` serves it (no trusted proxy)."""
     st, ids, db = desk
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(server_config(db, "127.0.0.1", port))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", port, st, ids, db
-    srv.should_exit = True
-    t.join(10)
+    with served(db) as (base, port):
+        yield base, port, st, ids, db
 
 
 def _login_form(c: httpx.Client, user: str, password: str, xff: str | None = None):

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -281,16 +281,20 @@ def _read_toml(path: str | Path | None) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
 
 
-def load_config(
-    path: str | Path | None = None, env: Mapping[str, str] | None = None
-) -> StreamConfig:
-    """Configuration from a TOML file (optional) and environment variables (which win)."""
+T = TypeVar("T")
+
+
+def _loaded(
+    path: str | Path | None,
+    env: Mapping[str, str] | None,
+    make: Callable[[Settings, Mapping[str, str]], T],
+) -> T:
+    """``make`` from the file's settings and the environment's; one line on a bad one."""
     env = os.environ if env is None else env
     doc = _read_toml(path)
     token = _ENV.set(env)
     try:
-        settings = Settings(**doc)
-        return StreamConfig.from_settings(settings, env.get(DB_ENV) or None)
+        return make(Settings(**doc), env)
     except ValidationError as e:
         first = e.errors()[0]
         where = _where(first["loc"])
@@ -299,6 +303,13 @@ def load_config(
         raise ConfigError(f"{source}setting {where}: {what}") from None
     finally:
         _ENV.reset(token)
+
+
+def load_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> StreamConfig:
+    """Configuration from a TOML file (optional) and environment variables (which win)."""
+    return _loaded(path, env, lambda s, e: StreamConfig.from_settings(s, e.get(DB_ENV) or None))
 
 
 class NotifyConfig(NotifySection):
@@ -312,20 +323,13 @@ def load_notify_config(
 ) -> NotifyConfig:
     """The ``[notify]`` section of a configuration file (optional) and the environment
     (``GEOMONITOR_NOTIFY_*``, which wins)."""
-    env = os.environ if env is None else env
-    doc = _read_toml(path)
-    token = _ENV.set(env)
-    try:
-        n = Settings(**doc).notify
+
+    def make(s: Settings, _: Mapping[str, str]) -> NotifyConfig:
+        n = s.notify
         secret = _secret_of(n.password_env, n.password_file, "password", "notify")
         return NotifyConfig(**n.model_dump(), password=secret)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = _where(first["loc"])
-        what = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ConfigError(f"setting {where}: {what}") from None
-    finally:
-        _ENV.reset(token)
+
+    return _loaded(path, env, make)
 
 
 def load_retention_config(
@@ -333,17 +337,7 @@ def load_retention_config(
 ) -> RetentionSection:
     """The ``[retention]`` section of a configuration file (optional) and the environment
     (``GEOMONITOR_RETENTION_*``, which wins)."""
-    env = os.environ if env is None else env
-    doc = _read_toml(path)
-    token = _ENV.set(env)
-    try:
-        return Settings(**doc).retention
-    except ValidationError as e:
-        first = e.errors()[0]
-        what = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ConfigError(f"setting {_where(first['loc'])}: {what}") from None
-    finally:
-        _ENV.reset(token)
+    return _loaded(path, env, lambda s, _: s.retention)
 
 
 def _secret_of(
