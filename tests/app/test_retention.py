@@ -156,8 +156,21 @@ def test_a_run_removes_what_is_due_for_real_and_nothing_else(held):
     assert json.loads(row["detail"])["fixes"] == len(gone)  # counts, never values
     assert st.audit_verify().ok
     # nothing more is due a second time
+    # the next run: what was kept is looked at again, and still kept
     again, counts = run(st, Schedule(), DUE + MS_PER_DAY, "cli:test", "cli")
-    assert again.due == [] and "fixes" not in counts
+    assert [(sp.subject_id, sp.again) for sp in again.due] == [("S-0001", True)]
+    assert counts["fixes"] == 0 and counts["candidates"] == 0
+    # the warning letter is reopened and the candidate dismissed: its evidence goes too
+    now = int(time.time() * 1000)
+    with st.transaction():
+        st.save_review(a.id, now, "sam", "reopen", "acknowledged", None, "wrong", None, None)
+        st.save_review(a.id, now, "sam", "decide", "dismissed", "dismissed", "gps_drift",
+                       None, now)  # fmt: skip
+    _, counts = run(st, Schedule(), DUE + 2 * MS_PER_DAY, "cli:test", "cli")
+    assert counts["fixes"] == len(kept) and counts["candidates"] == 1
+    assert st.candidate(a.id) is None
+    raw = _raw(db)
+    assert not any(_lat_bytes(f) in raw for f in ours)
 
 
 def test_without_room_to_rewrite_the_file_the_removed_values_are_still_gone(held, monkeypatch):
@@ -286,3 +299,19 @@ def test_a_subject_export_holds_every_row_about_them_and_no_one_else(held, tmp_p
         for other in ("S-0002", "S-0003", "BUD-0002", "BUD-0099"):
             assert other not in text, (p.name, other)
         assert "S-0001" in text and OTHER in text  # the non-association names someone
+
+
+def test_what_keeps_a_candidates_evidence_pinned():
+    from geomonitor.app.retention import _kept
+
+    s = Schedule()
+    decided = {"state": "warning_letter", "decided_at": 1_000}
+    limit = 1_000 + s.evidence_days * MS_PER_DAY
+    assert _kept(decided, s, limit - 1, True) == "decided: warning_letter"
+    assert _kept(decided, s, limit, True) is None
+    assert _kept(decided, s, limit + 1, True) is None
+    assert _kept(decided, s, limit - 1, False) == "decided: warning_letter"  # retracted
+    assert _kept(None, s, limit, True) == "under review"
+    assert _kept({"state": "acknowledged"}, s, limit, True) == "under review"
+    assert _kept(None, s, limit, False) is None  # withdrawn by later evidence, never decided
+    assert _kept({"state": "dismissed", "decided_at": limit}, s, limit, True) is None

@@ -63,6 +63,8 @@ def load_schedule(path: str | Path | None) -> Schedule:
 class SubjectPlan:
     subject_id: str
     data_end: int
+    #: removed before: only what was kept then and is kept no longer goes now
+    again: bool = False
     remove_candidates: list[str] = field(default_factory=list)
     #: kept candidates, with why
     keep: dict[str, str] = field(default_factory=dict)
@@ -98,7 +100,7 @@ def plan(store: Store, schedule: Schedule, at: int) -> Plan:
     p = Plan(at, schedule)
     for sid in sorted(reg.subjects):
         end = data_end(reg, sid, withdrawn)
-        if end is None or sid in retired:
+        if end is None:
             continue
         if sid in holds:
             p.not_due[sid] = f"legal hold: {holds[sid]['reason']}"
@@ -106,16 +108,18 @@ def plan(store: Store, schedule: Schedule, at: int) -> Plan:
         if at < end + schedule.positions_days * MS_PER_DAY:
             p.not_due[sid] = "not yet due"
             continue
-        sp = SubjectPlan(sid, end)
+        # A subject removed before is looked at again: what was kept then (a candidate
+        # under review, a decision's evidence) may since have been dismissed or expired.
+        sp = SubjectPlan(sid, end, again=sid in retired)
         keep_spans: list[Span] = []
-        for cid, opened, closed in _candidates_of(store, sid):
-            why = _kept(reviews.get(cid), schedule, at)
+        for cid, opened, closed, current in _candidates_of(store, sid):
+            why = _kept(reviews.get(cid), schedule, at, current)
             if why is None:
                 sp.remove_candidates.append(cid)
                 continue
             sp.keep[cid] = why
-            end = closed if closed is not None else at
-            keep_spans.append((opened - EVIDENCE_MARGIN_MS, end + EVIDENCE_MARGIN_MS))
+            until = closed if closed is not None else at
+            keep_spans.append((opened - EVIDENCE_MARGIN_MS, until + EVIDENCE_MARGIN_MS))
         for f in reg.fittings:
             if f.subject_id == sid:
                 hi = f.removed_at if f.removed_at is not None else FAR_FUTURE
@@ -129,9 +133,9 @@ def plan(store: Store, schedule: Schedule, at: int) -> Plan:
     return p
 
 
-def _candidates_of(store: Store, sid: str) -> list[tuple[str, int, int | None]]:
-    """Every candidate of a subject, current or retracted: id, opened, closed."""
-    out = [(c.id, c.opened_at, c.closed_at) for c in store.candidates(subject_id=sid)]
+def _candidates_of(store: Store, sid: str) -> list[tuple[str, int, int | None, bool]]:
+    """Every candidate of a subject, current or retracted: id, opened, closed, current."""
+    out = [(c.id, c.opened_at, c.closed_at, True) for c in store.candidates(subject_id=sid)]
     current = {c[0] for c in out}
     for (cid,) in store.db.execute(
         "SELECT DISTINCT candidate_id FROM candidate_events WHERE body IS NOT NULL AND "
@@ -140,17 +144,18 @@ def _candidates_of(store: Store, sid: str) -> list[tuple[str, int, int | None]]:
     ):
         if cid not in current:
             gone = store.retracted_candidate(cid)
-            if gone is not None:
-                out.append((cid, gone[0].opened_at, gone[0].closed_at))
-            else:
-                out.append((cid, 0, 0))  # nothing left to keep of it
+            opened, closed = (gone[0].opened_at, gone[0].closed_at) if gone else (0, 0)
+            out.append((cid, opened, closed, False))
     return out
 
 
-def _kept(review: dict[str, Any] | None, schedule: Schedule, at: int) -> str | None:
+def _kept(review: dict[str, Any] | None, schedule: Schedule, at: int,
+          current: bool) -> str | None:  # fmt: skip
+    """Why a candidate's evidence is kept (None: it is not). A retracted one (later
+    evidence withdrew it) is no longer under review; its decision's evidence still is."""
     state = (review or {}).get("state", "new")
     if state in ("new", "acknowledged"):
-        return "under review"
+        return "under review" if current else None
     if state in OUTCOMES and state != "dismissed":
         decided = (review or {}).get("decided_at") or 0
         if at < decided + schedule.evidence_days * MS_PER_DAY:
@@ -182,7 +187,8 @@ def run(store: Store, schedule: Schedule, at: int, by: str, origin: str,
             before.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), dry_run)})  # fmt: skip
         add({"outbox": store.remove_published(dry_run)})
         store.allow_removal(False)
-        summary = {"subjects": len(p.due), **counts}
+        again = sum(sp.again for sp in p.due)
+        summary = {"subjects": len(p.due) - again, "looked_at_again": again, **counts}
         store.audit(at, by, "retention_dry_run" if dry_run else "retention_run", None, origin,
                     orjson.dumps(summary).decode(), district="all",
                     subjects=[sp.subject_id for sp in p.due])  # fmt: skip

@@ -64,8 +64,9 @@ def run_retention(args: argparse.Namespace) -> int:
             return 0
         at = parse_when(args.at, "--at") or now
         p, counts = run(st, load_schedule(args.config), at, _by(), "cli", args.dry_run)
+    new = [sp for sp in p.due if not sp.again]
     rows = [[sp.subject_id, str(len(sp.remove_candidates)), str(len(sp.keep)),
-             ", ".join(sorted(set(sp.keep.values())))] for sp in p.due]  # fmt: skip
+             ", ".join(sorted(set(sp.keep.values())))] for sp in new]  # fmt: skip
     if rows:
         show(table(["subject", "candidates removed", "kept", "kept because"], rows))
     for sid, why in sorted(p.not_due.items()):
@@ -76,7 +77,9 @@ def run_retention(args: argparse.Namespace) -> int:
               "removed rows are zeroed, free pages remain until the next run",
               file=sys.stderr)  # fmt: skip
     verb = "due" if args.dry_run else "removed"
-    print(f"{len(p.due)} subjects {verb}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    print(f"{len(new)} subjects {verb}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    if len(new) < len(p.due):
+        print(f"({len(p.due) - len(new)} removed before, their kept evidence looked at again)")
     return 0
 
 
