@@ -553,3 +553,14 @@ def test_the_log_verifies_and_shows_an_edit_a_rehash_a_deletion_and_a_cut(desk, 
         f.write('{"seq": 999, "hash": "00", "mac": "00"}\n')
     assert main(["auditlog", "verify", "--db", str(db)]) == 1
     assert "not signed by the log's key" in capsys.readouterr().out
+
+
+def test_the_log_is_searched_by_whole_ids(desk):
+    st, _, _ = desk
+    st.audit(1, "a", "view", None, "cli", district="E08000035", subjects=["S-0001", "S-00010"])
+    st.audit(2, "a", "view", None, "cli", district="E0800003X", subjects=["SX0001"])
+    assert [r["at"] for r in st.audit_log(subject="S-0001")] == [1]
+    assert [r["at"] for r in st.audit_log(subject="S_0001")] == []  # no wildcard
+    assert [r["at"] for r in st.audit_log(subject="S-00010")] == [1]
+    assert [r["at"] for r in st.audit_log(district="E0800003_")] == []
+    assert [r["at"] for r in st.audit_log(district="E0800003X")] == [2]

@@ -174,11 +174,11 @@ class AuditTables:
             q += " AND target=?"
             args.append(target)
         if district is not None:  # a row may be about several districts
-            q += " AND (' ' || district || ' ') LIKE ?"
-            args.append(f"% {district} %")
-        if subject is not None:
-            q += " AND (' ' || subjects || ' ') LIKE ?"
-            args.append(f"% {subject} %")
+            q += " AND instr(' ' || district || ' ', ?) > 0"
+            args.append(f" {district} ")
+        if subject is not None:  # ids are words: no LIKE wildcard in them counts
+            q += " AND instr(' ' || subjects || ' ', ?) > 0"
+            args.append(f" {subject} ")
         q += " ORDER BY seq DESC LIMIT ?"
         rows = self.db.execute(q, (*args, limit))
         return [dict(zip(COLUMNS, r, strict=True)) for r in rows]
