@@ -219,3 +219,45 @@ def test_a_read_only_store_is_one_line(files, capsys):
         assert "Traceback" not in err
     finally:
         subprocess.run(["chattr", "-i", str(db)], check=True)
+
+
+def test_small_things_a_new_user_meets(files, tmp_path, capsys, monkeypatch):
+    """From issue 23: a password asked with no terminal, a machine listing cut short, an
+    option's bad value not named, files readable by everyone."""
+    import io
+    import json
+    import stat
+
+    db = str(files / "g.db")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal, no --password-stdin
+    assert main(["users", "add", "x1", "--role", "desk", "--district", "Leeds",
+                 "--db", db]) == 2  # fmt: skip
+    assert "--password-stdin" in capsys.readouterr().err
+    # a machine-readable listing is whole unless a limit is asked for: 60 zone visits
+    visits = [fix_at(0 if m % 20 < 5 else 2000, 0, m) for m in range(0, 1200)]
+    path = tmp_path / "visits.jsonl"
+    path.write_text("".join(json.dumps({"tag_id": f.tag_id, "ts": iso(f.ts), "lat": f.lat,
+                                        "lon": f.lon}) + "\n" for f in visits))  # fmt: skip
+    assert replay(files, "--fixes", str(path)) == 0
+    capsys.readouterr()
+    n = len(Store(files / "g.db", create=False).candidates())
+    assert n > 50
+    assert main(["alerts", "list", "--format", "jsonl", "--db", db]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(rows) == n
+    assert main(["alerts", "list", "--format", "jsonl", "--limit", "1", "--db", db]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == min(1, n)
+    # an option's bad value is named
+    assert main(["simulate", "--out", str(tmp_path / "s"), "--start", "2026-07-10T00:00",
+                 "--subjects", "2", "--days", "1"]) == 2  # fmt: skip
+    assert capsys.readouterr().err.startswith("geomonitor: --start: ")
+    assert main(["simulate", "--out", str(tmp_path / "s"), "--start", "2026-07-10",
+                 "--subjects", "2", "--days", "1"]) == 0  # fmt: skip
+    capsys.readouterr()
+    # what a command writes is its user's alone, like the store
+    out = tmp_path / "m.html"
+    assert main(["map", "zones", "--out", str(out), "--db", db]) == 0
+    assert stat.S_IMODE(out.stat().st_mode) & 0o077 == 0
+    folder = tmp_path / "audit"
+    assert main(["audit", "monthly", "--month", "2026-11", "--out", str(folder), "--db", db]) == 0
+    assert all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in folder.iterdir())

@@ -118,7 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         if consult is not None:
             _loggable(args)
         args.consult = consult
-        code = int(args.func(args))
+        # every file a command writes (maps, reports, crime results, exports) is its
+        # user's alone, as the store is: they hold where people have been
+        mask = os.umask(0o077)
+        try:
+            code = int(args.func(args))
+        finally:
+            os.umask(mask)
         if args.consult is not None:
             _record(args, args.consult, None if code == 0 else f"exit {code}")
         return code

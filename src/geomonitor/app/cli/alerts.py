@@ -33,7 +33,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--severity", choices=SEVERITIES, help="only this severity or worse")
     p.add_argument("--since", help="opened at or after (ISO time with zone, or a local date)")
     p.add_argument("--until", help="opened before (ISO time with zone, or a local date)")
-    p.add_argument("--limit", type=int, default=50, help="at most this many rows (0: all)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="at most this many rows (0: all; default 50 in a table, all in jsonl)")
     p.add_argument("--format", choices=["table", "jsonl"], default="table")
     p = asub.add_parser("show", help="one candidate with its evidence and history")
     p.add_argument("id")
@@ -129,7 +130,8 @@ def _list(args: argparse.Namespace) -> int:
         and (since is None or c.opened_at >= since)
         and (until is None or c.opened_at < until)
     )
-    shown = cands if args.limit <= 0 else cands[: args.limit]
+    limit = args.limit if args.limit is not None else (0 if args.format == "jsonl" else 50)
+    shown = cands if limit <= 0 else cands[:limit]
     if args.consult is not None:
         args.consult.about(c.subject_id for c in shown)
     if args.format == "jsonl":

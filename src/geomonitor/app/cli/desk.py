@@ -156,6 +156,9 @@ def add_parser(sub: Any) -> None:
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         pw = sys.stdin.readline().rstrip("\n")
+    elif not sys.stdin.isatty():
+        raise InputError("no terminal to ask for the password: give it on stdin with "
+                         "--password-stdin")  # fmt: skip
     else:
         pw = getpass.getpass("password: ")
         if getpass.getpass("again: ") != pw:

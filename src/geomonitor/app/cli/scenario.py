@@ -13,7 +13,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--subjects", type=int, default=30)
     p.add_argument("--days", type=int, default=3)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--start", default="2026-11-16T00:00:00Z")
+    p.add_argument("--start", default="2026-11-16T00:00:00Z",
+                   help="when it begins: an ISO time with its zone, or a local (UK) date")
     p.set_defaults(func=run_simulate)
 
     p = sub.add_parser("demo", help="simulate, load, replay and show what the desk would see")
@@ -25,9 +26,13 @@ def add_parser(sub: Any) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    from ...model.times import iso
     from ...sim import simulate
+    from .alerts import parse_when
 
-    truth = simulate(args.out, args.subjects, args.days, args.seed, args.start)
+    start = parse_when(args.start, "--start")
+    assert start is not None  # the option has a default
+    truth = simulate(args.out, args.subjects, args.days, args.seed, str(iso(start)))
     print(
         f"wrote {args.out}/registry.json, fixes.jsonl ({truth['fixes']:,} fixes), "
         f"anpr.jsonl, truth.json ({len(truth['breaches'])} planted breaches)"
