@@ -261,3 +261,24 @@ def test_small_things_a_new_user_meets(files, tmp_path, capsys, monkeypatch):
     folder = tmp_path / "audit"
     assert main(["audit", "monthly", "--month", "2026-11", "--out", str(folder), "--db", db]) == 0
     assert all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in folder.iterdir())
+
+
+def test_a_district_typo_names_the_districts_and_history_shows_all(files, capsys, monkeypatch):
+    db = str(files / "g.db")
+    for argv in (["alerts", "list", "--district", "Leds"],
+                 ["map", "zones", "--district", "Leds", "--out", str(files / "z.html")],
+                 ["map", "curfew", "--district", "Leds", "--out", str(files / "c.html")],
+                 ["tags", "list", "--district", "Leds"]):  # fmt: skip
+        assert main([*argv, "--db", db]) == 2, argv
+        assert "'Leds'" in (err := capsys.readouterr().err) and "(Leeds" in err, argv
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["users", "add", "x1", "--role", "desk", "--district", "Leds",
+                 "--password-stdin", "--db", db]) == 2  # fmt: skip
+    assert "(Leeds, or 'all')" in capsys.readouterr().err
+    assert main(["registry", "history", "--limit", "3", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "showing 3 of" in out and "(--limit 0 for all)" in out
+    assert main(["registry", "history", "--limit", "0", "--db", db]) == 0
+    assert "showing" not in capsys.readouterr().out

@@ -195,3 +195,8 @@ def monitored(registry: Registry, withdrawn: dict[str, int], retired: set[str]) 
             f = replace(f, removed_at=at if f.removed_at is None else min(f.removed_at, at))
         fittings.append(f)
     return replace(registry, orders=orders, fittings=fittings)
+
+
+def known_districts(registry: Registry) -> str:
+    """The districts' names, for a message about a district that is not one of them."""
+    return ", ".join(sorted(d.name for d in registry.districts.values()))

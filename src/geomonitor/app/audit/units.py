@@ -8,7 +8,7 @@ from typing import Any
 
 from ...model.errors import RegistryError
 from ...model.inventory import InventoryError, TagEvent, UnitState, check
-from ...model.registry import ADULT_AGE, Registry
+from ...model.registry import ADULT_AGE, Registry, known_districts
 from ...model.registry_load import _age_on, registry_from_entities
 from ...model.times import iso
 from ...store.domain import Store
@@ -21,8 +21,7 @@ def district_code(reg: Registry, ref: str | None) -> str | None:
     code = reg.district_code(ref)
     if code is not None:
         return code
-    names = ", ".join(sorted(d.name for d in reg.districts.values()))
-    raise InventoryError(f"district {ref!r}: not in the registry ({names})")
+    raise InventoryError(f"district {ref!r}: not in the registry ({known_districts(reg)})")
 
 
 def current(store: Store, tag_id: str) -> UnitState | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ...model.candidate import SEVERITIES, Candidate, evidence_counts, queue_order, severity
 from ...model.errors import InputError, TimeError
+from ...model.registry import known_districts
 from ...model.text import distance, local_time, plural
 from ...model.times import UK, from_datetime, parse_ts
 from ..health import timeline_rows, timelines
@@ -117,7 +118,8 @@ def _list(args: argparse.Namespace) -> int:
                 None,
             )  # fmt: skip
             if code is None:
-                raise InputError(f"--district: no district {args.district!r} in the registry")
+                raise InputError(f"--district: no district {args.district!r} in the registry "
+                                 f"({known_districts(reg)})")
             districts = {s.id for s in reg.subjects.values() if s.district == code}
     since, until = parse_when(args.since, "--since"), parse_when(args.until, "--until")
     worst = SEVERITIES.index(args.severity) if args.severity else len(SEVERITIES)

@@ -27,6 +27,8 @@ def add_parser(sub: Any) -> None:
     p = rsub.add_parser("check", help="validate a registry file without loading it")
     p.add_argument("file", type=Path)
     p = rsub.add_parser("history", help="versions loaded and what changed in each")
+    p.add_argument("--limit", type=int, default=200,
+                   help="changes shown per version (0: all)")  # fmt: skip
     db_arg(p)
     rsub.add_parser("schema", help="print the JSON Schema of a registry file")
     reg.set_defaults(func=run)
@@ -76,10 +78,12 @@ def run(args: argparse.Namespace) -> int:
                 f"version {v['version']}  loaded {v['loaded_at']}  from {v['source']}  "
                 f"+{v['added']} ~{v['changed']} -{v['removed']}"
             )
-            for e in v["entities"][:200]:
+            shown = v["entities"] if args.limit <= 0 else v["entities"][: args.limit]
+            for e in shown:
                 print(f"    {e['change']:<8} {e['kind']:<9} {e['id']}")
-            if len(v["entities"]) > 200:
-                print(f"    showing 200 of {len(v['entities'])} changes")
+            if len(shown) < len(v["entities"]):
+                n = len(v["entities"])
+                print(f"    showing {len(shown)} of {n} changes (--limit 0 for all)")
     return 0
 
 

@@ -28,6 +28,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from ...model.errors import InputError
+from ...model.registry import known_districts
 from ...store.domain import Store
 from .review import ALL, ROLES, Conflict, User
 
@@ -80,7 +81,8 @@ def add_user(store: Store, username: str, password: str, role: str, district: st
         raise InputError(f"role {role!r}: one of {', '.join(ROLES)}")
     code = ALL if district.lower() == ALL else store.current_registry().district_code(district)
     if code is None:
-        raise InputError(f"district {district!r}: not in the registry (or 'all')")
+        raise InputError(f"district {district!r}: not in the registry "
+                         f"({known_districts(store.current_registry())}, or 'all')")
     if len(password) < MIN_PASSWORD:
         raise InputError(f"the password must have at least {MIN_PASSWORD} characters")
     with store.transaction():

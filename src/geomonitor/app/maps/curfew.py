@@ -20,7 +20,7 @@ import numpy as np
 
 from ...model.errors import InputError
 from ...model.geography import district_boundary
-from ...model.registry import Registry
+from ...model.registry import Registry, known_districts
 from ...model.text import distance, duration, local_clock, local_time
 from ...model.times import MS_PER_MINUTE, UK, iso, to_datetime
 from ...rules.config import EngineConfig
@@ -133,7 +133,7 @@ def curfew_visits(
 def _district(reg: Registry, ref: str) -> str:
     code = reg.district_code(ref)
     if code is None:
-        raise InputError(f"district {ref!r}: not in the registry")
+        raise InputError(f"district {ref!r}: not in the registry ({known_districts(reg)})")
     return code
 
 

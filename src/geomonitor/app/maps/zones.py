@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ...model.errors import InputError
 from ...model.geography import DISTRICTS, district_boundary
+from ...model.registry import known_districts
 from ...store.domain import Store
 from .base import esc, latlon, new_page, zone_layer
 
@@ -19,7 +20,8 @@ def zones_map(store: Store, out: Path, district: str | None = None, offline: boo
     if district is not None:
         code = reg.district_code(district)
         if code is None:
-            raise InputError(f"district {district!r}: not in the registry")
+            raise InputError(f"district {district!r}: not in the registry "
+                             f"({known_districts(reg)})")
     uses: dict[str, list[str]] = {}
     kinds: dict[str, set[str]] = {}
     for order, cond in reg.conditions():
