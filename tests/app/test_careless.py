@@ -282,3 +282,20 @@ def test_a_district_typo_names_the_districts_and_history_shows_all(files, capsys
     assert "showing 3 of" in out and "(--limit 0 for all)" in out
     assert main(["registry", "history", "--limit", "0", "--db", db]) == 0
     assert "showing" not in capsys.readouterr().out
+
+
+def test_registry_check_with_a_store_says_what_loading_would_change(files, capsys):
+    db = files / "g.db"
+    assert main(["registry", "check", str(files / "registry.json"), "--db", str(db)]) == 0
+    assert "loading it would change nothing" in capsys.readouterr().out
+    doc = json.loads((files / "registry.json").read_text())
+    doc["zones"][0]["radius_m"] = 250
+    doc["fittings"] = doc["fittings"][:-1]  # S-0002's tag taken off the registry
+    edited = files / "edited.json"
+    edited.write_text(json.dumps(doc))
+    assert main(["registry", "check", str(edited), "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "would make version 2: 0 added, 1 changed, 1 removed" in out
+    assert "remove 1 entries: it would need --allow-removals" in out
+    with Store(db, create=False) as st:
+        assert st.registry_version() == 1  # nothing was written

@@ -24,8 +24,11 @@ def add_parser(sub: Any) -> None:
         help="load even if subjects, orders or fittings in the store are missing from the file",
     )
     db_arg(p)
-    p = rsub.add_parser("check", help="validate a registry file without loading it")
+    p = rsub.add_parser("check", help="validate a registry file without loading it (with "
+                        "--db: and say what loading it would change)")  # fmt: skip
     p.add_argument("file", type=Path)
+    p.add_argument("--db", type=Path, default=None,
+                   help="a store to compare with (nothing is written to it)")  # fmt: skip
     p = rsub.add_parser("history", help="versions loaded and what changed in each")
     p.add_argument("--limit", type=int, default=200,
                    help="changes shown per version (0: all)")  # fmt: skip
@@ -41,6 +44,15 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "check":
         reg, _ = load_registry_file(args.file)
         print(f"{args.file}: valid ({counts(reg)})")
+        if args.db is not None:
+            with open_store(args) as st:
+                res = _would_load(st, reg, str(args.file))
+                gone = st.registry_removals(reg)
+            print("loading it would change nothing" if res.unchanged else
+                  f"loading it would make version {res.version}: {res.added} added, "
+                  f"{res.changed} changed, {res.removed} removed")  # fmt: skip
+            if gone:
+                print(f"  and remove {len(gone)} entries: it would need --allow-removals")
         return 0
     if args.action == "load":
         reg, _ = load_registry_file(args.file)
@@ -85,6 +97,21 @@ def run(args: argparse.Namespace) -> int:
                 n = len(v["entities"])
                 print(f"    showing {len(shown)} of {n} changes (--limit 0 for all)")
     return 0
+
+
+class _Undo(Exception):
+    pass
+
+
+def _would_load(st: Any, reg: Any, source: str) -> Any:
+    """What loading ``reg`` would do, done in a transaction that is then undone."""
+    res = None
+    try:
+        with st.transaction():
+            res = st.load_registry(reg, source)
+            raise _Undo
+    except _Undo:
+        return res
 
 
 def counts(reg: Any) -> str:
