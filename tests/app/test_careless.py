@@ -299,3 +299,18 @@ def test_registry_check_with_a_store_says_what_loading_would_change(files, capsy
     assert "remove 1 entries: it would need --allow-removals" in out
     with Store(db, create=False) as st:
         assert st.registry_version() == 1  # nothing was written
+
+
+def test_a_second_tag_is_fitted_only_when_meant(files, capsys):
+    db = str(files / "g.db")
+    fit = ["tags", "fit", "BUD-0099", "S-0001", "--consent-recorded-at",
+           "2026-11-20T09:00:00Z", "--db", db]  # fmt: skip
+    assert main(fit) == 2
+    assert "S-0001 wears BUD-0001 already" in capsys.readouterr().err
+    assert main(["tags", "fit", "BUD-0099", "S-0002", "--consent-recorded-at",
+                 "2026-11-20T09:00:00Z", "--db", db]) == 2  # S-0002 wears BUD-0002  # fmt: skip
+    capsys.readouterr()
+    assert main([*fit, "--second-tag"]) == 0
+    with Store(files / "g.db", create=False) as st:
+        worn = {f.tag_id for f in st.current_registry().fittings if f.subject_id == "S-0001"}
+    assert worn == {"BUD-0001", "BUD-0099"}

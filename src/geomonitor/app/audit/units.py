@@ -37,8 +37,12 @@ def change(
     consent_at: int | None = None,
     guardian: str | None = None,
     guardian_present: bool = False,
+    second_tag: bool = False,
 ) -> UnitState:
-    """Make one change a person asked for; returns the unit's state after it."""
+    """Make one change a person asked for; returns the unit's state after it. A subject
+    who wears a tag already is fitted a second only if ``second_tag`` says it is meant
+    (a replacement put on before the old one comes off): two tags split a subject's fixes
+    between two units, and each looks silent while the other reports."""
     with store.transaction():
         reg = store.current_registry()
         u = current(store, e.tag_id)
@@ -49,6 +53,15 @@ def change(
                 raise InventoryError(f"subject {e.subject_id!r}: not in the registry")
             subject_district = subject.district
             e = TagEvent(**{**e.__dict__, "district": subject.district})
+            worn = sorted(f.tag_id for f in reg.fittings if f.subject_id == subject.id
+                          and f.tag_id != e.tag_id and f.fitted_at <= e.at
+                          and (f.removed_at is None or f.removed_at > e.at))  # fmt: skip
+            if worn and not second_tag:
+                raise InventoryError(
+                    f"subject {subject.id} wears {', '.join(worn)} already: remove it first "
+                    "(geomonitor tags remove), or fit with --second-tag if both are meant "
+                    "(a replacement put on before the old one comes off)"
+                )
             if subject.birth_date is not None and _age_on(subject.birth_date, e.at) < ADULT_AGE:
                 if not guardian or not guardian_present:
                     raise InventoryError(

@@ -58,6 +58,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--consent-recorded-at", help="when consent was recorded (required)")
     p.add_argument("--guardian", help="the guardian who consented (wearers under 18)")
     p.add_argument("--guardian-present", action="store_true", help="the guardian was present")
+    p.add_argument("--second-tag", action="store_true",
+                   help="the subject wears another tag and both are meant")  # fmt: skip
     _who(p)
     p = ts.add_parser("remove", help="take a fitted unit off its wearer")
     p.add_argument("tag")
@@ -144,7 +146,8 @@ def run_tags(args: argparse.Namespace) -> int:
             consent = parse_when(args.consent_recorded_at, "--consent-recorded-at")
             e = TagEvent(args.tag, at, "fit", None, args.subject, reason=args.reason, actor=who)
             u = change(st, e, consent_at=consent, guardian=args.guardian,
-                       guardian_present=args.guardian_present)  # fmt: skip
+                       guardian_present=args.guardian_present,
+                       second_tag=args.second_tag)  # fmt: skip
         elif a == "remove":
             u = change(st, TagEvent(args.tag, at, "remove", reason=args.reason, actor=who))
         else:
