@@ -313,3 +313,30 @@ def test_the_queue_page_and_the_api_it_polls_agree_for_every_filter(desk):
         page = re.findall(r'<tr class="item" data-id="([^"]+)"', c.get("/", params=q).text)
         api = [x["candidate"]["id"] for x in c.get("/api/candidates", params=q).json()]
         assert page == api, q
+
+
+def test_the_review_state_on_the_command_line(desk, capsys):
+    """From issue 23: after a decision, the listing has a review column and filter, and
+    `alerts show` says the review state and its history, in text and JSON."""
+    import json
+
+    _, ids, db = desk
+    cid = ids["Leeds"][0]
+    assert main(["users", "bind", "dana", "--db", str(db)]) == 0
+    assert main(["alerts", "decide", cid, "warning_letter", "--as", "dana", "--text",
+                 "first warning", "--db", str(db)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["alerts", "list", "--review", "warning_letter", "--format", "jsonl",
+                 "--db", str(db)]) == 0  # fmt: skip
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(r["id"], r["review_state"]) for r in rows] == [(cid, "warning_letter")]
+    assert main(["alerts", "list", "--review", "new", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "REVIEW" in out and cid not in out and ids["Leeds"][1] in out
+    assert main(["alerts", "show", cid, "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^review\s+warning_letter, by dana ", out, re.M)
+    assert "review decide" in out and "note: first warning" in out
+    assert main(["alerts", "show", cid, "--format", "json", "--db", str(db)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["review_state"] == "warning_letter" and d["review_history"][0]["action"] == "decide"

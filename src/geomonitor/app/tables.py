@@ -4,7 +4,7 @@ emoji), and a piped table is not wrapped to a terminal's width."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich import box
@@ -35,9 +35,9 @@ def show(t: Table, file: Any = None) -> None:
     console.print(t, crop=False)
 
 
-def candidate_table(cands: Sequence[Candidate]) -> Table:
-    """The desk's queue, in the order given: severity, times in UK local time, and the
-    evidence as fixes and ANPR reads."""
+def candidate_table(cands: Sequence[Candidate], reviews: Mapping[str, str] | None = None) -> Table:
+    """The desk's queue, in the order given: severity, episode and review state, times in
+    UK local time, and the evidence as fixes and ANPR reads."""
     rows = []
     for c in cands:
         fixes, reads = evidence_counts(c)
@@ -47,6 +47,7 @@ def candidate_table(cands: Sequence[Candidate]) -> Table:
                 c.id,
                 c.kind,
                 c.status,
+                (reviews or {}).get(c.id, "new"),
                 c.subject_id,
                 _condition(c),
                 local_short(c.opened_at),
@@ -55,7 +56,7 @@ def candidate_table(cands: Sequence[Candidate]) -> Table:
                 str(reads),
             )
         )
-    headers = ("SEVERITY", "ID", "KIND", "STATUS", "SUBJECT", "CONDITION", "OPENED",
+    headers = ("SEVERITY", "ID", "KIND", "STATUS", "REVIEW", "SUBJECT", "CONDITION", "OPENED",
                "CLOSED", "FIXES", "READS")  # fmt: skip
     return table(headers, rows)
 

@@ -12,8 +12,9 @@ from typing import Any
 from ...model.candidate import SEVERITIES, Candidate, evidence_counts, queue_order, severity
 from ...model.errors import InputError, TimeError
 from ...model.registry import known_districts
-from ...model.text import distance, local_time, plural
+from ...model.text import distance, local_short, local_time, plural
 from ...model.times import UK, from_datetime, parse_ts
+from ..desk.review import STATES as REVIEW_STATES
 from ..health import timeline_rows, timelines
 from ..tables import candidate_table, device_table, show
 from .common import db_arg, open_store
@@ -32,6 +33,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--kind", action="append", help="only this kind (repeatable)")
     p.add_argument("--district", help="only subjects of this district (code or name)")
     p.add_argument("--severity", choices=SEVERITIES, help="only this severity or worse")
+    p.add_argument("--review", choices=REVIEW_STATES,
+                   help="only this review state (new, acknowledged, an outcome)")  # fmt: skip
     p.add_argument("--since", help="opened at or after (ISO time with zone, or a local date)")
     p.add_argument("--until", help="opened before (ISO time with zone, or a local date)")
     p.add_argument("--limit", type=int, default=None,
@@ -89,15 +92,26 @@ def run_alerts(args: argparse.Namespace) -> int:
         c, successor = gone
         note = f"superseded by {successor}" if successor else "withdrawn by later evidence"
         print(f"{args.id}: retracted, {note}. Its last content:")
+    with open_store(args) as st:
+        tl = timelines(st, args.id).get(args.id)
+        review = st.review(args.id)
+        reviewed = review_lines(st, args.id)
+        review_history = st.review_history(args.id)
     if args.format == "json":
         d = c.to_json()
         d["severity"] = severity(c)
         d["history"] = hist
+        d["review_state"] = review["state"] if review else "new"
+        d["review_history"] = review_history
         print(json.dumps(d, indent=2))
         return 0
-    with open_store(args) as st:
-        tl = timelines(st, args.id).get(args.id)
     for line in show_lines(c, hist):
+        print(line)
+    state = review["state"] if review else "new"
+    why = f" ({review['reason']})" if review and review["reason"] else ""
+    by = f", by {review['updated_by']} {local_short(review['updated_at'])}" if review else ""
+    print(f"{'review':<18} {state}{why}{by}")
+    for line in reviewed:
         print(line)
     if tl is not None:
         print("to a person:")
@@ -109,6 +123,7 @@ def run_alerts(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     with open_store(args) as st:
         cands = st.candidates(args.status, args.subject)
+        reviews = {cid: r["state"] for cid, r in st.reviews().items()}
         districts = None
         if args.district:
             reg = st.current_registry()
@@ -131,6 +146,7 @@ def _list(args: argparse.Namespace) -> int:
         and SEVERITIES.index(severity(c)) <= worst
         and (since is None or c.opened_at >= since)
         and (until is None or c.opened_at < until)
+        and (not args.review or reviews.get(c.id, "new") == args.review)
     )
     limit = args.limit if args.limit is not None else (0 if args.format == "jsonl" else 50)
     shown = cands if limit <= 0 else cands[:limit]
@@ -138,12 +154,13 @@ def _list(args: argparse.Namespace) -> int:
         args.consult.about(c.subject_id for c in shown)
     if args.format == "jsonl":
         for cand in shown:
-            print(json.dumps({**cand.to_json(), "severity": severity(cand)}))
+            print(json.dumps({**cand.to_json(), "severity": severity(cand),
+                              "review_state": reviews.get(cand.id, "new")}))  # fmt: skip
         return 0
     if not cands:
         print("no candidates")
         return 0
-    show(candidate_table(shown))
+    show(candidate_table(shown, reviews))
     if len(shown) < len(cands):
         print(f"showing {len(shown)} of {len(cands)} (--limit 0 for all)")
     return 0
