@@ -28,13 +28,17 @@ def withhold(
     batch = part.items
     if not spans or not len(batch):
         return
+    # On the replay's path: one pass over the batch's tags against the spans' (a set
+    # lookup: numpy's isin and == compare object arrays slowly), then only those tags.
+    tags = batch.tag_id.tolist()
+    mine = np.fromiter((t in spans for t in tags), dtype=bool, count=len(tags))
+    if not mine.any():
+        return
     drop = np.zeros(len(batch), dtype=bool)
     why: dict[int, str] = {}
-    for tag, tag_spans in spans.items():
+    for tag in sorted({t for t, m in zip(tags, mine.tolist(), strict=True) if m}):
         on = batch.tag_id == tag
-        if not on.any():
-            continue
-        for lo, hi, reason in tag_spans:
+        for lo, hi, reason in spans[tag]:
             hit = on & (batch.ts >= lo) & (batch.ts < hi) & ~drop
             for i in np.flatnonzero(hit).tolist():
                 why[i] = reason
