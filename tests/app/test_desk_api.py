@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx2 as httpx
@@ -136,3 +137,23 @@ def test_malformed_bodies_get_a_documented_one_line_4xx(tmp_path):
     r = c.post(f"/candidates/{cid}/note", content=b"text=%ff%fe&csrf=" + csrf.encode(),
                headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert r.status_code < 500
+
+
+def test_a_force_wide_curfew_map_without_a_district_offers_the_districts(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from geomonitor.app.desk.accounts import add_user
+    from geomonitor.app.desk.web import create_app
+
+    st, _ = desk_store(tmp_path / "d.db")
+    add_user(st, "chief", PASSWORD, "supervisor", "all", "cli:test", int(time.time() * 1000))
+    st.close()
+    c = TestClient(create_app(tmp_path / "d.db"), base_url="https://testserver")
+    token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+    c.post("/login", data={"username": "chief", "password": PASSWORD, "csrf": token})
+    r = c.get("/maps/curfew")
+    assert r.status_code == 200
+    links = re.findall(r'href="(/maps/curfew\?district=[^"]+)"', r.text)
+    assert links == ["/maps/curfew?district=Bradford", "/maps/curfew?district=Leeds"]
+    assert c.get(links[1]).status_code == 200
+    assert c.get("/maps/curfew?district=Nowhere").status_code == 404
