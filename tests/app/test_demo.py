@@ -24,3 +24,7 @@ def test_the_demo_writes_the_audit_and_the_maps_and_prints_their_paths(tmp_path,
     assert re.search(r"DEMO-1: S-\d+ was there: \d+ positions within 100 m \(A1", out)
     assert re.search(r"DEMO-\d: S-\d+ eliminated: every fix at least", out)
     assert (tmp_path / "crimes" / "hits.csv").is_file()
+    # the batch it ran, as a file the README runs `crimes match` on
+    batch = (tmp_path / "crimes.csv").read_text()
+    assert batch.startswith("crime_ref,type,from,to,easting,northing\nDEMO-1,BIAD,")
+    assert "Try: geomonitor alerts list --db" in out and "--review new" in out

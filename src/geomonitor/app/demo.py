@@ -9,11 +9,11 @@ import numpy as np
 
 from ..io.replay import replay
 from ..model.candidate import queue_order
-from ..model.crime import Crime
+from ..model.crime import parse_crime_rows
 from ..model.crs import to_bng
 from ..model.registry_load import load_registry_file
 from ..model.text import local_time
-from ..model.times import UK, from_datetime, to_datetime
+from ..model.times import UK, from_datetime, iso, to_datetime
 from ..sim import score, simulate
 from ..store.domain import Store
 from .audit.report import local_month, write_monthly
@@ -35,11 +35,14 @@ def _crimes(st: Store, out: Path) -> None:
     rows = st.db.execute(
         "SELECT ts, lat, lon FROM fixes WHERE accuracy_m <= 20 ORDER BY ts LIMIT 3 OFFSET 4000"
     ).fetchall()
-    crimes = []
+    lines = ["crime_ref,type,from,to,easting,northing"]
     for k, (ts, lat, lon) in enumerate(rows):
-        lon2 = lon + 0.02 * k  # the others a little way off
-        crimes.append(Crime(f"DEMO-{k + 1}", "BIAD", *_bng(lat, lon2), lat, lon2,
-                            int(ts) - 30 * 60_000, int(ts) + 30 * 60_000))  # fmt: skip
+        e, n = _bng(lat, lon + 0.02 * k)  # the others a little way off
+        lines.append(f"DEMO-{k + 1},BIAD,{iso(int(ts) - 30 * 60_000)},"
+                     f"{iso(int(ts) + 30 * 60_000)},{e:.0f},{n:.0f}")  # fmt: skip
+    # the batch as a file, the layout `geomonitor crimes match` reads (the README runs it)
+    (out / "crimes.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    crimes, _ = parse_crime_rows((out / "crimes.csv").read_text(encoding="utf-8"))
     summary = run_batch(st, crimes, [], out / "crimes", CrimeConfig())
     print(f"\n13. Crime correlation: {len(crimes)} simulated crimes -> {out / 'crimes'}/")
     first = summary["results"][0]
@@ -149,5 +152,8 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
         if top:
             print(f"   {alert_map(st, top[0].id, out / 'maps' / f'alert-{top[0].id}.html')}")
         _crimes(st, out)
-        print(f"\nDatabase: {db}   Try: geomonitor alerts list --db {db} --status open")
+        print(
+            f"\nDatabase: {db}   Try: geomonitor alerts list --db {db} --review new"
+            "   (the queue not yet looked at; every example in the README runs on this store)"
+        )
     return 0
