@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,8 +74,12 @@ def test_load_replay_list_show(files, capsys):
     shown = capsys.readouterr().out
     assert (
         "evidence (20 fixes, 20 wholly past the boundary, 0 straddling it)" in shown
-        and "BUD-0001@2026-11-21T18:10:00Z" in shown
+        # each fix in local time to the second, with its place and accuracy
+        and re.search(
+            r"fix +BUD-0001 +Sat 21 Nov 2026 18:10:00 GMT +53\.\d{5}, -1\.\d{5} ±\d+ m", shown
+        )
     )
+    assert "@2026-" not in shown  # no raw reference where people read
     assert "opened" in shown.split("history:")[1]
     assert main(["alerts", "show", "C-nope", "--db", db]) == 1
 

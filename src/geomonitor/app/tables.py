@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..model.candidate import SEVERITIES, SEVERITY, Candidate, evidence_counts, severity
-from ..model.text import local_short
+from ..model.text import details_words, local_short
 from ..model.times import parse_ts
 
 
@@ -85,7 +85,7 @@ def device_table(events: Sequence[dict[str, Any]]) -> Table:
     """Device health events per tag."""
     rows = []
     for ev in events:
-        det = ", ".join(f"{k}={v}" for k, v in sorted(ev["details"].items()))
+        det = details_words(ev["details"])
         rows.append(
             (
                 ev["tag_id"],

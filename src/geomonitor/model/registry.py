@@ -197,6 +197,17 @@ def monitored(registry: Registry, withdrawn: dict[str, int], retired: set[str]) 
     return replace(registry, orders=orders, fittings=fittings)
 
 
+def district_name(registry: Registry, code: str | None) -> str:
+    """A district's name for people (``E08000035`` -> ``Leeds``); ``all`` for force-wide,
+    the code itself when the registry no longer names it, ``-`` for none."""
+    if not code:
+        return "-"
+    if code == "all":
+        return "all districts"
+    d = registry.districts.get(code)
+    return d.name if d is not None else code
+
+
 def known_districts(registry: Registry) -> str:
     """The districts' names, for a message about a district that is not one of them."""
     return ", ".join(sorted(d.name for d in registry.districts.values()))

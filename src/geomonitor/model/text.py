@@ -8,7 +8,7 @@ aloud on the night the clocks change is never ambiguous.
 from __future__ import annotations
 
 from .errors import InputError
-from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, UK, to_datetime
+from .times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, UK, parse_ts, to_datetime
 
 
 def distance(metres: float) -> str:
@@ -96,3 +96,86 @@ def free_text(value: str | None, what: str, max_chars: int) -> str:
     if bad is not None:
         raise InputError(f"{what}: holds the control character {bad} (not allowed in text)")
     return t
+
+
+def local_seconds(ms: int) -> str:
+    """A UK wall-clock time to the second, for evidence: ``Mon 16 Nov 2026 18:35:01 GMT``."""
+    return to_datetime(ms).astimezone(UK).strftime("%a %d %b %Y %H:%M:%S %Z")
+
+
+#: each kind of candidate and device event, as a desk officer says it
+KIND_WORDS = {
+    "exclusion_zone": "exclusion zone",
+    "outside_inclusion_zone": "outside inclusion zone",
+    "curfew_late_return": "curfew: late return",
+    "curfew_absent": "curfew: absent",
+    "curfew_no_signal": "curfew: no signal",
+    "strap_tamper": "strap tamper",
+    "no_contact": "no contact",
+    "low_battery": "low battery",
+    "battery_depleted": "battery depleted",
+    "poor_accuracy": "poor accuracy",
+    "implausible_jump": "implausible jump",
+    "conflicting_fix": "conflicting fix",
+    "vehicle_in_exclusion_zone": "vehicle in exclusion zone",
+    "curfew_vehicle_sighting": "vehicle seen in curfew",
+    "undeclared_vehicle": "undeclared vehicle",
+    "non_association": "non-association",
+    "feed_outage": "feed outage",
+}
+
+
+def kind_words(kind: str) -> str:
+    """A kind in words (``curfew_absent`` -> ``curfew: absent``); unknown kinds with their
+    underscores as spaces."""
+    return KIND_WORDS.get(kind, kind.replace("_", " "))
+
+
+def _iso_like(v: object) -> bool:
+    return isinstance(v, str) and len(v) >= 20 and v[4:5] == "-" and v.endswith("Z")
+
+
+def detail_value(key: str, value: object) -> str:
+    """A candidate's or device event's detail for people, by what its key says it holds:
+    ``*_m`` a distance, ``*_minutes`` / ``*_ms`` a duration, ``*_pct`` a percentage, an
+    ISO time in local time, lists joined, yes/no, ``-`` for none."""
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(detail_value(key, x) for x in value) if value else "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if _iso_like(value):
+        try:
+            return local_time(parse_ts(value))
+        except InputError:
+            return str(value)
+    if isinstance(value, int | float):
+        if key.endswith("_m"):
+            return distance(value)
+        if key.endswith("_minutes"):
+            return duration(value * MS_PER_MINUTE)
+        if key.endswith("_ms"):
+            return duration(value)
+        if key.endswith("_pct") or "_pct_" in key:
+            return f"{value:.0f}%"
+        if key == "km_h" or key.endswith("_kmh"):
+            return f"{value:.0f} km/h"
+        if isinstance(value, float):
+            return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+    return str(value)
+
+
+def detail_label(key: str) -> str:
+    """A detail's key for people: ``furthest_m`` -> ``furthest``, ``window_start`` ->
+    ``window start``."""
+    for unit in ("_minutes", "_ms", "_pct", "_m"):
+        if key.endswith(unit):
+            key = key[: -len(unit)]
+            break
+    return key.replace("_pct_", "_").replace("_", " ")
+
+
+def details_words(details: dict[str, object]) -> str:
+    """Every detail as ``label value``, joined by semicolons (for one table cell)."""
+    return "; ".join(f"{detail_label(k)} {detail_value(k, v)}" for k, v in sorted(details.items()))

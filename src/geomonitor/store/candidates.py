@@ -155,15 +155,23 @@ class CandidateTables:
 
     def candidate_history(self, cid: str) -> list[dict[str, Any]]:
         """Every recorded transition of a candidate, oldest first: ``action``,
-        ``recorded_at`` (wall clock, UTC), and ``superseded_by`` (a retraction) or
-        ``supersedes`` (the candidate it replaced)."""
+        ``evidence_at`` (event time, UTC: when it opened, closed, or its last evidence for
+        other changes), ``recorded_at`` (when the service recorded it: wall clock, UTC), and
+        ``superseded_by`` (a retraction) or ``supersedes`` (the candidate it replaced)."""
         out = []
-        for seq, action, at, link in self.db.execute(
-            "SELECT seq, action, recorded_at, link FROM candidate_events WHERE candidate_id=? "
-            "ORDER BY seq",
+        for seq, action, at, body, link in self.db.execute(
+            "SELECT seq, action, recorded_at, body, link FROM candidate_events "
+            "WHERE candidate_id=? ORDER BY seq",
             (cid,),
         ):
-            h: dict[str, Any] = {"seq": seq, "action": action, "recorded_at": at}
+            h: dict[str, Any] = {"seq": seq, "action": action}
+            if body is not None:
+                snap = orjson.loads(body)
+                key = {"opened": "opened_at", "closed": "closed_at"}.get(action)
+                h["evidence_at"] = snap.get(key or "last_evidence_at") or snap.get(
+                    "last_evidence_at"
+                )
+            h["recorded_at"] = at
             if link:
                 h["superseded_by" if action == "retracted" else "supersedes"] = link
             out.append(h)

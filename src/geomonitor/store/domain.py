@@ -317,6 +317,11 @@ class Store(
         )
         return self.db.total_changes - before
 
+    def latest_fix_at(self) -> int | None:
+        """The event time of the latest stored fix (None when there are none)."""
+        row = self.db.execute("SELECT MAX(ts) FROM fixes").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     def fix_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM fixes").fetchone()[0])
 

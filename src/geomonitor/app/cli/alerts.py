@@ -12,15 +12,26 @@ from typing import Any
 from ...model.candidate import SEVERITIES, Candidate, evidence_counts, queue_order, severity
 from ...model.errors import InputError, TimeError
 from ...model.registry import known_districts
-from ...model.text import distance, local_short, local_time, plural
+from ...model.text import (
+    detail_label,
+    detail_value,
+    distance,
+    kind_words,
+    local_short,
+    local_time,
+    plural,
+)
 from ...model.times import UK, from_datetime, parse_ts
 from ..desk.review import STATES as REVIEW_STATES
+from ..evidence import Evidence, evidence_of
 from ..health import timeline_rows, timelines
 from ..tables import candidate_table, device_table, show
 from .common import db_arg, open_store
 from .desk import add_review_parsers, review_lines, run_review
 
 ZONE_KINDS = ("exclusion_zone", "outside_inclusion_zone")
+#: evidence lines ``alerts show`` prints (all of them with --format json)
+EVIDENCE_SHOWN = 50
 
 
 def add_parser(sub: Any) -> None:
@@ -37,8 +48,12 @@ def add_parser(sub: Any) -> None:
                    help="only this review state (new, acknowledged, an outcome)")  # fmt: skip
     p.add_argument("--since", help="opened at or after (ISO time with zone, or a local date)")
     p.add_argument("--until", help="opened before (ISO time with zone, or a local date)")
-    p.add_argument("--limit", type=int, default=None,
-                   help="at most this many rows (0: all; default 50 in a table, all in jsonl)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="at most this many rows (0: all; default 50 in a table, all in jsonl)",
+    )
     p.add_argument("--format", choices=["table", "jsonl"], default="table")
     p = asub.add_parser("show", help="one candidate with its evidence and history")
     p.add_argument("id")
@@ -97,6 +112,7 @@ def run_alerts(args: argparse.Namespace) -> int:
         review = st.review(args.id)
         reviewed = review_lines(st, args.id)
         review_history = st.review_history(args.id)
+        evidence = evidence_of(st, c.evidence[:EVIDENCE_SHOWN]) if args.format != "json" else []
     if args.format == "json":
         d = c.to_json()
         d["severity"] = severity(c)
@@ -105,7 +121,7 @@ def run_alerts(args: argparse.Namespace) -> int:
         d["review_history"] = review_history
         print(json.dumps(d, indent=2))
         return 0
-    for line in show_lines(c, hist):
+    for line in show_lines(c, hist, evidence):
         print(line)
     state = review["state"] if review else "new"
     why = f" ({review['reason']})" if review and review["reason"] else ""
@@ -133,8 +149,10 @@ def _list(args: argparse.Namespace) -> int:
                 None,
             )  # fmt: skip
             if code is None:
-                raise InputError(f"--district: no district {args.district!r} in the registry "
-                                 f"({known_districts(reg)})")
+                raise InputError(
+                    f"--district: no district {args.district!r} in the registry "
+                    f"({known_districts(reg)})"
+                )
             districts = {s.id for s in reg.subjects.values() if s.district == code}
     since, until = parse_when(args.since, "--since"), parse_when(args.until, "--until")
     worst = SEVERITIES.index(args.severity) if args.severity else len(SEVERITIES)
@@ -180,11 +198,15 @@ def parse_when(text: str | None, option: str) -> int | None:
     return from_datetime(datetime(day.year, day.month, day.day, tzinfo=UK))
 
 
-def show_lines(c: Candidate, hist: list[dict[str, Any]]) -> list[str]:
-    """``alerts show`` as text: times in local time, distances and durations in words."""
+def show_lines(
+    c: Candidate, hist: list[dict[str, Any]], evidence: list[Evidence] | None = None
+) -> list[str]:
+    """``alerts show`` as text: times in local time, distances and durations in words; the
+    evidence as looked up in the store (:func:`~geomonitor.app.evidence.evidence_of`), or
+    by reference when not given."""
     out = [
         f"{'id':<18} {c.id}",
-        f"{'kind':<18} {c.kind} ({severity(c)})",
+        f"{'kind':<18} {kind_words(c.kind)} ({severity(c)})",
         f"{'status':<18} {c.status}",
         f"{'subject':<18} {c.subject_id}",
     ]
@@ -204,47 +226,38 @@ def show_lines(c: Candidate, hist: list[dict[str, Any]]) -> list[str]:
         out.append(f"{'deepest':<18} {distance(c.max_penetration_m)} past the boundary")
     out.append(f"{'explanation':<18} {c.explanation}")
     for k, v in c.details.items():
-        out.append(f"{k.replace('_', ' '):<18} {readable(v)}")
+        out.append(f"{detail_label(k):<18} {detail_value(k, v)}")
     fixes, reads = evidence_counts(c)
     what = [plural(fixes, "fix", "fixes")] + ([plural(reads, "ANPR read")] if reads else [])
     if c.kind in ZONE_KINDS:
         what.append(f"{c.fix_count} wholly past the boundary, {c.uncertain_count} straddling it")
     out.append(f"evidence ({', '.join(what)}):")
-    out += [f"    {ref}" for ref in c.evidence[:50]]
-    if len(c.evidence) > 50:
-        out.append(f"    ... {len(c.evidence) - 50} more (use --format json)")
+    if evidence is not None:
+        out += [f"    {e.words()}" for e in evidence[:EVIDENCE_SHOWN]]
+    else:
+        out += [f"    {ref}" for ref in c.evidence[:EVIDENCE_SHOWN]]
+    if len(c.evidence) > EVIDENCE_SHOWN:
+        out.append(f"    ... {len(c.evidence) - EVIDENCE_SHOWN} more (use --format json)")
     out.append("history:")
     out += ["    " + line for line in history_lines(hist)]
     return out
 
 
 def history_lines(hist: list[dict[str, Any]]) -> list[str]:
-    """Each recorded change, in local time, with the links to other candidates."""
+    """Each change in event time (what the evidence said, when), local time, with when the
+    service recorded it and the links to other candidates."""
     out = []
     for h in hist:
-        line = f"{local_time(parse_ts(h['recorded_at']))}  {h['action']}"
+        rec = parse_ts(h["recorded_at"])
+        ev = h.get("evidence_at")
+        when = local_time(parse_ts(ev)) if ev else local_time(rec)
+        line = f"{when}  {h['action']:<9} (recorded {local_time(rec)})"
         if "superseded_by" in h:
             line += f", superseded by {h['superseded_by']}"
         if "supersedes" in h:
             line += f", replacing {h['supersedes']}"
         out.append(line)
     return out
-
-
-def readable(v: Any) -> str:
-    """A detail's value for people: lists joined, times in local time, no ``None``."""
-    if v is None:
-        return "-"
-    if isinstance(v, list):
-        return ", ".join(readable(x) for x in v) if v else "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, str) and len(v) >= 20 and v[4:5] == "-" and v.endswith("Z"):
-        try:
-            return local_time(parse_ts(v))
-        except TimeError:
-            return v
-    return str(v)
 
 
 def run_devices(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from ...model.errors import InputError
+from ...model.registry import district_name
 from ...model.text import local_short
 from ..desk.accounts import MIN_PASSWORD, add_user, authenticate, set_disabled, user_of
 from ..desk.review import DISMISS_REASONS, OUTCOMES, ROLES, Desk, User
@@ -179,10 +180,12 @@ def run_users(args: argparse.Namespace) -> int:
                     st.bind_os_account(u.username, args.os_user)
                     st.audit(now, f"cli:{login_name()}", "bind_user", u.username, "cli",
                              f"os_account={args.os_user}", district=u.district)  # fmt: skip
-            print(f"{u.username}: {u.role}, district {u.district}")
+            print(f"{u.username}: {u.role}, {district_name(st.current_registry(), u.district)}")
         elif args.action == "list":
+            reg = st.current_registry()
             rows = [
-                [u["username"], u["role"], u["district"], local_short(u["created_at"]),
+                [u["username"], u["role"], district_name(reg, u["district"]),
+                 local_short(u["created_at"]),
                  u["created_by"], u["os_account"] or "", "disabled" if u["disabled"] else ""]
                 for u in st.users()
             ]  # fmt: skip

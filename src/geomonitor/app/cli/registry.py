@@ -10,6 +10,8 @@ from typing import Any
 from ...model.errors import InputError
 from ...model.registry_doc import schema
 from ...model.registry_load import load_registry_file
+from ...model.text import local_time
+from ...model.times import parse_ts
 from .common import db_arg, open_store
 
 
@@ -87,16 +89,26 @@ def run(args: argparse.Namespace) -> int:
     with open_store(args) as st:
         for v in st.registry_history():
             print(
-                f"version {v['version']}  loaded {v['loaded_at']}  from {v['source']}  "
+                f"version {v['version']}  loaded {local_time(parse_ts(v['loaded_at']))}  "
+                f"from {v['source']}  "
                 f"+{v['added']} ~{v['changed']} -{v['removed']}"
             )
             shown = v["entities"] if args.limit <= 0 else v["entities"][: args.limit]
             for e in shown:
-                print(f"    {e['change']:<8} {e['kind']:<9} {e['id']}")
+                print(f"    {e['change']:<8} {e['kind']:<9} {entity_words(e['kind'], e['id'])}")
             if len(shown) < len(v["entities"]):
                 n = len(v["entities"])
                 print(f"    showing {len(shown)} of {n} changes (--limit 0 for all)")
     return 0
+
+
+def entity_words(kind: str, eid: str) -> str:
+    """A registry entity's id for people: a fitting (stored as ``TAG@epoch-ms``) as its tag
+    and local time, ``BUD-0001 fitted Mon 19 Oct 2026 01:00 BST``."""
+    tag, _, ms = eid.partition("@")
+    if kind == "fitting" and ms.isdigit():
+        return f"{tag} fitted {local_time(int(ms))}"
+    return eid
 
 
 class _Undo(Exception):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ...model.inventory import FLAGS, HELD, InventoryError, TagEvent, state_at
+from ...model.registry import district_name
 from ...model.text import local_short
 from ...model.times import MS_PER_DAY
 from ..audit.figures import district_rows, flex
@@ -122,7 +123,8 @@ def run_tags(args: argparse.Namespace) -> int:
                 print(f"tag       {args.tag}\nstate     {u.state}\ndistrict  {name}")
                 print(f"wearer    {u.subject_id or '-'}\nsince     {local_short(u.since)}")
             rows = [
-                [local_short(h["at"]), h["action"], h["status"] or "", h["district"] or "",
+                [local_short(h["at"]), h["action"], h["status"] or "",
+                 district_name(reg, h["district"]) if h["district"] else "",
                  h["subject_id"] or "", h["actor"], h["source"], h["reason"]]
                 for h in hist
             ]  # fmt: skip

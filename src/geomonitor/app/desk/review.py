@@ -187,6 +187,13 @@ class Desk:
     def decide(self, cid: str, outcome: str, reason: str | None = None,
                text: str | None = None) -> Item:  # fmt: skip
         """Record an outcome. A dismissal needs a reason (``other`` with text)."""
+        it, why, text = self.check_decision(cid, outcome, reason, text)
+        return self._save(it, "decide", outcome, outcome, why, text, self.now)
+
+    def check_decision(self, cid: str, outcome: str, reason: str | None = None,
+                       text: str | None = None) -> tuple[Item, str | None, str]:  # fmt: skip
+        """What :meth:`decide` would record (the item, the reason, the note), or the error
+        it would raise; nothing is saved (the desk asks for confirmation with this)."""
         it = self._act("decide", cid)
         if outcome not in OUTCOMES:
             raise ReviewError(f"unknown outcome {outcome!r} ({', '.join(OUTCOMES)})")
@@ -205,7 +212,7 @@ class Desk:
         why = reason if outcome == "dismissed" else None
         if why == "other":
             why = f"other: {text}"
-        return self._save(it, "decide", outcome, outcome, why, text, self.now)
+        return it, why, text
 
     def dismiss(self, cid: str, reason: str | None, text: str | None = None) -> Item:
         return self.decide(cid, "dismissed", reason, text)

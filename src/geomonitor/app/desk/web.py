@@ -25,11 +25,12 @@ from pydantic import BaseModel, StringConstraints
 
 from ...model.candidate import severity
 from ...model.errors import InputError
-from ...model.text import duration, local_short, local_time
-from ...model.times import MS_PER_DAY
+from ...model.text import distance, duration, kind_words, local_seconds, local_short, local_time
+from ...model.times import MS_PER_DAY, parse_ts
 from ...store.domain import Store
 from ..audit.report import local_month, month_bounds, monthly, render
 from ..consult import ROUTES, WRITE, Consultation
+from ..evidence import evidence_of
 from ..health import health, timeline_rows, timelines
 from ..maps.alert import alert_map
 from ..maps.curfew import curfew_map
@@ -74,6 +75,11 @@ from .review import (
 )
 
 COOKIE, LOGIN_CSRF = "gm_session", "gm_login"
+#: evidence rows on the candidate page (every one is in the JSON API)
+EVIDENCE_ROWS = 500
+#: a decision's first post: the page that asks to confirm it
+TO_CONFIRM = {200: {"description": "an outcome not yet recorded: the page asks to confirm it "
+                    "(post again with confirmed=yes)", "content": {"text/html": {}}}}
 PAGE_CSP = (
     "default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; frame-src 'self'; form-action 'self'; base-uri 'none'; "
@@ -112,6 +118,9 @@ class Web:
             duration=duration,
             severity=severity,
             district_name=self.district_name,
+            kind_words=kind_words,
+            local_seconds=local_seconds,
+            distance=distance,
         )
 
     def district_name(self, code: str) -> str:
@@ -354,25 +363,31 @@ def _pages(app: FastAPI, web: Web) -> None:
             d = reg.districts.get(it.district)
             return web.page(
                 request, "candidate.html", s, it=it, reviews=st.review_history(cid),
-                history=st.candidate_history(cid), outcomes=OUTCOMES, reasons=DISMISS_REASONS,
-                district=d.name if d else it.district,
+                history=_episode_history(st.candidate_history(cid)), outcomes=OUTCOMES,
+                reasons=DISMISS_REASONS, district=d.name if d else it.district,
+                evidence=evidence_of(st, it.candidate.evidence[:EVIDENCE_ROWS]),
                 timeline=[timeline_rows(tl) for tl in timelines(st, cid).values()],
             )  # fmt: skip
 
         return web.with_desk(request, go)
 
     @app.post("/candidates/{cid}/{action:review_action}", response_class=RedirectResponse,
-              status_code=303, responses=answers(403, 404, 409, form=True))  # fmt: skip
+              status_code=303, responses={**answers(403, 404, 409, form=True),
+                                          **TO_CONFIRM})  # fmt: skip
     def candidate_action(request: Request, cid: str, action: Literal[REVIEW_ACTIONS],  # type: ignore[valid-type]
                          csrf: str = Form("", max_length=200),
                          outcome: str = Form("", pattern=OUTCOME_FIELD),
                          reason: str = Form("", pattern=REASON_FIELD),
-                         text: str = Form("", max_length=MAX_NOTE,
-                                          pattern=FREE_TEXT)) -> Response:  # fmt: skip
+                         text: str = Form("", max_length=MAX_NOTE, pattern=FREE_TEXT),
+                         confirmed: str = Form("", pattern="^(yes)?$")) -> Response:  # fmt: skip
         def go(st: Store, s: Session, desk: Desk) -> Response:
             if not web.csrf_ok(s, csrf, request):
                 return web.page(request, "error.html", s, status=403, message="missing CSRF token")
             body = Action(outcome=outcome or None, reason=reason or None, text=text or None)
+            if action == "decide" and confirmed != "yes":  # an outcome is asked for twice
+                it, _, note = desk.check_decision(cid, outcome, reason or None, text or None)
+                return web.page(request, "confirm.html", s, it=it, outcome=outcome,
+                                reason=reason, text=note)  # fmt: skip
             _apply(desk, cid, action, body)
             return RedirectResponse(f"/candidates/{cid}", status_code=303)
 
@@ -386,6 +401,8 @@ def _pages(app: FastAPI, web: Web) -> None:
             if subj is None or not s.user.sees(subj.district):
                 raise NotFound(f"no subject {sid}")
             theirs = [it for it in desk.items() if it.candidate.subject_id == sid]
+            wears = [(f.tag_id, f.fitted_at) for f in reg.fittings
+                     if f.subject_id == sid and f.removed_at is None]  # fmt: skip
             items = queue_of(theirs)
             decided = [it for it in theirs if it.state not in ("new", "acknowledged")]
             conds = [(o, c) for o, c in reg.conditions() if o.subject_id == sid]
@@ -393,7 +410,7 @@ def _pages(app: FastAPI, web: Web) -> None:
                 desk.consult.about([sid], [subj.district])
             name = reg.districts[subj.district].name
             return web.page(request, "subject.html", s, sid=sid, items=items, decided=decided,
-                            district=name, conditions=conds)  # fmt: skip
+                            district=name, conditions=conds, wears=wears)  # fmt: skip
 
         return web.with_desk(request, go)
 
@@ -487,7 +504,7 @@ def _documents(app: FastAPI, web: Web) -> None:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             if not s.user.may("audit"):
                 raise NotAllowed(f"{s.user.username} ({s.user.role}) may not read the tag audit")
-            m = month or local_month(desk.now)
+            m = month or _latest_month(st, desk.now)
             month_bounds(m)  # a month that is not one is refused before anything is read
             audit = monthly(st, m, now=desk.now)
             if s.user.district != ALL:
@@ -572,6 +589,20 @@ def manageable(st: Store, user: User) -> list[dict[str, Any]]:
     if not user.may("accounts"):
         raise NotAllowed(f"{user.username} ({user.role}) may not manage accounts")
     return [u for u in st.users() if user.district == ALL or u["district"] == user.district]
+
+
+def _latest_month(st: Store, now: int) -> str:
+    """The month the audit opens on: the latest with fixes, not after now (the current
+    month when there are none)."""
+    last = st.latest_fix_at()
+    return local_month(min(last, now) if last is not None else now)
+
+
+def _episode_history(hist: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An episode's changes for the page: when the evidence said it (event time) and when
+    the service recorded it, both in epoch ms."""
+    return [{**h, "evidence_at": parse_ts(h["evidence_at"]) if h.get("evidence_at") else None,
+             "recorded_at": parse_ts(h["recorded_at"])} for h in hist]  # fmt: skip
 
 
 def _apply(desk: Desk, cid: str, action: str, body: Action) -> Any:
