@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ...engine import EngineConfig
+from ...io.kafka.config import MapsSection, load_maps_config
+from ...model.errors import ConfigError
 from ...rules.config import DeviceConfig
 from ...store.domain import DB_ENV, Store, default_db_path
+from ..maps.base import Tiles
 
 
 def db_arg(p: argparse.ArgumentParser) -> None:
@@ -87,3 +92,24 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         curfew_min_away_minutes=args.absence_minutes,
         device=DeviceConfig(no_contact_minutes=args.no_contact_minutes),
     )
+
+
+def tiles_args(p: argparse.ArgumentParser) -> None:
+    """``--tiles`` and ``--config``: the force's tile server for the maps."""
+    p.add_argument("--tiles", metavar="URL", help="the force's tile server, a URL template "
+                   "such as https://tiles.example/{z}/{x}/{y}.png (default: [maps] tiles of "
+                   "--config, or $GEOMONITOR_MAPS_TILES)")  # fmt: skip
+    p.add_argument("--config", help="TOML file with a [maps] table (tiles, attribution)")
+
+
+def map_tiles(args: argparse.Namespace) -> Tiles | None:
+    """The tile server asked for: ``--tiles``, else the configuration's ``[maps] tiles``."""
+    cfg = load_maps_config(getattr(args, "config", None))
+    if getattr(args, "tiles", None):
+        try:
+            cfg = MapsSection(tiles=args.tiles, attribution=cfg.attribution)
+        except ValidationError as e:
+            raise ConfigError(
+                f"--tiles {args.tiles!r}: not {e.errors()[0]['msg'].removeprefix('Value error, ')}"
+            ) from None
+    return None if cfg.tiles is None else Tiles(cfg.tiles, cfg.attribution)

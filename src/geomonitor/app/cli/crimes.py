@@ -12,7 +12,7 @@ from ...model.crime import CrimeError, parse_crime_rows, parse_own_row
 from ..crimes.match import CrimeConfig
 from ..crimes.report import run_batch
 from ..tables import show, table
-from .common import db_arg, open_store
+from .common import db_arg, map_tiles, open_store, tiles_args
 
 
 def _settings(p: argparse.ArgumentParser) -> None:
@@ -28,6 +28,7 @@ def _settings(p: argparse.ArgumentParser) -> None:
                    help="use --radius and --top-speed for every crime type")  # fmt: skip
     p.add_argument("--no-maps", action="store_true", help="no map per hit")
     p.add_argument("--offline", action="store_true", help="maps that fetch nothing")
+    tiles_args(p)
     db_arg(p)
 
 
@@ -67,7 +68,8 @@ def run_crimes(args: argparse.Namespace) -> int:
     for refused in bad:
         print(f"geomonitor: refused {refused.message}", file=sys.stderr)
     with open_store(args) as st:
-        summary = run_batch(st, crimes, bad, args.out, cfg, not args.no_maps, args.offline)
+        summary = run_batch(st, crimes, bad, args.out, cfg, not args.no_maps, args.offline,
+                            map_tiles(args))  # fmt: skip
     args.consult.about(s for r in summary["results"] for s in r["hits"])
     args.consult.detail = f"{len(crimes)} crimes"
     rows = [[r["crime_ref"], r["type"], str(len(r["hits"])), str(len(r["eliminated"])),

@@ -17,7 +17,7 @@ from ...model.text import local_short
 from ..desk.accounts import MIN_PASSWORD, add_user, authenticate, set_disabled, user_of
 from ..desk.review import DISMISS_REASONS, OUTCOMES, ROLES, Desk, User
 from ..tables import show, table
-from .common import db_arg, open_store
+from .common import db_arg, map_tiles, open_store, tiles_args
 
 ACTIONS = ("ack", "dismiss", "decide", "note", "reopen")
 
@@ -150,6 +150,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS",
                    help="a reverse proxy whose X-Forwarded-For is believed (repeatable; "
                    "default: none, the socket's address is the client's)")  # fmt: skip
+    tiles_args(p)
     db_arg(p)
     p.set_defaults(func=run_desk)
 
@@ -222,5 +223,7 @@ def run_desk(args: argparse.Namespace) -> int:
                 f"'geomonitor users add NAME --role supervisor --district all --db {db}'"
             )
     print(f"geomonitor desk on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
-    uvicorn.Server(server_config(db, args.host, args.port, tuple(args.trusted_proxy))).run()
+    tiles = map_tiles(args)
+    uvicorn.Server(server_config(db, args.host, args.port, tuple(args.trusted_proxy),
+                                 tiles)).run()  # fmt: skip
     return 0

@@ -15,7 +15,7 @@ from ..maps.curfew import curfew_map
 from ..maps.trail import trail_map
 from ..maps.zones import zones_map
 from .alerts import parse_when
-from .common import db_arg, open_store
+from .common import db_arg, map_tiles, open_store, tiles_args
 
 DEFAULT_DIR = Path("maps")
 
@@ -25,8 +25,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--offline",
         action="store_true",
-        help="no request leaves the page: Leaflet inlined, boundaries instead of tiles",
+        help="no request leaves the page: Leaflet inlined, boundaries instead of tiles "
+        "(with --tiles, the force's tile server is the one request made)",
     )
+    tiles_args(p)
     db_arg(p)
 
 
@@ -75,27 +77,28 @@ def _start(text: str | None) -> tuple[float, float] | None:
 
 def run_map(args: argparse.Namespace) -> int:
     off = "-offline" if args.offline else ""
+    tiles = map_tiles(args)
     with open_store(args) as st:
         if args.action == "curfew":
             at = parse_when(args.at, "--at") or int(time.time() * 1000)
             name = args.district.lower().replace(" ", "-")
             out = args.out or DEFAULT_DIR / f"curfew-{name}-{_stamp(at)}{off}.html"
             path = curfew_map(st, args.district, at, out, int(args.ahead * MS_PER_MINUTE),
-                              _start(args.start), args.offline)  # fmt: skip
+                              _start(args.start), args.offline, tiles)  # fmt: skip
         elif args.action == "alert":
             out = args.out or DEFAULT_DIR / f"alert-{args.id}{off}.html"
-            path = alert_map(st, args.id, out, args.offline)
+            path = alert_map(st, args.id, out, args.offline, tiles)
             c = st.candidate(args.id)
             args.consult.about([c.subject_id] if c else [])
         elif args.action == "trail":
             lo, hi = parse_when(args.start, "--from"), parse_when(args.end, "--to")
             assert lo is not None and hi is not None
             out = args.out or DEFAULT_DIR / f"trail-{args.subject}-{_stamp(lo)}{off}.html"
-            path = trail_map(st, args.subject, lo, hi, out, args.offline)
+            path = trail_map(st, args.subject, lo, hi, out, args.offline, tiles)
             args.consult.about([args.subject])
         else:
             name = (args.district or "all").lower().replace(" ", "-")
             out = args.out or DEFAULT_DIR / f"zones-{name}{off}.html"
-            path = zones_map(st, out, args.district, args.offline)
+            path = zones_map(st, out, args.district, args.offline, tiles)
     print(path)
     return 0

@@ -13,8 +13,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--subjects", type=int, default=30)
     p.add_argument("--days", type=int, default=3)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--start", default="2026-11-16T00:00:00Z",
-                   help="when it begins: an ISO time with its zone, or a local (UK) date")
+    p.add_argument(
+        "--start",
+        default="2026-11-16T00:00:00Z",
+        help="when it begins: an ISO time with its zone, or a local (UK) date",
+    )
     p.set_defaults(func=run_simulate)
 
     p = sub.add_parser("demo", help="simulate, load, replay and show what the desk would see")

@@ -12,7 +12,7 @@ from ...model.crime import Crime, CrimeError
 from ...model.text import distance, local_time
 from ...model.times import iso
 from ...store.domain import Store
-from ..maps.base import circle, dot, esc, new_page
+from ..maps.base import Tiles, circle, dot, esc, fit, new_page
 from .match import CrimeConfig, FixIndex, Verdict, match_crime
 
 HIT_COLUMNS = ("crime_ref", "subject_id", "sequence", "position", "ts", "lat", "lon",
@@ -22,7 +22,7 @@ ELIMINATION_COLUMNS = ("crime_ref", "subject_id", "verdict", "reason")
 
 def run_batch(store: Store, crimes: list[Crime], bad: list[CrimeError], out: Path,
               cfg: CrimeConfig | None = None, maps: bool = True,
-              offline: bool = False) -> dict[str, Any]:  # fmt: skip
+              offline: bool = False, tiles: Tiles | None = None) -> dict[str, Any]:  # fmt: skip
     """Match every crime, write the files into ``out``; returns the summary."""
     cfg = cfg or CrimeConfig()
     out.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ def run_batch(store: Store, crimes: list[Crime], bad: list[CrimeError], out: Pat
         if maps:
             for v in hits:
                 name = f"hit-{_safe(c.ref)}-{v.subject_id}.html"
-                hit_map(c, v, cfg, out / "maps" / name, offline)
+                hit_map(c, v, cfg, out / "maps" / name, offline, tiles)
                 written.append(f"maps/{name}")
         item["maps"] = written
         summary["results"].append(item)
@@ -95,9 +95,11 @@ def _safe(ref: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", ref)[:60]
 
 
-def hit_map(crime: Crime, v: Verdict, cfg: CrimeConfig, path: Path, offline: bool) -> Path:
+def hit_map(crime: Crime, v: Verdict, cfg: CrimeConfig, path: Path, offline: bool,
+            tiles: Tiles | None = None) -> Path:  # fmt: skip
     """The crime's place and window, its vicinity, and the subject's hit positions."""
-    page = new_page(f"{crime.ref}: {v.subject_id}", (crime.lat, crime.lon), offline, zoom=16)
+    page = new_page(f"{crime.ref}: {v.subject_id}", (crime.lat, crime.lon), offline, zoom=16,
+                    tiles=tiles)  # fmt: skip
     r = cfg.radius(crime)
     circle(page, crime.lat, crime.lon, r, "#7b3294", "vicinity", f"vicinity {distance(r)}",
            fill=0.08, dash="6 4")  # fmt: skip
@@ -111,7 +113,7 @@ def hit_map(crime: Crime, v: Verdict, cfg: CrimeConfig, path: Path, offline: boo
         dot(page, p.lat, p.lon, colour, f"position {p.kind}", tip, radius_px=4, label=label)
     lats = [crime.lat] + [p.lat for p in v.positions]
     lons = [crime.lon] + [p.lon for p in v.positions]
-    page.m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(40, 40))
+    fit(page, list(zip(lats, lons, strict=True)), padding=40)
     rows = "".join(
         f"<tr><td>{esc(p.sequence)}{p.number}</td><td>{local_time(p.ts)}</td>"
         f"<td>&plusmn;{distance(p.accuracy_m)}</td><td>{p.speed_kmh:.0f} km/h</td>"

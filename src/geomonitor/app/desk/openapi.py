@@ -34,6 +34,8 @@ FREE_TEXT = f"^[^{_ALLOWED}]*$"
 SOME_TEXT = f"^[^{_ALLOWED}]*[^\\s{_ALLOWED}][^{_ALLOWED}]*$"
 USERNAME = r"^[a-z0-9][a-z0-9._-]{1,39}$"
 MONTH = r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$"
+DAY = r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 #: a date (``2026-11-21``, midnight UTC), a time with its offset (RFC 3339), or empty
 #: (no bound: what the queue's filter form sends when left blank)
 WHEN: dict[str, Any] = {

@@ -14,7 +14,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,13 +26,14 @@ from pydantic import BaseModel, StringConstraints
 from ...model.candidate import severity
 from ...model.errors import InputError
 from ...model.text import distance, duration, kind_words, local_seconds, local_short, local_time
-from ...model.times import MS_PER_DAY, parse_ts
+from ...model.times import MS_PER_DAY, UK, from_datetime, parse_ts, to_datetime
 from ...store.domain import Store
 from ..audit.report import local_month, month_bounds, monthly, render
 from ..consult import ROUTES, WRITE, Consultation
 from ..evidence import evidence_of
 from ..health import health, timeline_rows, timelines
 from ..maps.alert import alert_map
+from ..maps.base import Tiles
 from ..maps.curfew import curfew_map
 from .accounts import (
     MIN_PASSWORD,
@@ -49,6 +50,8 @@ from .accounts import (
 from .limits import BodyLimit
 from .openapi import (
     ACCOUNT_CHANGES,
+    CLOCK,
+    DAY,
     FREE_TEXT,
     MONTH,
     OUTCOME_FIELD,
@@ -78,8 +81,13 @@ COOKIE, LOGIN_CSRF = "gm_session", "gm_login"
 #: evidence rows on the candidate page (every one is in the JSON API)
 EVIDENCE_ROWS = 500
 #: a decision's first post: the page that asks to confirm it
-TO_CONFIRM = {200: {"description": "an outcome not yet recorded: the page asks to confirm it "
-                    "(post again with confirmed=yes)", "content": {"text/html": {}}}}
+TO_CONFIRM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "an outcome not yet recorded: the page asks to confirm it "
+        "(post again with confirmed=yes)",
+        "content": {"text/html": {}},
+    }
+}
 PAGE_CSP = (
     "default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; frame-src 'self'; form-action 'self'; base-uri 'none'; "
@@ -107,8 +115,13 @@ def _now() -> int:
 class Web:
     """What every route shares: the store, templates, the session, the page makers."""
 
-    def __init__(self, db: Path):
+    def __init__(self, db: Path, tiles: Tiles | None = None):
         self.db = db
+        #: the force's tile server for the maps (allowed by the maps' content policy)
+        self.tiles = tiles
+        self.doc_csp = DOC_CSP if tiles is None else DOC_CSP.replace(
+            "img-src data:", f"img-src data: {tiles.origin}"
+        )  # fmt: skip
         self.templates = Jinja2Templates(
             directory=str(Path(__file__).resolve().parent.parent / "templates" / "desk")
         )
@@ -146,10 +159,9 @@ class Web:
         resp.headers["Content-Security-Policy"] = PAGE_CSP.format(nonce=nonce)
         return resp
 
-    @staticmethod
-    def doc(html: str) -> HTMLResponse:
+    def doc(self, html: str) -> HTMLResponse:
         resp = HTMLResponse(html)
-        resp.headers["Content-Security-Policy"] = DOC_CSP
+        resp.headers["Content-Security-Policy"] = self.doc_csp
         return resp
 
     @staticmethod
@@ -210,15 +222,15 @@ def _target(request: Request) -> str | None:
     return " ".join(ids) or (str(request.url.query)[:200] or None)
 
 
-def server_config(db: Path, host: str, port: int,
-                  trusted_proxies: tuple[str, ...] = ()) -> Any:  # fmt: skip
+def server_config(db: Path, host: str, port: int, trusted_proxies: tuple[str, ...] = (),
+                  tiles: Tiles | None = None) -> Any:  # fmt: skip
     """How uvicorn serves the desk. A client's address is the socket's: ``X-Forwarded-For``
     is believed only from the proxies named (a reverse proxy in front of the desk), never
     from anyone else, so no client can choose the address recorded or the login limit's."""
     import uvicorn
 
     return uvicorn.Config(
-        create_app(db),
+        create_app(db, tiles),
         host=host,
         port=port,
         log_level="warning",
@@ -228,8 +240,9 @@ def server_config(db: Path, host: str, port: int,
     )
 
 
-def create_app(db: Path) -> FastAPI:
-    """The desk over the store at ``db`` (one connection per request)."""
+def create_app(db: Path, tiles: Tiles | None = None) -> FastAPI:
+    """The desk over the store at ``db`` (one connection per request); its maps draw the
+    streets of ``tiles`` when given."""
     app = FastAPI(
         title="geomonitor desk",
         description="The monitoring desk's review workflow. Every call needs a session "
@@ -238,7 +251,7 @@ def create_app(db: Path) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    web = Web(db)
+    web = Web(db, tiles)
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Callable) -> Response:
@@ -493,7 +506,7 @@ def _documents(app: FastAPI, web: Web) -> None:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             desk.get(cid)
             with tempfile.TemporaryDirectory() as tmp:
-                path = alert_map(st, cid, Path(tmp) / "m.html", offline=True)
+                path = alert_map(st, cid, Path(tmp) / "m.html", offline=True, tiles=web.tiles)
                 return web.doc(path.read_text(encoding="utf-8"))
 
         return web.with_desk(request, go)
@@ -516,7 +529,11 @@ def _documents(app: FastAPI, web: Web) -> None:
         return web.with_desk(request, go)
 
     @app.get("/maps/curfew", response_class=HTMLResponse, responses=answers(404))
-    def curfew_page(request: Request, district: str | None = None) -> Response:
+    def curfew_page(request: Request, district: str | None = None,
+                    night: str | None = Query(None, pattern=DAY),
+                    clock: str | None = Query(None, pattern=CLOCK)) -> Response:  # fmt: skip
+        """The curfew check of a district: now, or the night and time chosen (local)."""
+
         def go(st: Store, s: Session, desk: Desk) -> Response:
             code = s.user.district
             if code == ALL:
@@ -531,8 +548,14 @@ def _documents(app: FastAPI, web: Web) -> None:
             if desk.consult is not None:
                 desk.consult.about((x.id for x in st.current_registry().subjects.values()
                                     if x.district == code), [code])  # fmt: skip
+            at = _local_instant(night, clock or NIGHT_CHECK) if night else desk.now
+            form = web.templates.get_template("curfew_picker.html").render(
+                district=district or "", night=_local_day_iso(at), clock=_local_clock(at),
+                prev=_local_day_iso(at - MS_PER_DAY), next=_local_day_iso(at + MS_PER_DAY),
+                now=not night)  # fmt: skip
             with tempfile.TemporaryDirectory() as tmp:
-                path = curfew_map(st, code, desk.now, Path(tmp) / "c.html", offline=True)
+                path = curfew_map(st, code, at, Path(tmp) / "c.html", offline=True,
+                                  tiles=web.tiles, picker=form)  # fmt: skip
                 return web.doc(path.read_text(encoding="utf-8"))
 
         return web.with_desk(request, go)
@@ -589,6 +612,28 @@ def manageable(st: Store, user: User) -> list[dict[str, Any]]:
     if not user.may("accounts"):
         raise NotAllowed(f"{user.username} ({user.role}) may not manage accounts")
     return [u for u in st.users() if user.district == ALL or u["district"] == user.district]
+
+
+#: the time of a curfew check when only a night is chosen (UK local)
+NIGHT_CHECK = "23:00"
+
+
+def _local_instant(day: str, clock: str) -> int:
+    """A UK local date and clock time as an instant (refused if not a real date)."""
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        raise InputError(f"night {day!r}: not a date") from None
+    hh, mm = (int(x) for x in clock.split(":"))
+    return from_datetime(datetime(d.year, d.month, d.day, hh, mm, tzinfo=UK))
+
+
+def _local_day_iso(ms: int) -> str:
+    return to_datetime(ms).astimezone(UK).strftime("%Y-%m-%d")
+
+
+def _local_clock(ms: int) -> str:
+    return to_datetime(ms).astimezone(UK).strftime("%H:%M")
 
 
 def _latest_month(st: Store, now: int) -> str:

@@ -8,10 +8,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...model.errors import InputError
-from ...model.text import distance, local_time
-from ...model.times import MS_PER_MINUTE, iso, parse_ts
+from ...model.text import distance, kind_words, local_seconds, local_time
+from ...model.times import MS_PER_MINUTE, UK, iso, to_datetime
 from ...store.domain import Store
-from .base import MapPage, circle, dot, esc, latlon, new_page, zone_layer
+from ..evidence import evidence_of
+from .base import (
+    KEY_ACCURACY,
+    KEY_CURFEW,
+    KEY_DOT,
+    KEY_GAP,
+    KEY_PATH,
+    KEY_ZONE,
+    MapPage,
+    Tiles,
+    circle,
+    dot,
+    esc,
+    fit,
+    latlon,
+    legend,
+    new_page,
+    zone_layer,
+)
 
 SUBJECT, OTHER, CAMERA = "#d73027", "#4575b4", "#1b7837"
 #: fixes further apart than this are joined by a dashed line: a gap, not a known path
@@ -19,31 +37,24 @@ GAP_MS = 5 * MS_PER_MINUTE
 
 
 def _evidence(store: Store, refs: list[str]) -> tuple[list[dict], list[dict]]:
-    """The evidence fixes (tag, ts, lat, lon, accuracy) and ANPR reads it names."""
+    """The evidence fixes (tag, ts, lat, lon, accuracy) and ANPR reads it names that are
+    still in the store."""
     fixes, reads = [], []
-    for ref in refs:
-        if ref.startswith("ANPR:"):
-            row = store.db.execute(
-                "SELECT read_id, camera_id, ts, lat, lon FROM anpr_reads WHERE read_id=?",
-                (ref[5:],),
-            ).fetchone()
-            if row is not None:
-                reads.append(dict(zip(("read_id", "camera_id", "ts", "lat", "lon"), row,
-                                      strict=True)))  # fmt: skip
+    for e in evidence_of(store, refs):
+        if not e.stored:
             continue
-        tag, _, when = ref.partition("@")
-        row = store.db.execute(
-            "SELECT lat, lon, accuracy_m FROM fixes WHERE tag_id=? AND ts=?",
-            (tag, parse_ts(when)),
-        ).fetchone()
-        if row is not None:
-            fixes.append({"tag_id": tag, "ts": parse_ts(when), "lat": row[0], "lon": row[1],
-                          "accuracy_m": row[2]})  # fmt: skip
+        if e.kind == "read":
+            reads.append({"read_id": e.read_id, "camera_id": e.source, "ts": e.ts,
+                          "lat": e.lat, "lon": e.lon})  # fmt: skip
+        else:
+            fixes.append({"tag_id": e.source, "ts": e.ts, "lat": e.lat, "lon": e.lon,
+                          "accuracy_m": e.accuracy_m})  # fmt: skip
     fixes.sort(key=lambda f: (f["tag_id"], f["ts"]))
     return fixes, reads
 
 
-def alert_map(store: Store, cid: str, out: Path, offline: bool = False) -> Path:
+def alert_map(store: Store, cid: str, out: Path, offline: bool = False,
+              tiles: Tiles | None = None) -> Path:  # fmt: skip
     """Write candidate ``cid``'s evidence map; returns its path."""
     c = store.candidate(cid)
     if c is None:
@@ -64,7 +75,7 @@ def alert_map(store: Store, cid: str, out: Path, offline: bool = False) -> Path:
     if not pts:
         raise InputError(f"{cid}: none of its evidence is in the store to draw")
     centre = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts))
-    page = new_page(f"{c.kind} {cid}", centre, offline, zoom=15)
+    page = new_page(f"{kind_words(c.kind)} {cid}", centre, offline, zoom=15, tiles=tiles)
     if zone is not None:
         zone_layer(page, zone.geometry, zone.id, f"zone {zone.id}")
         minx, miny, maxx, maxy = zone.geometry.bounds
@@ -93,11 +104,23 @@ def alert_map(store: Store, cid: str, out: Path, offline: bool = False) -> Path:
                 tooltip=f"{'gap' if gap else 'path'}: {(nxt['ts'] - f['ts']) // 1000} s",
             ).add_to(page.m)  # fmt: skip
     for r in reads:
-        tip = f"camera {r['camera_id']}: read at {local_time(r['ts'])}"
-        dot(page, r["lat"], r["lon"], CAMERA, "camera read", tip, radius_px=7, label="ANPR")
-    lats, lons = [p[0] for p in pts], [p[1] for p in pts]
-    page.m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(30, 30))
+        tip = f"camera {r['camera_id']}: read at {local_seconds(r['ts'])}"
+        dot(page, r["lat"], r["lon"], CAMERA, "camera read", tip, radius_px=7,
+            label=f"ANPR {_clock(r['ts'])}")  # fmt: skip
+    fit(page, pts)
     _panel(page, c, fixes, reads, other)
+    key = [(KEY_ACCURACY.format(c=SUBJECT), f"{c.subject_id}: fix and its accuracy circle"),
+           (KEY_PATH.format(c=SUBJECT), "fixes at most five minutes apart"),
+           (KEY_GAP, "a longer gap: the way taken is not known")]  # fmt: skip
+    if other:
+        key.insert(1, (KEY_ACCURACY.format(c=OTHER), f"{other}: fix and its accuracy circle"))
+    if zone is not None:
+        key.append((KEY_ZONE, f"zone {zone.id}"))
+    if area is not None:
+        key.append((KEY_CURFEW, "curfew area"))
+    if reads:
+        key.append((KEY_DOT.format(c=CAMERA), "camera that read the vehicle, with the time"))
+    legend(page, key)
     page.data = {
         "kind": "alert",
         "candidate": c.id,
@@ -116,20 +139,35 @@ def alert_map(store: Store, cid: str, out: Path, offline: bool = False) -> Path:
     return page.save(out)
 
 
+def _clock(ms: int) -> str:
+    return to_datetime(ms).astimezone(UK).strftime("%H:%M")
+
+
 def _panel(page: MapPage, c, fixes: list[dict], reads: list[dict], other: str | None) -> None:  # type: ignore[no-untyped-def]
     rows = "".join(
-        f"<tr><td>{esc(f['tag_id'])}</td><td>{local_time(f['ts'])}</td>"
+        f"<tr><td>{esc(f['tag_id'])}</td><td>{local_seconds(f['ts'])}</td>"
         f"<td>&plusmn;{distance(f['accuracy_m'])}</td></tr>"
         for f in fixes
+    )
+    read_rows = "".join(
+        f"<tr><td>{esc(r['camera_id'])}</td><td>{local_seconds(r['ts'])}</td>"
+        "<td>ANPR read</td></tr>"
+        for r in sorted(reads, key=lambda r: r["ts"])
     )
     extra = f"<p>Other subject: <b>{esc(other)}</b> (blue).</p>" if other else ""
     cams = f"<p>{len(reads)} ANPR read(s) at the cameras shown (green).</p>" if reads else ""
     page.panel.append(
-        f"<h1>{esc(c.kind.replace('_', ' '))}: {esc(c.subject_id)}</h1>"
+        f"<h1>{esc(kind_words(c.kind))}: {esc(c.subject_id)}</h1>"
         f'<p class="meta">{esc(c.id)}, {esc(c.status)}; opened {local_time(c.opened_at)}</p>'
         f'<p class="gm-explanation">{esc(c.explanation)}</p>{extra}{cams}'
         "<p>Evidence fixes with their accuracy circles; a solid line joins fixes at most five "
         "minutes apart, a dashed grey line a longer gap.</p>"
-        "<table><thead><tr><th>tag</th><th>time</th><th>accuracy</th></tr></thead>"
+        + (
+            '<table class="gm-reads"><thead><tr><th>camera</th><th>time</th><th></th></tr>'
+            f"</thead><tbody>{read_rows}</tbody></table>"
+            if reads
+            else ""
+        )
+        + "<table><thead><tr><th>tag</th><th>time</th><th>accuracy</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from shapely.geometry import mapping
@@ -92,6 +93,10 @@ class MapPage:
     title: str
     panel: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    #: what :func:`fit` fitted, fitted again for print and on resize
+    bounds: tuple[list[list[float]], int] | None = None
+    #: scripts run after the map is drawn (each a complete ``<script>`` element)
+    scripts: list[str] = field(default_factory=list)
 
     def save(self, path: Path) -> Path:
         from branca.element import Element
@@ -104,11 +109,38 @@ class MapPage:
         root.html.add_child(
             Element(f'<script type="application/json" id="geomonitor-map">{summary}</script>')
         )
+        if not self.offline:
+            root.html.add_child(Element(NEEDS_INTERNET))
+        root.html.add_child(Element(self._script()))
+        for script in self.scripts:
+            root.html.add_child(Element(script))
         if self.offline:
             root.html.add_child(Element(f"<!-- {_licences()} -->"))
         path.parent.mkdir(parents=True, exist_ok=True)
         self.m.save(str(path))
         return path
+
+    def _script(self) -> str:
+        """Hide the needs-the-internet notice once Leaflet is there; fit the view again
+        before printing and when the map changes size; say when tiles fail to load."""
+        name = self.m.get_name()
+        bounds = json.dumps(self.bounds[0]) if self.bounds else "null"
+        pad = self.bounds[1] if self.bounds else 30
+        return (
+            "<script>(function () {"
+            "if (typeof L === 'undefined') return;"
+            "var n = document.getElementById('gm-needs-internet'); if (n) n.remove();"
+            f"var map = window.{name}; if (!map) return; var b = {bounds};"
+            f"function refit() {{ map.invalidateSize(false); if (b) map.fitBounds(b, "
+            f"{{padding: [{pad}, {pad}], maxZoom: {FIT_MAX_ZOOM}, animate: false}}); }}"
+            "window.addEventListener('beforeprint', refit);"
+            "if (window.matchMedia) { var q = window.matchMedia('print');"
+            " (q.addEventListener ? q.addEventListener('change', refit) : q.addListener(refit)); }"
+            "if (window.ResizeObserver) { new ResizeObserver(refit).observe(map.getContainer()); }"
+            "map.eachLayer(function (l) { if (l instanceof L.TileLayer) l.on('tileerror',"
+            " function () { document.body.classList.add('gm-tiles-failed'); }); });"
+            "})();</script>"
+        )
 
 
 def _licences() -> str:
@@ -121,20 +153,89 @@ def _licences() -> str:
     return text.replace("--", "- -")
 
 
-def new_page(title: str, centre: tuple[float, float], offline: bool, zoom: int = 13) -> MapPage:
-    """A map centred on ``centre`` (lat, lon), with its base layer."""
+@dataclass(frozen=True)
+class Tiles:
+    """A tile server (``[maps] tiles``): its URL template and the credit it needs."""
+
+    url: str
+    attribution: str
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]``, for a content security policy."""
+        u = urlsplit(self.url)
+        return f"{u.scheme}://{u.netloc}"
+
+
+#: Shown by an online export until Leaflet has loaded: without the internet the page would
+#: otherwise be blank.
+NEEDS_INTERNET = (
+    '<div id="gm-needs-internet" class="gm-notice">This map loads its map library and '
+    "street tiles from the internet, which this computer cannot reach. Make it again with "
+    "<code>--offline</code> (boundaries drawn in the file, no streets), or configure the "
+    "force's tile server (<code>[maps] tiles</code>).</div>"
+)
+
+
+def new_page(title: str, centre: tuple[float, float], offline: bool, zoom: int = 13,
+             tiles: Tiles | None = None) -> MapPage:  # fmt: skip
+    """A map centred on ``centre`` (lat, lon), with its base layer: the tile server's
+    streets when ``tiles`` is given (with the shipped boundaries drawn over them, the
+    fallback when they cannot be reached), else OpenStreetMap online, else the boundaries."""
     fm = folium_module(offline)
-    m = fm.Map(location=list(centre), zoom_start=zoom, tiles=None if offline else "OpenStreetMap",
-               control_scale=True, prefer_canvas=False, zoom_animation=False,
-               fade_animation=False, marker_zoom_animation=False)  # fmt: skip
+    base = "OpenStreetMap" if tiles is None and not offline else None
+    m = fm.Map(location=list(centre), zoom_start=zoom, tiles=base, control_scale=True,
+               prefer_canvas=False, zoom_animation=False, fade_animation=False,
+               marker_zoom_animation=False, max_zoom=19)  # fmt: skip
     page = MapPage(fm, m, offline, title)
-    if offline:
-        _boundaries(page)
+    if tiles is not None:
+        fm.TileLayer(tiles=tiles.url, attr=html.escape(tiles.attribution), name="streets",
+                     max_zoom=19, class_name="gm-tiles").add_to(m)  # fmt: skip
+    if offline or tiles is not None:
+        _boundaries(page, outline=tiles is not None)
     return page
 
 
-def _boundaries(page: MapPage) -> None:
-    """District and ward boundaries (shipped with geomonitor) as the offline base layer."""
+#: the closest a map zooms to fit what it shows (about 50 m across the scale bar): a
+#: handful of fixes at one spot would otherwise fill the screen at a 2 m scale
+FIT_MAX_ZOOM = 17
+
+
+def fit(page: MapPage, pts: list[tuple[float, float]] | list[list[float]],
+        padding: int = 30) -> None:  # fmt: skip
+    """Fit the view to ``pts`` (lat, lon), no closer than :data:`FIT_MAX_ZOOM`; again when
+    the map is printed or changes size (a phone turned, a print layout), so nothing shown
+    on screen falls off the page."""
+    lats, lons = [float(p[0]) for p in pts], [float(p[1]) for p in pts]
+    if not lats or not all(np.isfinite(lats + lons)):
+        return
+    bounds = [[min(lats), min(lons)], [max(lats), max(lons)]]
+    page.m.fit_bounds(bounds, padding=(padding, padding), max_zoom=FIT_MAX_ZOOM)
+    page.bounds = (bounds, padding)
+
+
+def legend(page: MapPage, items: list[tuple[str, str]]) -> None:
+    """A key to the symbols in the panel: (CSS style of the swatch, what it means)."""
+    rows = "".join(
+        f'<li><span class="gm-key" style="{esc(style)}"></span>{esc(text)}</li>'
+        for style, text in items
+    )
+    page.panel.append(f'<h2 class="gm-legend-title">Key</h2><ul class="gm-key-list">{rows}</ul>')
+
+
+#: swatches for :func:`legend`
+KEY_ZONE = "background:rgba(123,50,148,.15);border:2px solid #7b3294"
+KEY_CURFEW = "background:rgba(123,50,148,.06);border:2px dashed #7b3294;border-radius:50%"
+KEY_ACCURACY = "border:2px solid {c};background:rgba(0,0,0,.05);border-radius:50%"
+KEY_DOT = "background:{c};border:1px solid #000;border-radius:50%;width:9px;height:9px"
+KEY_PATH = "border-top:3px solid {c};height:0;margin-bottom:4px"
+KEY_GAP = "border-top:2px dashed #9e9e9e;height:0;margin-bottom:4px"
+KEY_LABEL = "border:1px solid #333;background:#fff;border-radius:3px"
+
+
+def _boundaries(page: MapPage, outline: bool = False) -> None:
+    """District and ward boundaries (shipped with geomonitor): the offline base layer, or
+    outlines over a tile server's streets (``outline``)."""
     fm, m = page.fm, page.m
     feats = [
         {"type": "Feature", "geometry": geojson_of(w.geometry.simplify(10.0)),
@@ -149,7 +250,7 @@ def _boundaries(page: MapPage) -> None:
             "weight": 1,
             "fill": True,
             "fillColor": "#f7f7f7",
-            "fillOpacity": 0.6,
+            "fillOpacity": 0.0 if outline else 0.6,
             "className": "ward",
         },
         tooltip=fm.GeoJsonTooltip(fields=["name"], labels=False),

@@ -26,7 +26,25 @@ from ...model.times import MS_PER_MINUTE, UK, iso, to_datetime
 from ...rules.config import EngineConfig
 from ...rules.curfew.family import curfew_rules
 from ...store.domain import Store
-from .base import COLOURS, MapPage, bng, circle, dot, esc, latlon, new_page, zone_layer
+from .base import (
+    COLOURS,
+    KEY_ACCURACY,
+    KEY_CURFEW,
+    KEY_LABEL,
+    KEY_PATH,
+    KEY_ZONE,
+    MapPage,
+    Tiles,
+    bng,
+    circle,
+    dot,
+    esc,
+    fit,
+    latlon,
+    legend,
+    new_page,
+    zone_layer,
+)
 from .route import route_length, visiting_order
 
 
@@ -145,12 +163,17 @@ def curfew_map(
     ahead_ms: int = 2 * 3_600_000,
     start: tuple[float, float] | None = None,
     offline: bool = False,
+    tiles: Tiles | None = None,
+    picker: str = "",
 ) -> Path:
-    """Write the curfew check map; returns its path."""
+    """Write the curfew check map; returns its path. ``picker``: HTML put at the top of the
+    panel (the desk's form to choose another night)."""
     visits, start = curfew_visits(store, district, at, ahead_ms, start)
     reg = store.current_registry()
-    name = reg.districts[_district(reg, district)].name
-    page = new_page(f"Curfew check: {name}, {local_time(at)}", start, offline, zoom=12)
+    code = _district(reg, district)
+    name = reg.districts[code].name
+    page = new_page(f"Curfew check: {name}, {local_time(at)}", start, offline, zoom=12,
+                    tiles=tiles)  # fmt: skip
     dot(page, start[0], start[1], "#ffffff", "start", "start of the route", radius_px=8,
         label="S")  # fmt: skip
     for v in visits:
@@ -175,9 +198,16 @@ def curfew_map(
         page.fm.PolyLine(route, color="#252525", weight=2, opacity=0.7, dash_array="2 6",
                          class_name="route", tooltip="visiting order").add_to(page.m)  # fmt: skip
     pts = route + [[v.last_fix["lat"], v.last_fix["lon"]] for v in visits if v.last_fix]
-    lats, lons = [p[0] for p in pts], [p[1] for p in pts]
-    page.m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(30, 30))
-    _panel(page, name, at, ahead_ms, visits)
+    if not visits:  # nobody to visit: the district, not a point at an infinite zoom
+        minx, miny, maxx, maxy = district_boundary(code).bounds
+        pts = [list(latlon(minx, miny)), list(latlon(maxx, maxy))]
+    fit(page, pts)
+    _panel(page, name, at, ahead_ms, visits, picker)
+    legend(page, [(KEY_LABEL, "S: where the route starts; 1, 2 ...: the order to visit"),
+                  (KEY_CURFEW, "curfew area (coloured by status)"),
+                  (KEY_ACCURACY.format(c="#1a9850"), "last fix, with its accuracy circle"),
+                  (KEY_ZONE, "the subject's exclusion zones"),
+                  (KEY_PATH.format(c="#252525"), "visiting order (straight lines)")])  # fmt: skip
     page.data = {
         "kind": "curfew",
         "district": name,
@@ -200,7 +230,8 @@ def _hhmm(ms: int) -> str:
     return to_datetime(ms).astimezone(UK).strftime("%H:%M")
 
 
-def _panel(page: MapPage, name: str, at: int, ahead_ms: int, visits: list[Visit]) -> None:
+def _panel(page: MapPage, name: str, at: int, ahead_ms: int, visits: list[Visit],
+           picker: str = "") -> None:  # fmt: skip
     counts = {s: sum(v.status == s for v in visits) for s in COLOURS}
     legend = "".join(
         f'<span><span class="gm-status" style="background:{c}">{esc(s)}</span> {counts[s]}</span>'
@@ -222,12 +253,18 @@ def _panel(page: MapPage, name: str, at: int, ahead_ms: int, visits: list[Visit]
             f"<td>{last}</td><td>{distance(v.leg_m)}</td></tr>"
         )
     page.panel.append(
-        f"<h1>Curfew check: {esc(name)}</h1>"
+        f"<h1>Curfew check: {esc(name)}</h1>{picker}"
         f'<p class="meta">At {local_time(at)}; curfews in force, or starting within '
         f"{duration(ahead_ms)}. {len(visits)} to visit, in this order from S "
         f"({distance(sum(v.leg_m for v in visits))} in straight lines). Subjects by "
         "pseudonymous id.</p>"
-        f'<p class="gm-legend">{legend}</p>'
+        + (
+            '<p class="gm-none" id="none-to-visit">No curfew is in force at this time, or '
+            "starts within the next hours: choose a night and time.</p>"
+            if not visits
+            else ""
+        )
+        + f'<p class="gm-legend">{legend}</p>'
         "<table><thead><tr><th>#</th><th>subject</th><th>status</th><th>curfew</th>"
         "<th>last fix</th><th>leg</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )

@@ -19,7 +19,30 @@ from ...model.errors import InputError
 from ...model.text import distance, duration, local_time
 from ...model.times import MS_PER_MINUTE, iso, parse_ts
 from ...store.domain import Store
-from .base import circle, esc, new_page, zone_layer
+from .base import (
+    KEY_ACCURACY,
+    KEY_CURFEW,
+    KEY_DOT,
+    KEY_ZONE,
+    Tiles,
+    circle,
+    esc,
+    fit,
+    new_page,
+    zone_layer,
+)
+from .base import legend as add_legend
+
+#: the time slider's clock in UK local time with its zone, not the browser's
+UK_SLIDER = (
+    "<script>(function () {"
+    "var c = window.timeDimensionControl; if (!c) return;"
+    "var f = {timeZone: 'Europe/London', weekday: 'short', day: '2-digit', month: 'short',"
+    " year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short'};"
+    "c._getDisplayDateFormat = function (d) { return new Date(d).toLocaleString('en-GB', f); };"
+    "if (c._update) c._update();"
+    "})();</script>"
+)
 
 MAX_DRAWN = 4000
 GAP_CLASSES = (
@@ -86,7 +109,13 @@ def _point(lon: float, lat: float, **props: object) -> dict:
 
 
 def trail_map(
-    store: Store, subject: str, lo: int, hi: int, out: Path, offline: bool = False
+    store: Store,
+    subject: str,
+    lo: int,
+    hi: int,
+    out: Path,
+    offline: bool = False,
+    tiles: Tiles | None = None,
 ) -> Path:
     """Write the subject's trail in ``[lo, hi)``; returns its path."""
     if hi <= lo:
@@ -109,7 +138,8 @@ def trail_map(
     # A drawn segment's colour: the longest gap among the fixes it spans.
     seg_cls = np.array([gap_class(full_gaps[a:b]).max() if b > a else 0
                         for a, b in itertools.pairwise(idx)], int)  # fmt: skip
-    page = new_page(f"Trail of {subject}", (float(lat.mean()), float(lon.mean())), offline)
+    page = new_page(f"Trail of {subject}", (float(lat.mean()), float(lon.mean())), offline,
+                    tiles=tiles)  # fmt: skip
     for zid in sorted(
         {c.zone_id for o, c in reg.conditions() if o.subject_id == subject and c.zone_id}
     ):
@@ -164,7 +194,8 @@ def trail_map(
         transition_time=100,
         loop=False,
     ).add_to(page.m)
-    page.m.fit_bounds([[float(lat.min()), float(lon.min())], [float(lat.max()), float(lon.max())]])
+    fit(page, [(float(lat.min()), float(lon.min())), (float(lat.max()), float(lon.max()))])
+    page.scripts.append(UK_SLIDER)
     counts = [int((seg_cls == k).sum()) for k in range(3)]
     legend = "".join(
         f'<span><span class="gm-status" style="background:{c}">{esc(lab)}</span> {counts[k]}</span>'
@@ -182,6 +213,18 @@ def trail_map(
         + ". Circles: accuracy (red: evidence of a candidate). Use the time slider to play "
         "the trail.</p>"
         f'<p class="gm-legend">gaps between fixes: {legend}</p>'
+        '<p class="meta">Times are UK local time (GMT or BST), whatever the zone of the '
+        "computer showing the map.</p>"
+    )
+    add_legend(
+        page,
+        [
+            (KEY_ACCURACY.format(c="#2166ac"), "fix and its accuracy circle"),
+            (KEY_ACCURACY.format(c="#d73027"), "evidence of a candidate"),
+            (KEY_DOT.format(c="#ffd700"), "position at the slider's time"),
+            (KEY_ZONE, "the subject's zones"),
+            (KEY_CURFEW, "curfew area"),
+        ],
     )
     page.data = {
         "kind": "trail", "subject_id": subject, "from": iso(lo), "to": iso(hi),

@@ -8,20 +8,20 @@ from ...model.errors import InputError
 from ...model.geography import DISTRICTS, district_boundary
 from ...model.registry import known_districts
 from ...store.domain import Store
-from .base import esc, latlon, new_page, zone_layer
+from .base import KEY_ZONE, Tiles, esc, fit, latlon, legend, new_page, zone_layer
 
 KIND_COLOURS = {"exclusion_zone": "#d73027", "inclusion_zone": "#1a9850"}
 
 
-def zones_map(store: Store, out: Path, district: str | None = None, offline: bool = False) -> Path:
+def zones_map(store: Store, out: Path, district: str | None = None, offline: bool = False,
+              tiles: Tiles | None = None) -> Path:  # fmt: skip
     """Write the zones map (of one district, or all); returns its path."""
     reg = store.current_registry()
     code = None
     if district is not None:
         code = reg.district_code(district)
         if code is None:
-            raise InputError(f"district {district!r}: not in the registry "
-                             f"({known_districts(reg)})")
+            raise InputError(f"district {district!r}: not in the registry ({known_districts(reg)})")
     uses: dict[str, list[str]] = {}
     kinds: dict[str, set[str]] = {}
     for order, cond in reg.conditions():
@@ -44,7 +44,8 @@ def zones_map(store: Store, out: Path, district: str | None = None, offline: boo
     maxy = max(z.geometry.bounds[3] for _, z, _ in shown)
     sw, ne = latlon(minx, miny), latlon(maxx, maxy)
     title = f"Zones{f' of {reg.districts[code].name}' if code else ''}"
-    page = new_page(title, ((sw[0] + ne[0]) / 2, (sw[1] + ne[1]) / 2), offline, zoom=11)
+    page = new_page(title, ((sw[0] + ne[0]) / 2, (sw[1] + ne[1]) / 2), offline, zoom=11,
+                    tiles=tiles)  # fmt: skip
     rows = []
     for zid, z, touches in shown:
         used = uses.get(zid, [])
@@ -56,7 +57,7 @@ def zones_map(store: Store, out: Path, district: str | None = None, offline: boo
             f'<tr class="gm-zone" data-zone="{esc(zid)}"><td>{esc(zid)}</td><td>{esc(z.name)}</td>'
             f"<td>{esc('; '.join(used) or '-')}</td><td>{esc(', '.join(touches) or '-')}</td></tr>"
         )
-    page.m.fit_bounds([list(sw), list(ne)], padding=(20, 20))
+    fit(page, [sw, ne], padding=20)
     page.panel.append(
         f'<h1>{esc(title)}</h1><p class="meta">{len(shown)} zones; red: exclusion, green: '
         "inclusion. Subjects by pseudonymous id.</p><table><thead><tr><th>zone</th><th>name</th>"
@@ -64,6 +65,11 @@ def zones_map(store: Store, out: Path, district: str | None = None, offline: boo
         + "".join(rows)
         + "</tbody></table>"
     )
+    legend(page, [(KEY_ZONE.replace("123,50,148", "215,48,39").replace("#7b3294", "#d73027"),
+                   "exclusion zone"),
+                  (KEY_ZONE.replace("123,50,148", "26,152,80").replace("#7b3294", "#1a9850"),
+                   "inclusion zone (travel limit)"),
+                  (KEY_ZONE, "a zone no condition uses")])  # fmt: skip
     page.data = {
         "kind": "zones",
         "district": reg.districts[code].name if code else None,

@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -110,6 +111,32 @@ class RetentionSection(_Section):
     rejected_days: int = Field(default=30, ge=0)
 
 
+class MapsSection(_Section):
+    """Where map exports and the desk's maps get their streets (:mod:`geomonitor.app.maps`).
+
+    ``tiles``: a tile server's URL template (``https://tiles.force.example/{z}/{x}/{y}.png``),
+    used by every map (exports, online or ``--offline``, and the desk, whose content policy
+    then allows that server); the shipped district and ward boundaries are drawn over it,
+    so a map still shows where it is when the tiles cannot be reached. None: exports use
+    OpenStreetMap online, and only the boundaries offline and on the desk."""
+
+    tiles: str | None = None
+    #: Credit for the tiles, shown in the map's corner (licences usually require it).
+    attribution: str = "map tiles: the force's tile server"
+
+    @field_validator("tiles")
+    @classmethod
+    def _tile_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        u = urlsplit(v)
+        if u.scheme not in ("http", "https") or not u.netloc:
+            raise ValueError("an http or https URL")
+        if not all(p in v for p in ("{z}", "{x}", "{y}")):
+            raise ValueError("a URL template with {z}, {x} and {y}")
+        return v
+
+
 class NotifySection(_Section):
     """Mail to responsible officers and duty inboxes (:mod:`geomonitor.app.notify`)."""
 
@@ -171,6 +198,7 @@ class Settings(BaseSettings):
     run: RunSection = RunSection()
     notify: NotifySection = NotifySection()
     retention: RetentionSection = RetentionSection()
+    maps: MapsSection = MapsSection()
 
     @classmethod
     def settings_customise_sources(
@@ -338,6 +366,14 @@ def load_retention_config(
     """The ``[retention]`` section of a configuration file (optional) and the environment
     (``GEOMONITOR_RETENTION_*``, which wins)."""
     return _loaded(path, env, lambda s, _: s.retention)
+
+
+def load_maps_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> MapsSection:
+    """The ``[maps]`` section of a configuration file (optional) and the environment
+    (``GEOMONITOR_MAPS_TILES``, ``GEOMONITOR_MAPS_ATTRIBUTION``, which win)."""
+    return _loaded(path, env, lambda s, _: s.maps)
 
 
 def _secret_of(
