@@ -154,3 +154,64 @@ def test_every_readme_command_runs_on_the_demo_and_shows_something(demo_dir, mon
     assert skipped == set(NOT_RUN), "a command NOT_RUN names is no longer in the README"
     assert len(ran) >= 45, ran
     assert not problems, "\n\n".join(problems)
+
+
+def test_on_the_demo_store_camera_reads_carry_their_times_and_a_tamper_map_is_not_at_2_m(
+    demo_dir, tmp_path
+):
+    from geomonitor.app.maps.alert import alert_map
+    from geomonitor.store.domain import Store
+
+    from .browser import chrome
+
+    with Store(demo_dir / "demo-output" / "geomonitor.db") as st:
+        cands = st.candidates()
+        vehicle = next(c for c in cands if c.kind == "undeclared_vehicle")
+        tamper = next(c for c in cands if c.kind == "strap_tamper")
+        html = alert_map(st, vehicle.id, tmp_path / "v.html", offline=True).read_text()
+        labels = re.findall(r"ANPR (\d\d:\d\d)\\u003c", html)
+        assert len(labels) == sum(r.startswith("ANPR:") for r in vehicle.evidence), labels
+        reads = html.split('class="gm-reads"')[1].split("</table>")[0]
+        assert len(re.findall(r"<td>\w{3} \d\d \w{3} 2026 \d\d:\d\d:\d\d GMT</td>", reads)) == len(
+            labels
+        )
+        tamper_map = alert_map(st, tamper.id, tmp_path / "t.html", offline=True)
+    b = chrome(offline=True)
+    try:
+        b.set_window_size(1200, 800)
+        b.get(tamper_map.as_uri())
+        time.sleep(1.0)
+        zoom = b.execute_script(
+            "const k = Object.keys(window).find(k => k.startsWith('map_'));"
+            "return window[k].getZoom();"
+        )
+        assert zoom <= 17, zoom  # a few fixes at one spot: a street's scale, not 2 m
+    finally:
+        b.quit()
+
+
+def test_on_the_demo_store_what_people_read_is_in_local_time_and_names(demo_dir, monkeypatch,
+                                                                      capsys):  # fmt: skip
+    monkeypatch.chdir(demo_dir)
+    db = ["--db", "demo-output/geomonitor.db"]
+    assert main(["devices", "--kind", "no_contact", *db]) == 0
+    out = capsys.readouterr().out
+    assert "curfew_nights=" not in out and "Z'" not in out
+    assert re.search(r"curfew nights \w{3} \d\d \w{3} 2026 22:00 GMT", out), out
+    assert main(["registry", "history", "--limit", "0", *db]) == 0
+    out = capsys.readouterr().out
+    assert not re.search(r"BUD-\d+@\d+", out) and "fitted Mon 19 Oct 2026 01:00 BST" in out
+    assert re.search(r"version 1  loaded \w{3} \d\d \w{3} \d{4} \d\d:\d\d (GMT|BST)  from", out)
+    assert main(["tags", "history", "BUD-0001", *db]) == 0
+    out = capsys.readouterr().out
+    assert "Bradford" in out and "E08000032" not in out
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["users", "add", "lee", "--role", "desk", "--district", "Leeds",
+                 "--password-stdin", *db]) == 0  # fmt: skip
+    assert main(["users", "list", *db]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"lee +desk +Leeds ", out) and "E08000035" not in out
+    cid = "C-e8aefc0ab0060fe5"
+    assert main(["alerts", "history", cid, *db]) == 0
+    out = capsys.readouterr().out  # the episode in event time (November), recorded later
+    assert re.match(r"Mon 16 Nov 2026 18:35 GMT  opened +\(recorded \w{3} \d\d \w{3} 2026", out)

@@ -95,7 +95,7 @@ class MapPage:
     data: dict[str, Any] = field(default_factory=dict)
     #: what :func:`fit` fitted, fitted again for print and on resize
     bounds: tuple[list[list[float]], int] | None = None
-    #: scripts run after the map is drawn (each a complete ``<script>`` element)
+    #: scripts run after the map is drawn (JavaScript, without ``<script>`` tags)
     scripts: list[str] = field(default_factory=list)
 
     def save(self, path: Path) -> Path:
@@ -111,9 +111,13 @@ class MapPage:
         )
         if not self.offline:
             root.html.add_child(Element(NEEDS_INTERNET))
-        root.html.add_child(Element(self._script()))
-        for script in self.scripts:
-            root.html.add_child(Element(script))
+        # run once the page's scripts have run (the map exists by then); if Leaflet never
+        # loaded, none of it runs and the needs-the-internet notice stays
+        later = [self._script(), *self.scripts]
+        root.script.add_child(Element(
+            "document.addEventListener('DOMContentLoaded', function () {"
+            + "".join(later) + "});"
+        ))  # fmt: skip
         if self.offline:
             root.html.add_child(Element(f"<!-- {_licences()} -->"))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +131,7 @@ class MapPage:
         bounds = json.dumps(self.bounds[0]) if self.bounds else "null"
         pad = self.bounds[1] if self.bounds else 30
         return (
-            "<script>(function () {"
+            "(function () {"
             "if (typeof L === 'undefined') return;"
             "var n = document.getElementById('gm-needs-internet'); if (n) n.remove();"
             f"var map = window.{name}; if (!map) return; var b = {bounds};"
@@ -139,7 +143,7 @@ class MapPage:
             "if (window.ResizeObserver) { new ResizeObserver(refit).observe(map.getContainer()); }"
             "map.eachLayer(function (l) { if (l instanceof L.TileLayer) l.on('tileerror',"
             " function () { document.body.classList.add('gm-tiles-failed'); }); });"
-            "})();</script>"
+            "})();"
         )
 
 

@@ -35,13 +35,13 @@ from .base import legend as add_legend
 
 #: the time slider's clock in UK local time with its zone, not the browser's
 UK_SLIDER = (
-    "<script>(function () {"
+    "(function () {"
     "var c = window.timeDimensionControl; if (!c) return;"
     "var f = {timeZone: 'Europe/London', weekday: 'short', day: '2-digit', month: 'short',"
     " year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short'};"
     "c._getDisplayDateFormat = function (d) { return new Date(d).toLocaleString('en-GB', f); };"
     "if (c._update) c._update();"
-    "})();</script>"
+    "})();"
 )
 
 MAX_DRAWN = 4000
