@@ -34,7 +34,11 @@ def test_every_planted_faulty_unit_is_found_and_no_healthy_one(fleet_store):
     assert {t for t, _ in found} == set(fleet.faulty.values()), found - planted
     by = {(f.tag_id, f.finding): f for f in audit.findings}
     silent = by[(fleet.faulty["silent_while_fitted"], "silent_while_fitted")]
-    assert silent.suggested_status == "lost" and "72 h" in silent.evidence
+    # the planted silence ended before the month did: back in contact, not lost
+    assert silent.suggested_status == "none" and "72 h" in silent.evidence
+    assert re.search(
+        r"back in contact at \w{3} \d\d \w{3} 2026 \d\d:\d\d (GMT|BST)$", silent.evidence
+    )
     assert by[(fleet.faulty["reports_while_unfitted"], "reports_while_unfitted")].district == (
         "Bradford"
     )
@@ -146,3 +150,44 @@ def test_a_month_not_over_counts_to_now_and_nobody_is_silent_after_the_data(flee
     assert nov.findings == [] and nov.seen <= month_bounds("2026-11")[0] + 1
     html = render(nov, st)
     assert "figures count to" in html and "no unit is judged silent after that" in html
+
+
+def test_a_unit_still_silent_when_the_report_is_made_is_suggested_lost(fleet_store):
+    fleet, st, _ = fleet_store
+    tag = fleet.faulty["silent_while_fitted"]
+    start = next(f for f in monthly(st, "2026-10").findings
+                 if f.tag_id == tag and f.finding == "silent_while_fitted").first_seen  # fmt: skip
+    during = monthly(st, "2026-10", now=start + 30 * HOUR).findings
+    (f,) = [f for f in during if f.tag_id == tag and f.finding == "silent_while_fitted"]
+    assert f.suggested_status == "lost" and f.evidence.endswith(
+        "still silent when the report was made"
+    )
+    early = monthly(st, "2026-10", now=start + 23 * HOUR).findings  # not yet 24 h
+    assert not [f for f in early if f.tag_id == tag and f.finding == "silent_while_fitted"]
+
+
+@pytest.mark.parametrize(("minutes", "found"), [(29, False), (30, False), (31, True), (None, True)])
+def test_a_tamper_intact_again_within_30_minutes_is_not_a_damaged_unit(fleet_store, minutes, found):
+    fleet, st, _ = fleet_store
+    tag = fleet.faulty["tamper_without_removal"]
+    before = st.db.execute("SELECT started_at, ended_at FROM device_events WHERE tag_id=? "
+                           "AND kind='strap_tamper'", (tag,)).fetchall()  # fmt: skip
+    try:
+        st.db.execute("UPDATE device_events SET ended_at = CASE WHEN ? IS NULL THEN NULL "
+                      "ELSE started_at + ? * 60000 END WHERE tag_id=? AND kind='strap_tamper'",
+                      (minutes, minutes, tag))  # fmt: skip
+        got = [f for f in monthly(st, "2026-10").findings if f.tag_id == tag]
+        assert bool(got) is found, got
+        if found:
+            said = (
+                "not reported intact again" if minutes is None else "intact again only after 31 min"
+            )
+            assert said in got[0].evidence and got[0].suggested_status == "damaged"
+            assert re.search(r"strap tamper at Wed 14 Oct 2026 \d\d:\d\d BST", got[0].evidence)
+    finally:
+        for started, ended in before:
+            st.db.execute(
+                "UPDATE device_events SET ended_at=? WHERE tag_id=? AND kind='strap_tamper' "
+                "AND started_at=?",
+                (ended, tag, started),
+            )

@@ -7,7 +7,9 @@ seen, the evidence in words, and a suggested status that a person confirms with
 Findings (thresholds in :class:`AuditConfig`)
 ---------------------------------------------
 ``silent_while_fitted``
-    Fitted, and no fix for longer than ``silent_hours`` (default 24 h). Suggests ``lost``.
+    Fitted, and no fix for longer than ``silent_hours`` (default 24 h). Suggests ``lost``
+    while the silence lasts to the end of what the report saw; a unit back in contact
+    before then suggests no status (``none``: check why it was silent).
 ``frequent_gaps``
     While fitted, silences over ``gap_minutes`` (30) at a rate per fitted day at least
     ``fleet_factor`` (3) times the fleet's median and at least ``min_gaps`` (6) of them.
@@ -23,8 +25,10 @@ Findings (thresholds in :class:`AuditConfig`)
 ``repeated_jumps``
     At least ``min_jumps`` (3) implausible jumps. Suggests ``faulty``.
 ``tamper_without_removal``
-    A strap tamper while fitted, and no removal recorded within ``tamper_hours`` (24 h).
-    Suggests ``damaged``.
+    A strap tamper while fitted that did not report the strap intact again within
+    ``tamper_intact_minutes`` (30), and no removal recorded within ``tamper_hours`` (24 h).
+    Suggests ``damaged``. (A tamper intact again within minutes is a matter for the desk,
+    which has it as a candidate, not a sign of a damaged unit.)
 ``reports_while_unfitted``
     Fixes while in stock or allocated (nobody wears it). Suggests ``lost``.
 ``conflicting_fixes``
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...model.inventory import UnitState, spans, state_at
+from ...model.text import duration, local_time
 from ...model.times import MS_PER_HOUR, MS_PER_MINUTE, iso
 
 FINDINGS = (
@@ -76,6 +81,7 @@ class AuditConfig:
     min_drain_hours: float = 12.0
     min_jumps: int = 3
     tamper_hours: float = 24.0
+    tamper_intact_minutes: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,7 @@ class _Stats:
     drain_pct: float = 0.0
     drain_hours: float = 0.0
     unfitted: tuple[int, int, int] | None = None  # count, first, last
+    last_fix: int | None = None  # the last fix while fitted
 
     @property
     def gap_rate(self) -> float:
@@ -142,6 +149,7 @@ def _unit_stats(
             assert st.gaps is not None
             st.gaps.append((int(edges[k]), int(edges[k + 1])))
     st.fixes = int(in_fit.sum())
+    st.last_fix = int(ts[in_fit].max()) if st.fixes else None
     st.poor = int((cols["acc"][in_fit] > cfg.poor_accuracy_m).sum())
     # Battery: drops between consecutive readings while not charging, up to 2 h apart.
     batt, t, ch = cols["batt"], ts, cols["charging"]
@@ -197,7 +205,9 @@ def find(
         district = districts.get(where.district or "", "in stock")
         for f in _unit_findings(tag, s, states, device.get(tag, []), lo, hi, cfg,
                                 fleet_gaps, fleet_poor, fleet_drain):  # fmt: skip
-            out.append(Finding(tag, district, *f, SUGGESTED[f[0]]))
+            kind, first, last, evidence, *own = f  # a finding may suggest otherwise
+            out.append(Finding(tag, district, kind, first, last, evidence,
+                               own[0] if own else SUGGESTED[kind]))  # fmt: skip
     return out
 
 
@@ -212,17 +222,21 @@ def _unit_findings(
     fleet_gaps: float,
     fleet_poor: float,
     fleet_drain: float,
-) -> Iterator[tuple[str, int, int, str]]:
+) -> Iterator[tuple[str, int, int, str] | tuple[str, int, int, str, str]]:
     silent = [(a, b) for a, b in s.gaps or [] if b - a > cfg.silent_hours * MS_PER_HOUR]
     if silent:
         a, b = max(silent, key=lambda g: g[1] - g[0])
-        yield (
-            "silent_while_fitted",
-            silent[0][0],
-            silent[-1][1],
-            f"fitted and silent for {(b - a) / MS_PER_HOUR:.0f} h from {iso(a)}"
-            f"{f' ({len(silent)} such silences)' if len(silent) > 1 else ''}",
+        back = s.last_fix is not None and s.last_fix >= silent[-1][1]
+        said = (
+            f"fitted and silent for {(b - a) / MS_PER_HOUR:.0f} h from {local_time(a)}"
+            f"{f' ({len(silent)} such silences)' if len(silent) > 1 else ''}"
         )
+        if back:  # in contact again: nothing says it is lost
+            said += f"; back in contact at {local_time(silent[-1][1])}"
+            yield ("silent_while_fitted", silent[0][0], silent[-1][1], said, "none")
+        else:
+            said += "; still silent when the report was made"
+            yield ("silent_while_fitted", silent[0][0], silent[-1][1], said)
     short = [g for g in s.gaps or [] if g not in silent]
     if len(short) >= cfg.min_gaps and s.gap_rate >= max(cfg.fleet_factor * fleet_gaps, 1e-9):
         yield (
@@ -259,9 +273,11 @@ def _unit_findings(
             jumps[-1][1],
             f"{len(jumps)} implausible jumps",
         )
-    for kind, start, _ in events:
+    for kind, start, end in events:
         if kind != "strap_tamper":
             continue
+        if end is not None and end - start <= cfg.tamper_intact_minutes * MS_PER_MINUTE:
+            continue  # intact again within minutes: the desk's matter, not the unit's
         now = state_at(states, start)
         if now is None or now.state != "fitted":
             continue
@@ -272,8 +288,13 @@ def _unit_findings(
                 "tamper_without_removal",
                 start,
                 start,
-                f"strap tamper at {iso(start)} while fitted to {now.subject_id}; "
-                f"no removal recorded within {cfg.tamper_hours:.0f} h",
+                f"strap tamper at {local_time(start)} while fitted to {now.subject_id}, "
+                + (
+                    "not reported intact again"
+                    if end is None
+                    else f"intact again only after {duration(end - start)}"
+                )
+                + f"; no removal recorded within {cfg.tamper_hours:.0f} h",
             )
             break
     if s.unfitted is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,13 +13,26 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from ... import __version__
 from ...model.errors import InputError
 from ...model.inventory import state_at
-from ...model.text import local_time
+from ...model.text import local_short, local_time
 from ...model.times import UK
 from ...store.domain import Store
 from .figures import COLUMNS, FORCE, DistrictRow, district_rows
 from .findings import FINDINGS, AuditConfig, Finding, find
+
+#: each finding as a supervisor reads it
+FINDING_WORDS = {
+    "silent_while_fitted": "silent while fitted",
+    "frequent_gaps": "frequent gaps",
+    "poor_accuracy": "poor accuracy",
+    "battery_drain": "battery drains fast",
+    "repeated_jumps": "repeated jumps",
+    "tamper_without_removal": "tamper, no removal",
+    "reports_while_unfitted": "reports while not fitted",
+    "conflicting_fixes": "conflicting fixes",
+}
 
 FINDING_COLUMNS = (
     "tag_id",
@@ -62,8 +76,9 @@ class Audit:
     month: str
     rows: list[DistrictRow]
     findings: list[Finding]
-    #: utilisation per district name for the previous months and this one
-    trend: dict[str, dict[str, float]]
+    #: utilisation per district name for the previous months and this one (None: the
+    #: district held no unit that month)
+    trend: dict[str, dict[str, float | None]]
     #: figures count to this instant (the month's end, or now in a month not yet over)
     until: int = 0
     #: fixes were judged to this instant (the latest fix the store holds, at most until)
@@ -112,11 +127,13 @@ def monthly(
     cols = store.iter_tag_columns(sorted(reported & lines.keys()), since, seen)
     events = store.device_events_between(kinds, since, seen)
     found = find(lines, cols, events, districts, since, seen, cfg)
-    trend: dict[str, dict[str, float]] = {}
+    trend: dict[str, dict[str, float | None]] = {}
     for m in [*previous(month, 2), month]:
         a, b = month_bounds(m)
         got = rows if m == month else district_rows(m, lines, set(), {}, districts, a, b)
-        trend[m] = {r.district: r.utilisation_pct for r in got}
+        # a district that held no unit that month has no utilisation (None), not 0%
+        trend[m] = {r.district: r.utilisation_pct if r.unit_days_allocated > 0 else None
+                    for r in got}  # fmt: skip
     return Audit(month, rows, found, trend, until, seen)
 
 
@@ -166,18 +183,29 @@ def _charts(audit: Audit, by_state: dict[str, Counter]) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(7.0, 2.8))
     months = list(audit.trend)
     width = 0.8 / len(months)
+    empty = False
     for k, m in enumerate(months):
-        vals = [audit.trend[m].get(n, 0.0) for n in names]
+        got = [audit.trend[m].get(n) for n in names]
+        vals = [0.0 if v is None else v for v in got]
         xs = [i + (k - (len(months) - 1) / 2) * width for i in range(len(names))]
         bars = ax.bar(xs, vals, width, label=m, color=["#c6dbef", "#6baed6", "#08519c"][k % 3])
         if m == audit.month:
-            ax.bar_label(bars, fmt="%.0f%%", fontsize=7)
+            ax.bar_label(bars, labels=[f"{v:.0f}%" if v is not None else "" for v in got],
+                         fontsize=7)  # fmt: skip
+        for x, v in zip(xs, got, strict=True):  # no bar: say why, where the bar would be
+            if v is None:
+                empty = True
+                ax.text(x, 2, "no units", rotation=90, ha="center", va="bottom", fontsize=6,
+                        color="#555")  # fmt: skip
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("utilisation %")
-    ax.set_ylim(0, 110)
-    ax.legend(frameon=False, ncols=len(months), loc="upper left")
+    ax.set_ylim(0, 105)
+    # the key above the plot, clear of the bars and their labels
+    ax.legend(frameon=False, ncols=len(months), loc="lower left", bbox_to_anchor=(0, 1.02),
+              borderaxespad=0)  # fmt: skip
     ax.spines[["top", "right"]].set_visible(False)
     charts["utilisation"] = _svg(fig)
+    charts["utilisation_empty"] = "yes" if empty else ""
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7.0, 2.8))
@@ -190,7 +218,8 @@ def _charts(audit: Audit, by_state: dict[str, Counter]) -> dict[str, str]:
         bottom = [a + b for a, b in zip(bottom, vals, strict=True)]
     ax.set_ylabel("units at month end")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(frameon=False, ncols=5, loc="upper left", bbox_to_anchor=(0, 1.15))
+    ax.legend(frameon=False, ncols=5, loc="lower left", bbox_to_anchor=(0, 1.02),
+              borderaxespad=0)  # fmt: skip
     ax.spines[["top", "right"]].set_visible(False)
     charts["states"] = _svg(fig)
     plt.close(fig)
@@ -211,7 +240,7 @@ def _charts(audit: Audit, by_state: dict[str, Counter]) -> dict[str, str]:
     for k, kind in enumerate(FINDINGS):
         vals = [per[(n, kind)] for n in names]
         if any(vals):
-            ax.bar(names, vals, bottom=bottom, label=kind.replace("_", " "), color=palette[k])
+            ax.bar(names, vals, bottom=bottom, label=FINDING_WORDS[kind], color=palette[k])
             bottom = [a + b for a, b in zip(bottom, vals, strict=True)]
     ax.set_ylabel("findings")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -223,8 +252,9 @@ def _charts(audit: Audit, by_state: dict[str, Counter]) -> dict[str, str]:
     return charts
 
 
-def render(audit: Audit, store: Store) -> str:
-    """The report as one self-contained HTML page (A4, a page per district)."""
+def render(audit: Audit, store: Store, now: int | None = None) -> str:
+    """The report as one self-contained HTML page (A4, a page per district), saying when it
+    was produced (``now``, default the clock) and numbering its printed pages."""
     lines = store.unit_timelines()
     _, hi = month_bounds(audit.month)
     reg = store.current_registry()
@@ -243,6 +273,10 @@ def render(audit: Audit, store: Store) -> str:
     title = datetime(y, m, 1, tzinfo=UK).strftime("%B %Y")
     return env.get_template("audit.html").render(
         audit=audit,
+        produced=local_time(now if now is not None else int(time.time() * 1000)),
+        version=__version__,
+        words=FINDING_WORDS,
+        when=local_short,
         counted_to=local_time(audit.until) if audit.until < hi else None,
         fixes_to=local_time(audit.seen) if audit.seen < hi else None,
         title=title,

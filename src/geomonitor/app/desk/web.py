@@ -524,7 +524,7 @@ def _documents(app: FastAPI, web: Web) -> None:
                 audit = audit.of_district(web.district_name(s.user.district))
             if desk.consult is not None:
                 desk.consult.about(districts=[s.user.district])
-            return web.doc(render(audit, st))
+            return web.doc(render(audit, st, desk.now))
 
         return web.with_desk(request, go)
 
