@@ -162,6 +162,12 @@ def test_a_unit_still_silent_when_the_report_is_made_is_suggested_lost(fleet_sto
     assert f.suggested_status == "lost" and f.evidence.endswith(
         "still silent when the report was made"
     )
+    # made the moment the unit came back: its last fix is the one that ends the silence
+    end = next(f for f in monthly(st, "2026-10").findings
+               if f.tag_id == tag and f.finding == "silent_while_fitted").last_seen  # fmt: skip
+    (f,) = [f for f in monthly(st, "2026-10", now=end + 1).findings
+            if f.tag_id == tag and f.finding == "silent_while_fitted"]  # fmt: skip
+    assert f.suggested_status == "none" and "back in contact" in f.evidence
     early = monthly(st, "2026-10", now=start + 23 * HOUR).findings  # not yet 24 h
     assert not [f for f in early if f.tag_id == tag and f.finding == "silent_while_fitted"]
 

@@ -301,3 +301,36 @@ def test_the_trail_slider_says_uk_time_in_a_browser_set_to_another_zone(store, t
         assert re.fullmatch(r"Sat,? 21 Nov 2026,? 20:55 GMT", shown.strip()), shown
     finally:
         b.quit()
+
+
+def test_a_tamper_at_one_spot_is_mapped_at_a_streets_scale_not_2_m(store, tmp_path):  # noqa: F811
+    from dataclasses import replace
+
+    from geomonitor.app.maps.alert import alert_map
+    from geomonitor.engine import Engine
+
+    from ..conftest import batch
+    from .test_maps import _fix
+
+    reg = store.current_registry()
+    t0 = AT + 2 * 3_600_000
+    fixes = [replace(_fix("BUD-0001", 10, 0, t0 + m * 60_000, 5.0),
+                     strap="tamper" if m < 3 else "ok") for m in range(5)]  # fmt: skip
+    store.insert_fixes(fixes)
+    e = Engine(reg)
+    res = e.process(batch(fixes))
+    store.apply_candidates(res.upserts, res.retracted)
+    (c,) = [c for c in e.candidates() if c.kind == "strap_tamper"]
+    out = alert_map(store, c.id, tmp_path / "t.html", offline=True)
+    b = chrome(offline=True)
+    try:
+        b.set_window_size(1200, 800)
+        b.get(out.as_uri())
+        _loaded(b, "path.accuracy", 1)
+        zoom = b.execute_script(
+            "const k = Object.keys(window).find(k => k.startsWith('map_'));"
+            "return window[k].getZoom();"
+        )
+        assert zoom == 17, zoom  # every fix at one spot: the closest a map fits, no closer
+    finally:
+        b.quit()
