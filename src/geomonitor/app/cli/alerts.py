@@ -251,12 +251,12 @@ def history_lines(hist: list[dict[str, Any]]) -> list[str]:
         rec = parse_ts(h["recorded_at"])
         ev = h.get("evidence_at")
         when = local_time(parse_ts(ev)) if ev else local_time(rec)
-        line = f"{when}  {h['action']:<9} (recorded {local_time(rec)})"
+        line = f"{when}  {h['action']}"
         if "superseded_by" in h:
             line += f", superseded by {h['superseded_by']}"
         if "supersedes" in h:
             line += f", replacing {h['supersedes']}"
-        out.append(line)
+        out.append(f"{line}  (recorded {local_time(rec)})")
     return out
 
 

@@ -81,8 +81,10 @@ def add_user(store: Store, username: str, password: str, role: str, district: st
         raise InputError(f"role {role!r}: one of {', '.join(ROLES)}")
     code = ALL if district.lower() == ALL else store.current_registry().district_code(district)
     if code is None:
-        raise InputError(f"district {district!r}: not in the registry "
-                         f"({known_districts(store.current_registry())}, or 'all')")
+        raise InputError(
+            f"district {district!r}: not in the registry "
+            f"({known_districts(store.current_registry())}, or 'all')"
+        )
     if len(password) < MIN_PASSWORD:
         raise InputError(f"the password must have at least {MIN_PASSWORD} characters")
     with store.transaction():

@@ -163,8 +163,10 @@ def document(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "refused"
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": detail}, status_code=exc.status_code, headers=headers)
-        page = (f"<!doctype html><html lang='en'><meta charset='utf-8'><title>{exc.status_code}"
-                f"</title><p>{html.escape(detail)}: <a href='/'>the queue</a></p></html>")
+        page = (
+            f"<!doctype html><html lang='en'><meta charset='utf-8'><title>{exc.status_code}"
+            f"</title><p>{html.escape(detail)}: <a href='/'>the queue</a></p></html>"
+        )
         return HTMLResponse(page, status_code=exc.status_code, headers=headers)
 
 

@@ -14,27 +14,27 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, StringConstraints
 
 from ...model.candidate import severity
 from ...model.errors import InputError
 from ...model.text import distance, duration, kind_words, local_seconds, local_short, local_time
-from ...model.times import MS_PER_DAY, UK, from_datetime, parse_ts, to_datetime
+from ...model.times import MS_PER_DAY
 from ...store.domain import Store
-from ..audit.report import local_month, month_bounds, monthly, render
+from ..audit.report import month_bounds, monthly, render
 from ..consult import ROUTES, WRITE, Consultation
 from ..evidence import evidence_of
 from ..health import health, timeline_rows, timelines
 from ..maps.alert import alert_map
 from ..maps.base import Tiles
 from ..maps.curfew import curfew_map
+from . import shown
 from .accounts import (
     MIN_PASSWORD,
     LoginRefused,
@@ -76,18 +76,9 @@ from .review import (
     User,
     queue_of,
 )
+from .shown import EVIDENCE_ROWS, TO_CONFIRM, Action, apply_action
 
 COOKIE, LOGIN_CSRF = "gm_session", "gm_login"
-#: evidence rows on the candidate page (every one is in the JSON API)
-EVIDENCE_ROWS = 500
-#: a decision's first post: the page that asks to confirm it
-TO_CONFIRM: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "an outcome not yet recorded: the page asks to confirm it "
-        "(post again with confirmed=yes)",
-        "content": {"text/html": {}},
-    }
-}
 PAGE_CSP = (
     "default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; frame-src 'self'; form-action 'self'; base-uri 'none'; "
@@ -98,14 +89,6 @@ DOC_CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
     "img-src data:; font-src data:; frame-ancestors 'self'; base-uri 'none'"
 )
-
-
-class Action(BaseModel):
-    """A review action through the API."""
-
-    outcome: Literal[OUTCOMES] | None = None  # type: ignore[valid-type]
-    reason: Literal[DISMISS_REASONS] | None = None  # type: ignore[valid-type]
-    text: Annotated[str, StringConstraints(max_length=MAX_NOTE, pattern=FREE_TEXT)] | None = None
 
 
 def _now() -> int:
@@ -264,6 +247,7 @@ def create_app(db: Path, tiles: Tiles | None = None) -> FastAPI:
 
     _login_routes(app, web)
     _pages(app, web)
+    _subject_and_accounts(app, web)
     _documents(app, web)
     _health(app, web)
     _api(app, web)
@@ -376,7 +360,7 @@ def _pages(app: FastAPI, web: Web) -> None:
             d = reg.districts.get(it.district)
             return web.page(
                 request, "candidate.html", s, it=it, reviews=st.review_history(cid),
-                history=_episode_history(st.candidate_history(cid)), outcomes=OUTCOMES,
+                history=shown.episode_history(st.candidate_history(cid)), outcomes=OUTCOMES,
                 reasons=DISMISS_REASONS, district=d.name if d else it.district,
                 evidence=evidence_of(st, it.candidate.evidence[:EVIDENCE_ROWS]),
                 timeline=[timeline_rows(tl) for tl in timelines(st, cid).values()],
@@ -401,11 +385,13 @@ def _pages(app: FastAPI, web: Web) -> None:
                 it, _, note = desk.check_decision(cid, outcome, reason or None, text or None)
                 return web.page(request, "confirm.html", s, it=it, outcome=outcome,
                                 reason=reason, text=note)  # fmt: skip
-            _apply(desk, cid, action, body)
+            apply_action(desk, cid, action, body)
             return RedirectResponse(f"/candidates/{cid}", status_code=303)
 
         return web.with_desk(request, go)
 
+
+def _subject_and_accounts(app: FastAPI, web: Web) -> None:
     @app.get("/subjects/{sid}", response_class=HTMLResponse, responses=answers(404))
     def subject_page(request: Request, sid: str) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:
@@ -517,7 +503,7 @@ def _documents(app: FastAPI, web: Web) -> None:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             if not s.user.may("audit"):
                 raise NotAllowed(f"{s.user.username} ({s.user.role}) may not read the tag audit")
-            m = month or _latest_month(st, desk.now)
+            m = month or shown.latest_month(st, desk.now)
             month_bounds(m)  # a month that is not one is refused before anything is read
             audit = monthly(st, m, now=desk.now)
             if s.user.district != ALL:
@@ -548,11 +534,7 @@ def _documents(app: FastAPI, web: Web) -> None:
             if desk.consult is not None:
                 desk.consult.about((x.id for x in st.current_registry().subjects.values()
                                     if x.district == code), [code])  # fmt: skip
-            at = _local_instant(night, clock or NIGHT_CHECK) if night else desk.now
-            form = web.templates.get_template("curfew_picker.html").render(
-                district=district or "", night=_local_day_iso(at), clock=_local_clock(at),
-                prev=_local_day_iso(at - MS_PER_DAY), next=_local_day_iso(at + MS_PER_DAY),
-                now=not night)  # fmt: skip
+            at, form = shown.night_picker(web.templates, district, night, clock, desk.now)
             with tempfile.TemporaryDirectory() as tmp:
                 path = curfew_map(st, code, at, Path(tmp) / "c.html", offline=True,
                                   tiles=web.tiles, picker=form)  # fmt: skip
@@ -593,7 +575,7 @@ def _api(app: FastAPI, web: Web) -> None:
         def go(st: Store, s: Session, desk: Desk) -> Response:
             if not web.csrf_ok(s, request.headers.get("X-CSRF-Token")):
                 return JSONResponse({"error": "missing CSRF token"}, status_code=403)
-            return JSONResponse(_apply(desk, cid, action, body).to_json())
+            return JSONResponse(apply_action(desk, cid, action, body).to_json())
 
         return web.with_desk(request, go, api=True)
 
@@ -612,53 +594,3 @@ def manageable(st: Store, user: User) -> list[dict[str, Any]]:
     if not user.may("accounts"):
         raise NotAllowed(f"{user.username} ({user.role}) may not manage accounts")
     return [u for u in st.users() if user.district == ALL or u["district"] == user.district]
-
-
-#: the time of a curfew check when only a night is chosen (UK local)
-NIGHT_CHECK = "23:00"
-
-
-def _local_instant(day: str, clock: str) -> int:
-    """A UK local date and clock time as an instant (refused if not a real date)."""
-    try:
-        d = date.fromisoformat(day)
-    except ValueError:
-        raise InputError(f"night {day!r}: not a date") from None
-    hh, mm = (int(x) for x in clock.split(":"))
-    return from_datetime(datetime(d.year, d.month, d.day, hh, mm, tzinfo=UK))
-
-
-def _local_day_iso(ms: int) -> str:
-    return to_datetime(ms).astimezone(UK).strftime("%Y-%m-%d")
-
-
-def _local_clock(ms: int) -> str:
-    return to_datetime(ms).astimezone(UK).strftime("%H:%M")
-
-
-def _latest_month(st: Store, now: int) -> str:
-    """The month the audit opens on: the latest with fixes, not after now (the current
-    month when there are none)."""
-    last = st.latest_fix_at()
-    return local_month(min(last, now) if last is not None else now)
-
-
-def _episode_history(hist: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """An episode's changes for the page: when the evidence said it (event time) and when
-    the service recorded it, both in epoch ms."""
-    return [{**h, "evidence_at": parse_ts(h["evidence_at"]) if h.get("evidence_at") else None,
-             "recorded_at": parse_ts(h["recorded_at"])} for h in hist]  # fmt: skip
-
-
-def _apply(desk: Desk, cid: str, action: str, body: Action) -> Any:
-    if action in ("ack", "acknowledge"):
-        return desk.acknowledge(cid)
-    if action == "dismiss":
-        return desk.dismiss(cid, body.reason, body.text)
-    if action == "decide":
-        return desk.decide(cid, body.outcome or "", body.reason, body.text)
-    if action == "note":
-        return desk.note(cid, body.text or "")
-    if action == "reopen":
-        return desk.reopen(cid, body.text or body.reason or "")
-    raise NotFound(f"no action {action}")

@@ -24,6 +24,7 @@ from .base import (
     KEY_CURFEW,
     KEY_DOT,
     KEY_ZONE,
+    MapPage,
     Tiles,
     circle,
     esc,
@@ -196,6 +197,20 @@ def trail_map(
     ).add_to(page.m)
     fit(page, [(float(lat.min()), float(lon.min())), (float(lat.max()), float(lon.max()))])
     page.scripts.append(UK_SLIDER)
+    counts = _panel(page, subject, lo, hi, n, len(ts), seg_cls)
+    page.data = {
+        "kind": "trail", "subject_id": subject, "from": iso(lo), "to": iso(hi),
+        "fixes": n, "drawn": len(ts), "gap_segments": counts,
+        "evidence_drawn": int(sum(int(t) in evidence for t in ts)),
+        "evidence_in_window": int(sum(1 for t in evidence if lo <= t < hi)),
+        "first": iso(int(ts[0])), "last": iso(int(ts[-1])),
+    }  # fmt: skip
+    return page.save(out)
+
+
+def _panel(page: MapPage, subject: str, lo: int, hi: int, n: int, drawn: int,
+           seg_cls: np.ndarray) -> list[int]:  # fmt: skip
+    """The trail's panel and key; returns the drawn segments per gap class."""
     counts = [int((seg_cls == k).sum()) for k in range(3)]
     legend = "".join(
         f'<span><span class="gm-status" style="background:{c}">{esc(lab)}</span> {counts[k]}</span>'
@@ -204,10 +219,10 @@ def trail_map(
     page.panel.append(
         f"<h1>Trail of {esc(subject)}</h1>"
         f'<p class="meta">{local_time(lo)} to {local_time(hi)} ({duration(hi - lo)}): '
-        f"{n:,} fixes, {len(ts):,} drawn"
+        f"{n:,} fixes, {drawn:,} drawn"
         + (
             " (thinned for drawing; every fix either side of a gap and every evidence fix kept)"
-            if len(ts) < n
+            if drawn < n
             else ""
         )
         + ". Circles: accuracy (red: evidence of a candidate). Use the time slider to play "
@@ -226,11 +241,4 @@ def trail_map(
             (KEY_CURFEW, "curfew area"),
         ],
     )
-    page.data = {
-        "kind": "trail", "subject_id": subject, "from": iso(lo), "to": iso(hi),
-        "fixes": n, "drawn": len(ts), "gap_segments": counts,
-        "evidence_drawn": int(sum(int(t) in evidence for t in ts)),
-        "evidence_in_window": int(sum(1 for t in evidence if lo <= t < hi)),
-        "first": iso(int(ts[0])), "last": iso(int(ts[-1])),
-    }  # fmt: skip
-    return page.save(out)
+    return counts
