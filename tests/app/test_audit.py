@@ -119,6 +119,11 @@ def test_the_report_files_agree(fleet_store, tmp_path):
     with paths[0].open() as f:
         rows = list(csv.DictReader(f))
     assert [r["district"] for r in rows][-1] == "West Yorkshire" and len(rows) == 6
+    # the CSV's figures as counted by hand (Leeds holds 7 units all month, 745 hours long)
+    leeds = next(r for r in rows if r["district"] == "Leeds")
+    assert leeds["unit_days_allocated"] == f"{7 * 745 / 24:.2f}" and leeds["units_allocated"] == "7"
+    late = (month_bounds("2026-10")[1] - _ms(2026, 10, 11)) / HOUR / 24
+    assert leeds["unit_days_fitted"] == f"{4 * 745 / 24 + late:.2f}"
     html = paths[2].read_text()
     for r in rows:  # every figure of the summary table is the CSV's
         m = re.search(rf'<tr[^>]*data-district="{r["district"]}">(.*?)</tr>', html, re.S)
@@ -197,3 +202,17 @@ def test_a_tamper_intact_again_within_30_minutes_is_not_a_damaged_unit(fleet_sto
                 "AND started_at=?",
                 (ended, tag, started),
             )
+
+
+def test_demand_waiting_is_as_it_stood_at_the_end_of_what_the_report_counts(fleet_store):
+    _, st, _ = fleet_store
+    before = st.db.execute("SELECT MAX(seq) FROM demand").fetchone()[0] or 0
+    try:
+        st.set_demand(LEEDS, _ms(2026, 10, 10), 4, "test", "mid-month referrals")
+        st.set_demand(LEEDS, _ms(2026, 11, 5), 9, "test", "after the month")
+        leeds = {r.district: r for r in monthly(st, "2026-10").rows}["Leeds"]
+        assert leeds.demand_waiting == 4
+        early = {r.district: r for r in monthly(st, "2026-10", now=_ms(2026, 10, 9)).rows}
+        assert early["Leeds"].demand_waiting != 4  # not yet set on the 9th
+    finally:
+        st.db.execute("DELETE FROM demand WHERE seq>?", (before,))
