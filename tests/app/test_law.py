@@ -564,3 +564,25 @@ def test_the_log_is_searched_by_whole_ids(desk):
     assert [r["at"] for r in st.audit_log(subject="S-00010")] == [1]
     assert [r["at"] for r in st.audit_log(district="E0800003_")] == []
     assert [r["at"] for r in st.audit_log(district="E0800003X")] == [2]
+
+
+def test_a_row_rewritten_with_the_key_breaks_the_link_to_the_next(desk, capsys):
+    """Someone holding the key rewrites row 2 and signs it again: its own hash verifies, so
+    only the next row's link to it shows the change."""
+    from geomonitor.store.auditlog import SIGNED, row_mac
+
+    st, ids, db = desk
+    for cid in ids["Leeds"]:
+        _client(db, "dana").get(f"/candidates/{cid}")
+    key = st.audit_key()
+    cols = ", ".join(("seq", *SIGNED))
+    row = st.db.execute(f"SELECT {cols}, prev_hash FROM audit_log WHERE seq = 2").fetchone()
+    forged = (row[0], *row[1 : len(SIGNED) + 1])
+    forged = (forged[0], forged[1], "someone else", *forged[3:])  # the actor changed
+    h = row_mac(key, row[-1], forged)
+    st.db.execute("DROP TRIGGER audit_log_append_only")
+    st.db.execute("UPDATE audit_log SET actor='someone else', hash=? WHERE seq = 2", (h,))
+    st.db.commit()
+    v = st.audit_verify()
+    assert not v.ok and v.broken_at == 3
+    assert "row 3 does not follow row 2" in v.problems[0]

@@ -175,3 +175,32 @@ def test_a_replaced_unit_names_its_replacement(db, capsys):
     err = refused(db, capsys, "tags", "flag", "BUD-0200", "returned", "--replaced-by",
                   "BUD-9999", *AT, "--reason", "x")  # fmt: skip
     assert "BUD-9999: not in the inventory" in err
+
+
+def test_a_fitted_unit_is_not_flagged_until_it_is_removed(db, capsys):
+    err = refused(db, capsys, "tags", "flag", "BUD-0001", "faulty", *AT, "--reason", "no GPS")
+    assert "BUD-0001: fitted to S-0001; remove it first" in err
+    ok(db, capsys, "tags", "remove", "BUD-0001", *AT, "--reason", "swap")
+    ok(db, capsys, "tags", "flag", "BUD-0001", "faulty", "--at", "2026-11-20T10:00:00Z",
+       "--by", "pc1234", "--reason", "no GPS")  # fmt: skip
+
+
+@pytest.mark.parametrize("mark, needs", [("repaired", "faulty"), ("found", "lost")])
+def test_only_a_faulty_damaged_or_lost_unit_is_repaired_or_found(db, capsys, mark, needs):
+    err = refused(db, capsys, "tags", "flag", "BUD-0099", mark, *AT, "--reason", "x")
+    assert f"BUD-0099: allocated, nothing to mark {mark}" in err
+    ok(db, capsys, "tags", "flag", "BUD-0099", needs, *AT, "--reason", "x")
+    ok(db, capsys, "tags", "flag", "BUD-0099", mark, "--at", "2026-11-21T09:00:00Z",
+       "--by", "pc1234", "--reason", "back")  # fmt: skip
+    assert "allocated" in ok(db, capsys, "tags", "show", "BUD-0099")
+
+
+@pytest.mark.parametrize("at, accepted", [("2026-11-20T08:59:59.999Z", False),
+                                          ("2026-11-20T09:00:00Z", True)])  # fmt: skip
+def test_a_change_dated_before_the_units_last_one_is_refused(db, capsys, at, accepted):
+    ok(db, capsys, "tags", "flag", "BUD-0099", "faulty", *AT, "--reason", "x")
+    args = ["tags", "flag", "BUD-0099", "repaired", "--at", at, "--by", "pc1", "--reason", "y"]
+    if accepted:
+        ok(db, capsys, *args)
+    else:
+        assert "dated before its last recorded change" in refused(db, capsys, *args)
