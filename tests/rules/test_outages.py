@@ -266,3 +266,24 @@ def test_a_silence_ended_by_a_fix_after_the_night_is_judged_the_same_in_any_orde
         seen.append(sorted((c.kind, c.opened_at, c.closed_at) for c in mine))
     assert seen[0] == seen[1]
     assert [k for k, *_ in seen[0]] == ["no_contact"]
+
+
+@pytest.mark.parametrize(
+    ("x", "acc", "spike"),
+    [
+        ([0, 228, 0], [10, 10, 10], False),  # 25 km/h less both radii is 228.3 m in 30 s
+        ([0, 229, 0], [10, 10, 10], True),
+        ([0, 229, 0], [10, 100, 10], False),  # a fix that says it is vague is no spike
+        ([0, 400, 800], [10, 10, 10], False),  # its neighbours far apart: a journey
+        ([0, 229, 0, 0], [10, 10, 10, 10], True),
+    ],
+)
+def test_a_spike_is_beyond_25_kmh_both_ways_less_the_accuracy(x, acc, spike):
+    import numpy as np
+
+    from geomonitor.rules.curfew.night import spikes
+
+    n = len(x)
+    got = spikes(np.arange(n, dtype=np.int64) * 30_000, np.array(x, float), np.zeros(n),
+                 np.array(acc, float), 25.0)  # fmt: skip
+    assert bool(got[1]) is spike and not got[0] and not got[-1]
