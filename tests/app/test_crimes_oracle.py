@@ -179,3 +179,44 @@ def test_verdicts_equal_a_brute_force_check_of_every_fix_and_minute(trail):
                         fit_a, fit_b)  # fmt: skip
     assert v.verdict == want, (v.verdict, v.reason)
     assert {(p.ts, p.kind) for p in v.positions} == near
+
+
+def test_a_subject_with_two_tags_in_the_window_gets_the_stronger_verdict(tmp_path):
+    """The first tag comes off ten minutes into the window (cannot eliminate on its own);
+    the second, fitted then, was at the scene: the subject is a hit."""
+    from geomonitor.app.crimes.match import FixIndex, match_crime
+    from geomonitor.model.crs import to_wgs84
+    from geomonitor.model.fix import Fix
+    from geomonitor.model.registry_load import parse_registry
+    from geomonitor.model.times import iso
+    from geomonitor.store.domain import Store
+
+    from ..conftest import BASE_DOC, make_doc
+
+    swap = T0 + 10 * MIN
+    consent = {"recorded_at": "2025-12-31T12:00:00Z", "guardian": None}
+    doc = make_doc(
+        tags=[{"id": "BUD-0001", "district": "Leeds"}, {"id": "BUD-0006", "district": "Leeds"}],
+        fittings=[
+            {"tag": "BUD-0001", "subject": "S-0001", "fitted_at": "2026-01-01T00:00:00Z",
+             "removed_at": iso(swap), "consent": consent},
+            {"tag": "BUD-0006", "subject": "S-0001", "fitted_at": iso(swap),
+             "removed_at": None, "consent": consent},
+        ],
+        subjects=[BASE_DOC["subjects"][0]], orders=[],
+    )  # fmt: skip
+    st_ = Store(tmp_path / "two.db")
+    st_.load_registry(parse_registry(doc))
+
+    def fix(tag, dx, t):
+        lon, lat = to_wgs84(np.array([SCENE[0] + dx]), np.array([SCENE[1]]))
+        return Fix(tag, t, float(lat[0]), float(lon[0]), 10.0)
+
+    fixes = [fix("BUD-0001", 5000, T0 - 30 * MIN + k * MIN) for k in range(40)]
+    fixes += [fix("BUD-0006", 20, swap + k * MIN) for k in range(1, 60)]
+    st_.insert_fixes(fixes)
+    c = Crime("CR", "BIAD", SCENE[0], SCENE[1], 53.8, -1.55, T0, T0 + 60 * MIN)
+    index = FixIndex(st_, st_.current_registry(), T0 - 3 * 3_600_000, T0 + 3 * 3_600_000)
+    (v,) = match_crime(index, c)
+    assert v.subject_id == "S-0001" and v.verdict == "hit"
+    st_.close()

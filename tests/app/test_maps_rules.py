@@ -5,6 +5,8 @@ look-ahead."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geomonitor.app.maps.curfew import curfew_visits
 from geomonitor.model.registry_load import parse_registry
@@ -73,3 +75,36 @@ def test_a_curfew_starting_within_ahead_is_shown_as_not_yet_due(empty, ahead_min
 def test_a_curfew_is_in_force_from_its_first_instant(empty, offset_ms, status):
     start = AT + 60 * MIN  # 23:00
     assert _status(empty, "S-0004", at=start + offset_ms) == status
+
+
+def _best(start, stops) -> float:
+    """The shortest visiting order, by trying every one."""
+    import itertools
+
+    from geomonitor.app.maps.route import route_length
+
+    return min(
+        route_length(start, stops, list(p)) for p in itertools.permutations(range(len(stops)))
+    )
+
+
+def test_a_round_that_nearest_first_and_2_opt_get_wrong_is_still_the_shortest():
+    from geomonitor.app.maps.route import route_length, visiting_order
+
+    start = (0.0, 0.0)
+    stops = [(940.0, -543.0), (291.0, 284.0), (193.0, 940.0), (-874.0, 181.0), (199.0, -188.0)]
+    got = route_length(start, stops, visiting_order(start, stops))
+    assert got == pytest.approx(_best(start, stops)) and got < 4120  # not 4,168 m
+
+
+@given(st.lists(st.tuples(st.integers(-2000, 2000), st.integers(-2000, 2000)), min_size=1,
+                max_size=7, unique=True))  # fmt: skip
+@settings(max_examples=150, deadline=None)
+def test_up_to_seven_stops_the_round_is_the_shortest_there_is(pts):
+    from geomonitor.app.maps.route import route_length, visiting_order
+
+    start = (0.0, 0.0)
+    stops = [(float(x), float(y)) for x, y in pts]
+    order = visiting_order(start, stops)
+    assert sorted(order) == list(range(len(stops)))
+    assert route_length(start, stops, order) == pytest.approx(_best(start, stops))
