@@ -8,6 +8,7 @@ import copy
 import pytest
 
 from geomonitor.engine import Engine
+from geomonitor.model.times import iso as iso_of
 from geomonitor.model.times import parse_ts
 
 from ..conftest import BASE_DOC, batch, fix_at, make_registry
@@ -287,3 +288,16 @@ def test_a_spike_is_beyond_25_kmh_both_ways_less_the_accuracy(x, acc, spike):
     got = spikes(np.arange(n, dtype=np.int64) * 30_000, np.array(x, float), np.zeros(n),
                  np.array(acc, float), 25.0)  # fmt: skip
     assert bool(got[1]) is spike and not got[0] and not got[-1]
+
+
+
+def test_one_implausible_fix_far_away_is_not_evidence_of_how_far():
+    """Away at 2 km from 19:00 to 20:30, one fix 8 km off at 19:45:30, half a minute from
+    two fixes 2 km off: a spike, so the absence went 2 km, not 8, and the spike is not
+    among its evidence."""
+    away = [fix_at(2000, 0, 60 + m) for m in range(0, 90)]  # 19:00-20:29 away
+    home = [fix_at(0, 0, 150 + m) for m in range(0, 30)]  # home from 20:30
+    spike = fix_at(8000, 0, 105.5)
+    (c,) = run([*away, *home, spike])
+    assert c.details["furthest_m"] == pytest.approx(2000.0, abs=1.0)
+    assert not any(ref.endswith(iso_of(spike.ts)) for ref in c.evidence)
