@@ -197,3 +197,13 @@ def test_silences_and_fixes_while_unfitted_equal_a_plain_loop(fleet):
             if now and now[0] in ("in_stock", "allocated"):
                 want.add((tag, "reports_while_unfitted"))
     assert got == want
+
+
+@pytest.mark.parametrize(("offset", "state"), [(-1, "allocated"), (0, "fitted"), (1, "fitted")])
+def test_a_change_is_in_force_from_its_own_instant(offset, state):
+    from geomonitor.model.inventory import state_at
+
+    t = parse_ts("2026-11-01T00:00:00Z")  # a fitting at midnight on the 1st is November's
+    states = timeline([TagEvent("BUD-1", t - 86_400_000, "add", "E08000035"),
+                       TagEvent("BUD-1", t, "fit", subject_id="S-1")])["BUD-1"]  # fmt: skip
+    assert state_at(states, t + offset).state == state
