@@ -53,6 +53,7 @@ ROUTES: dict[tuple[str, str], Kind | None] = {
     ("GET", "/candidates/{cid}"): Kind("view", default_purpose=_REVIEW),
     ("POST", "/candidates/{cid}/{action}"): WRITE,
     ("GET", "/candidates/{cid}/map"): Kind("view_map", default_purpose=_REVIEW),
+    ("POST", "/candidates/{cid}/pack"): Kind("evidence_pack"),  # the purpose typed in the form
     ("GET", "/subjects/{sid}"): Kind("view_subject", default_purpose=_REVIEW),
     ("GET", "/accounts"): Kind("view_accounts", default_purpose="account management"),
     ("POST", "/accounts"): WRITE,
@@ -100,6 +101,8 @@ COMMANDS: dict[str, Kind | None] = {
     "map zones": Kind("zone_map"),
     "crimes match": Kind("crime_match", purpose=True),
     "crimes check": Kind("crime_check", purpose=True),
+    "evidence pack": Kind("evidence_pack", purpose=True),
+    "evidence verify": None,  # the pack's files and their digests only
     "simulate": None,
     "demo": None,
     "consume": None,

@@ -23,6 +23,7 @@ from . import (
     auditlog,
     crimes,
     desk,
+    evidence,
     live,
     maps,
     registry,
@@ -43,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--version", action="version", version=f"geomonitor {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
-    for group in (registry, replay, alerts, desk, tags, maps, crimes, scenario, streams, live,
-                  auditlog, rights):  # fmt: skip
+    for group in (registry, replay, alerts, desk, tags, maps, crimes, evidence, scenario,
+                  streams, live, auditlog, rights):  # fmt: skip
         group.add_parser(sub)
     for words, p in leaves(ap):
         if words not in COMMANDS:  # one place says what each command consults
