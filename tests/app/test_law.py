@@ -157,6 +157,7 @@ def _cli_cases(tmp: Path, cid: str) -> dict[str, list[str]]:
         "audit monthly": ["audit", "monthly", "--month", "2026-11", "--out", str(tmp / "a")],
         "map curfew": ["map", "curfew", "--district", "Leeds", "--out", str(tmp / "c.html")],
         "map alert": ["map", "alert", cid, "--out", str(tmp / "al.html"), *p],
+        "evidence pack": ["evidence", "pack", cid, "--out", str(tmp / "pack"), *p],
         "map trail": [
             "map",
             "trail",

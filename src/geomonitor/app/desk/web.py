@@ -62,6 +62,7 @@ from .openapi import (
     answers,
     document,
 )
+from .packs import pack_route
 from .review import (
     ALL,
     DISMISS_REASONS,
@@ -249,6 +250,7 @@ def create_app(db: Path, tiles: Tiles | None = None) -> FastAPI:
     _pages(app, web)
     _subject_and_accounts(app, web)
     _documents(app, web)
+    pack_route(app, web)
     _health(app, web)
     _api(app, web)
     document(app)
