@@ -28,3 +28,8 @@ def test_the_demo_writes_the_audit_and_the_maps_and_prints_their_paths(tmp_path,
     batch = (tmp_path / "crimes.csv").read_text()
     assert batch.startswith("crime_ref,type,from,to,easting,northing\nDEMO-1,BIAD,")
     assert "Try: geomonitor alerts list --db" in out and "--review new" in out
+    # it ends by writing one evidence pack, intact against its manifest
+    (pack,) = (tmp_path / "packs").iterdir()
+    from geomonitor.app.pack import verify
+
+    assert re.search(rf"14. An evidence pack for {pack.name}: ", out) and verify(pack).intact

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from .crimes.match import CrimeConfig
 from .crimes.report import run_batch
 from .maps.alert import alert_map
 from .maps.curfew import curfew_map
+from .pack import candidate_pack, write_pack
 from .tables import candidate_table, kind_counts, show
 
 
@@ -152,6 +155,15 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
         if top:
             print(f"   {alert_map(st, top[0].id, out / 'maps' / f'alert-{top[0].id}.html')}")
         _crimes(st, out)
+        if top:
+            now = int(time.time() * 1000)
+            shutil.rmtree(out / "packs", ignore_errors=True)  # the demo's own, from a run before
+            pack = candidate_pack(st, top[0].id, f"GM/{top[0].id}", now)
+            digest = write_pack(pack, out / "packs" / top[0].id, now)
+            print(
+                f"\n14. An evidence pack for {top[0].id}: {out / 'packs' / top[0].id}/pack.pdf "
+                f"and its data files; manifest SHA-256 {digest[:16]}..."
+            )
         print(
             f"\nDatabase: {db}   Try: geomonitor alerts list --db {db} --review new"
             "   (the queue not yet looked at; every example in the README runs on this store)"
