@@ -280,3 +280,15 @@ def test_the_desk_hands_a_pack_to_the_desk_role_and_refuses_a_viewer(tmp_path):
     with Store(tmp_path / "d.db") as s:
         rows = [r for r in s.audit_log(100) if r["action"] == "evidence_pack"]
     assert [(r["actor"], r["outcome"]) for r in rows][::-1][:1] == [("dana", "ok")]
+
+
+def test_the_positions_are_the_episode_and_30_minutes_either_side_evidence_marked(pack):
+    c, out, _, _ = pack
+    with (out / "positions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    marked = {f"{r['tag_id']}@{r['ts']}" for r in rows if r["evidence"] == "yes"}
+    assert marked == {ref.replace(".000Z", "Z") for ref in c.evidence}
+    ts = [parse_ts(r["ts"]) for r in rows]
+    lo, hi = c.opened_at - 30 * 60_000, c.closed_at + 30 * 60_000
+    assert all(lo <= t <= hi for t in ts)
+    assert [t for t in ts if t > c.closed_at]  # the fixes away after it left the zone
