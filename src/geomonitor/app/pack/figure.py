@@ -84,7 +84,14 @@ def draw_map(pack: Pack, path: Path) -> Path:
         ps = [p for p in pack.positions if p.role == role]
         for p in ps:
             ax.add_patch(
-                Circle((p.x, p.y), max(p.accuracy_m, 1.0), color=colour, alpha=0.08, lw=0, zorder=3)
+                Circle(
+                    (p.x, p.y),
+                    max(p.accuracy_m, 1.0),
+                    color=colour,
+                    alpha=max(0.015, min(0.08, 4 / max(len(ps), 1))),
+                    lw=0,
+                    zorder=3,
+                )
             )
         for a, b in pairwise(ps):
             gap = b.ts - a.ts > GAP_MS
@@ -109,7 +116,7 @@ def draw_map(pack: Pack, path: Path) -> Path:
                 label=f"{name}: positions",
             )
         for p in ps:
-            if p.label:
+            if p.label.endswith("1") and p.label[:-1].isalpha():  # where each visit starts
                 ax.annotate(
                     p.label,
                     (p.x, p.y),
