@@ -19,7 +19,6 @@ from .review import Desk, NotAllowed
 
 if TYPE_CHECKING:
     from .accounts import Session
-    from .web import Web
 
 ZIP: dict[int | str, dict[str, Any]] = {
     200: {
@@ -29,7 +28,10 @@ ZIP: dict[int | str, dict[str, Any]] = {
 }
 
 
-def pack_route(app: FastAPI, web: Web) -> None:
+def pack_route(app: FastAPI, web: Any) -> None:
+    """Add the route to ``app``; ``web`` is the desk's :class:`~.web.Web` (its session,
+    CSRF check and error pages), passed in so that this module does not import it."""
+
     @app.post(
         "/candidates/{cid}/pack",
         response_class=Response,

@@ -168,15 +168,11 @@ def _order_facts(reg: Registry, c: Candidate) -> list[tuple[str, str]]:
     return facts
 
 
-def candidate_pack(store: Store, cid: str, exhibit: str, produced: int) -> Pack:
-    """The pack of candidate ``cid``."""
-    c = store.candidate(cid)
-    if c is None:
-        raise InputError(f"no candidate {cid}")
-    reg = store.current_registry()
-    end = c.closed_at if c.closed_at is not None else c.last_evidence_at
-    lo, hi = c.opened_at - MARGIN_MS, end + MARGIN_MS
-    own = sorted({f.tag_id for f in reg.fittings if f.subject_id == c.subject_id})
+def _candidate_positions(
+    store: Store, c: Candidate, own: list[str], lo: int, hi: int
+) -> list[Position]:
+    """The subject's positions over the window, and the other subject's of a meeting over
+    the meeting's instants only."""
     refs = set(c.evidence)
     positions: list[Position] = []
     for tag in own:
@@ -193,7 +189,6 @@ def candidate_pack(store: Store, cid: str, exhibit: str, produced: int) -> Pack:
                     evidence=f"{tag}@{iso(f['ts'])}" in refs,
                 )
             )
-    other = c.details.get("other_subject_id")
     for ref in c.evidence:  # the other subject of a meeting: over the meeting's minutes only
         tag, _, when = ref.partition("@")
         if ref.startswith("ANPR:") or tag in own or not when:
@@ -211,8 +206,10 @@ def candidate_pack(store: Store, cid: str, exhibit: str, produced: int) -> Pack:
                     evidence=True,
                 )
             )
-    positions.sort(key=lambda p: (p.ts, p.role))
-    _place(positions)
+    return positions
+
+
+def _reads(store: Store, c: Candidate) -> list[dict[str, Any]]:
     reads = []
     for ref in c.evidence:
         if ref.startswith("ANPR:"):
@@ -224,7 +221,11 @@ def candidate_pack(store: Store, cid: str, exhibit: str, produced: int) -> Pack:
                 reads.append(
                     dict(zip(("read_id", "camera_id", "ts", "lat", "lon"), row, strict=True))
                 )
-    device = [
+    return reads
+
+
+def _device(store: Store, own: list[str], lo: int, hi: int) -> list[tuple[str, str, str, str]]:
+    return [
         (
             kind_words(e["kind"]),
             e["tag_id"],
@@ -236,6 +237,23 @@ def candidate_pack(store: Store, cid: str, exhibit: str, produced: int) -> Pack:
         if parse_ts(e["started_at"]) < hi
         and (e["ended_at"] is None or parse_ts(e["ended_at"]) >= lo)
     ]
+
+
+def candidate_pack(store: Store, cid: str, exhibit: str, produced: int) -> Pack:
+    """The pack of candidate ``cid``."""
+    c = store.candidate(cid)
+    if c is None:
+        raise InputError(f"no candidate {cid}")
+    reg = store.current_registry()
+    end = c.closed_at if c.closed_at is not None else c.last_evidence_at
+    lo, hi = c.opened_at - MARGIN_MS, end + MARGIN_MS
+    own = sorted({f.tag_id for f in reg.fittings if f.subject_id == c.subject_id})
+    positions = _candidate_positions(store, c, own, lo, hi)
+    other = c.details.get("other_subject_id")
+    positions.sort(key=lambda p: (p.ts, p.role))
+    _place(positions)
+    reads = _reads(store, c)
+    device = _device(store, own, lo, hi)
     review = [
         (
             local_time(r["at"]),

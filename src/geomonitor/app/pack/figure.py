@@ -59,7 +59,7 @@ def draw_map(pack: Pack, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Circle, FancyArrow, Rectangle
+    from matplotlib.patches import Circle
     from shapely.geometry import box
 
     x0, x1, y0, y1 = _bounds(pack)
@@ -80,6 +80,36 @@ def draw_map(pack: Pack, path: Path) -> Path:
         ax.add_patch(
             Circle((x, y), r, fill=False, ec=AREA, lw=1.5, ls="--", zorder=2, label=pack.area_label)
         )
+    _positions(ax, pack)
+    _reads(ax, pack)
+    if pack.scene:
+        ax.scatter(
+            [pack.scene[0]], [pack.scene[1]], marker="X", s=60, color=SCENE, zorder=7, label="scene"
+        )
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    _frame(ax, x0, x1, y0, y1)
+    from matplotlib.lines import Line2D
+
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [
+        Line2D([], [], marker="o", ls="", ms=8, color=SUBJECT, alpha=0.2, label="accuracy circle"),
+        Line2D([], [], color="#9e9e9e", ls="--", label="gap over 5 min: way not known"),
+    ]
+    ax.legend(handles=handles, loc="upper left", fontsize=6, framealpha=0.9)
+    fig.text(0.01, 0.005, ATTRIBUTION, fontsize=5, color="#555555")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def _positions(ax, pack: Pack) -> None:  # type: ignore[no-untyped-def]
+    from matplotlib.patches import Circle
+
     for role, colour in (("subject", SUBJECT), ("other", OTHER)):
         ps = [p for p in pack.positions if p.role == role]
         for p in ps:
@@ -125,6 +155,9 @@ def draw_map(pack: Pack, path: Path) -> Path:
                     textcoords="offset points",
                     zorder=6,
                 )
+
+
+def _reads(ax, pack: Pack) -> None:  # type: ignore[no-untyped-def]
     if pack.reads:
         rx, ry = to_bng(
             np.array([r["lon"] for r in pack.reads]), np.array([r["lat"] for r in pack.reads])
@@ -147,16 +180,12 @@ def draw_map(pack: Pack, path: Path) -> Path:
                 xytext=(4, -8),
                 textcoords="offset points",
             )
-    if pack.scene:
-        ax.scatter(
-            [pack.scene[0]], [pack.scene[1]], marker="X", s=60, color=SCENE, zorder=7, label="scene"
-        )
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    # a scale bar, bottom left, and a north arrow (grid north), top right
+
+
+def _frame(ax, x0: float, x1: float, y0: float, y1: float) -> None:  # type: ignore[no-untyped-def]
+    """A scale bar, bottom left, and a north arrow (grid north), top right."""
+    from matplotlib.patches import FancyArrow, Rectangle
+
     span = x1 - x0
     bar = _nice(span / 4)
     bx, by = x0 + span * 0.05, y0 + span * 0.05
@@ -193,16 +222,3 @@ def draw_map(pack: Pack, path: Path) -> Path:
         weight="bold",
         zorder=8,
     )
-    from matplotlib.lines import Line2D
-
-    handles, _ = ax.get_legend_handles_labels()
-    handles += [
-        Line2D([], [], marker="o", ls="", ms=8, color=SUBJECT, alpha=0.2, label="accuracy circle"),
-        Line2D([], [], color="#9e9e9e", ls="--", label="gap over 5 min: way not known"),
-    ]
-    ax.legend(handles=handles, loc="upper left", fontsize=6, framealpha=0.9)
-    fig.text(0.01, 0.005, ATTRIBUTION, fontsize=5, color="#555555")
-    fig.tight_layout()
-    fig.savefig(path, dpi=150, metadata={"Software": None})
-    plt.close(fig)
-    return path

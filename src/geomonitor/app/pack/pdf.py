@@ -103,6 +103,72 @@ def write_pdf(pack: Pack, path: Path, map_png: Path, produced: int) -> Path:
     s.append(
         KeepTogether([Paragraph("Map", h2), Image(str(map_png), width=150 * mm, height=150 * mm)])
     )
+    s += _positions(pack, full)
+    s += _sections(pack, full)
+    s += [PageBreak(), *_statement(pack, full)]
+    doc.build(s, canvasmaker=_canvas(pack.exhibit, pack.title))
+    return path
+
+
+def _statement(pack: Pack, width: float) -> list[Any]:
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, Spacer
+
+    ss = getSampleStyleSheet()
+    body = ss["BodyText"]
+    line = "_" * 70
+    out: list[Any] = [
+        Paragraph("WITNESS STATEMENT", ss["Heading1"]),
+        Paragraph(
+            "Criminal Justice Act 1967, s.9; Magistrates' Courts Act 1980, s.5B; "
+            "Criminal Procedure Rules, r.16.2",
+            body,
+        ),
+        Spacer(1, 6 * mm),
+        Paragraph(f"Statement of: {line}", body),
+        Paragraph("Age if under 18: ______________ (if over 18 insert 'over 18')", body),
+        Paragraph(f"Occupation: {line}", body),
+        Spacer(1, 4 * mm),
+        Paragraph(
+            "This statement (consisting of ____ page(s) each signed by me) is true to the "
+            "best of my knowledge and belief and I make it knowing that, if it is "
+            "tendered in evidence, I shall be liable to prosecution if I have wilfully "
+            "stated in it anything which I know to be false, or do not believe to be "
+            "true.",
+            body,
+        ),
+        Spacer(1, 4 * mm),
+        Paragraph("Signature: ______________________________ Date: ________________", body),
+        Spacer(1, 6 * mm),
+        Paragraph(
+            f"I produce as exhibit {_esc(pack.exhibit)} the evidence pack "
+            f"'{_esc(pack.title)}' produced by geomonitor, its files listed in its "
+            "manifest with their SHA-256 digests.",
+            body,
+        ),
+    ]
+    out += [Paragraph(line + "_" * 12, body) for _ in range(14)]
+    out += [
+        Spacer(1, 6 * mm),
+        Paragraph(
+            "Signature: ______________________________ "
+            "Signature witnessed by: ______________________________",
+            body,
+        ),
+    ]
+    return out
+
+
+def _positions(pack: Pack, full: float) -> list[Any]:
+    """The positions table, after a page break."""
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import PageBreak, Paragraph
+
+    ss = getSampleStyleSheet()
+    h2, body = ss["Heading2"], ss["BodyText"]
+    s: list[Any] = []
     shown = pack.positions[:MAX_ROWS]
     rows = [["#", "time", "position (lat, lon)", "accuracy", "source", "battery", "tag", "note"]]
     for k, p in enumerate(shown, 1):
@@ -145,6 +211,18 @@ def write_pdf(pack: Pack, path: Path, map_png: Path, produced: int) -> Path:
             rows, [8 * mm, 47 * mm, 32 * mm, 15 * mm, 14 * mm, 14 * mm, 19 * mm, full - 149 * mm]
         ),
     ]
+    return s
+
+
+def _sections(pack: Pack, full: float) -> list[Any]:
+    """Gaps, device health, camera reads, verdicts or review history, and provenance."""
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph
+
+    ss = getSampleStyleSheet()
+    h2, body = ss["Heading2"], ss["BodyText"]
+    s: list[Any] = []
     gaps = [[local_time(a), local_time(b), duration(b - a)] for a, b in pack.gaps]
     s += [
         Paragraph("Gaps (no fix for over five minutes)", h2),
@@ -199,56 +277,4 @@ def write_pdf(pack: Pack, path: Path, map_png: Path, produced: int) -> Path:
         Paragraph("How the data was obtained", h2),
         _table([[k, v] for k, v in pack.provenance], [35 * mm, full - 35 * mm], head=False),
     ]
-    s += [PageBreak(), *_statement(pack, full)]
-    doc.build(s, canvasmaker=_canvas(pack.exhibit, pack.title))
-    return path
-
-
-def _statement(pack: Pack, width: float) -> list[Any]:
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, Spacer
-
-    ss = getSampleStyleSheet()
-    body = ss["BodyText"]
-    line = "_" * 70
-    out: list[Any] = [
-        Paragraph("WITNESS STATEMENT", ss["Heading1"]),
-        Paragraph(
-            "Criminal Justice Act 1967, s.9; Magistrates' Courts Act 1980, s.5B; "
-            "Criminal Procedure Rules, r.16.2",
-            body,
-        ),
-        Spacer(1, 6 * mm),
-        Paragraph(f"Statement of: {line}", body),
-        Paragraph("Age if under 18: ______________ (if over 18 insert 'over 18')", body),
-        Paragraph(f"Occupation: {line}", body),
-        Spacer(1, 4 * mm),
-        Paragraph(
-            "This statement (consisting of ____ page(s) each signed by me) is true to the "
-            "best of my knowledge and belief and I make it knowing that, if it is "
-            "tendered in evidence, I shall be liable to prosecution if I have wilfully "
-            "stated in it anything which I know to be false, or do not believe to be "
-            "true.",
-            body,
-        ),
-        Spacer(1, 4 * mm),
-        Paragraph("Signature: ______________________________ Date: ________________", body),
-        Spacer(1, 6 * mm),
-        Paragraph(
-            f"I produce as exhibit {_esc(pack.exhibit)} the evidence pack "
-            f"'{_esc(pack.title)}' produced by geomonitor, its files listed in its "
-            "manifest with their SHA-256 digests.",
-            body,
-        ),
-    ]
-    out += [Paragraph(line + "_" * 12, body) for _ in range(14)]
-    out += [
-        Spacer(1, 6 * mm),
-        Paragraph(
-            "Signature: ______________________________ "
-            "Signature witnessed by: ______________________________",
-            body,
-        ),
-    ]
-    return out
+    return s
