@@ -98,7 +98,11 @@ def test_the_pdf_says_the_candidate_its_positions_in_local_time_and_the_exhibit_
 
 
 def test_verify_says_intact_then_names_a_changed_byte_a_missing_file_and_an_extra(pack, capsys):
-    _, out, _, _ = pack
+    c, out, _, st = pack
+    again = ["evidence", "pack", c.id, "--out", str(out), "--purpose", PURPOSE,
+             "--db", str(st.path)]  # fmt: skip
+    assert main(again) == 2  # a pack is never written over
+    assert "already holds a pack: choose another folder" in capsys.readouterr().err
     assert main(["evidence", "verify", str(out)]) == 0
     assert capsys.readouterr().out.startswith("intact: 5 files")
     raw = (out / "positions.csv").read_bytes()

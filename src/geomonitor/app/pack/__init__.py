@@ -13,6 +13,7 @@ import io
 import zipfile
 from pathlib import Path
 
+from ...model.errors import InputError
 from .content import Pack, candidate_pack, crime_pack
 from .figure import draw_map
 from .files import MANIFEST, Check, verify, write_csv, write_geojson, write_kml, write_manifest
@@ -38,7 +39,7 @@ def write_pack(pack: Pack, out: Path, produced: int) -> str:
     returns the manifest's SHA-256."""
     out.mkdir(parents=True, exist_ok=True)
     if (out / MANIFEST).exists():
-        raise FileExistsError(f"{out} already holds a pack: choose another folder")
+        raise InputError(f"{out} already holds a pack: choose another folder")
     draw_map(pack, out / "map.png")
     write_pdf(pack, out / "pack.pdf", out / "map.png", produced)
     write_csv(pack, out / "positions.csv")
