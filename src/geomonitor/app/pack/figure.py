@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ...model.crs import to_bng
+from ...model.errors import InputError
 from ...model.geography import wards
 from ...model.times import UK, to_datetime
 from .content import GAP_MS, Pack
@@ -47,7 +48,7 @@ def _bounds(pack: Pack) -> tuple[float, float, float, float]:
         xs += rx.tolist()
         ys += ry.tolist()
     if not xs:
-        raise ValueError("nothing to draw")
+        raise InputError(f"{pack.ref}: nothing to draw (none of its positions is in the store)")
     cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
     half = max(max(xs) - min(xs), max(ys) - min(ys), 300.0) / 2 * 1.15
     return cx - half, cx + half, cy - half, cy + half
