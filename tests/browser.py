@@ -51,3 +51,13 @@ def chrome(offline: bool = True, local: bool = False):  # type: ignore[no-untype
 def keep(name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
+
+
+def map_zoom(b) -> int:  # type: ignore[no-untyped-def]
+    """The zoom of the one Leaflet map on the page (folium names it ``map_...``)."""
+    return int(
+        b.execute_script(
+            "const k = Object.keys(window).find(k => k.startsWith('map_'));"
+            "return window[k].getZoom();"
+        )
+    )

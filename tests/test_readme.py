@@ -162,7 +162,7 @@ def test_on_the_demo_store_camera_reads_carry_their_times_and_a_tamper_map_is_no
     from geomonitor.app.maps.alert import alert_map
     from geomonitor.store.domain import Store
 
-    from .browser import chrome
+    from .browser import chrome, map_zoom
 
     with Store(demo_dir / "demo-output" / "geomonitor.db") as st:
         cands = st.candidates()
@@ -181,10 +181,7 @@ def test_on_the_demo_store_camera_reads_carry_their_times_and_a_tamper_map_is_no
         b.set_window_size(1200, 800)
         b.get(tamper_map.as_uri())
         time.sleep(1.0)
-        zoom = b.execute_script(
-            "const k = Object.keys(window).find(k => k.startsWith('map_'));"
-            "return window[k].getZoom();"
-        )
+        zoom = map_zoom(b)
         assert zoom <= 17, zoom  # a few fixes at one spot: a street's scale, not 2 m
     finally:
         b.quit()

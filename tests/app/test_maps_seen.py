@@ -26,7 +26,7 @@ from geomonitor.app.maps.zones import zones_map
 from geomonitor.io.kafka.config import load_maps_config
 from geomonitor.model.errors import ConfigError
 
-from ..browser import chrome, keep
+from ..browser import chrome, keep, map_zoom
 from .test_maps import AT, PEOPLE, store  # noqa: F401  (the fixture)
 
 PHONE = (390, 844)
@@ -253,10 +253,7 @@ def test_an_empty_curfew_check_fits_the_district_without_errors_and_says_choose(
         b.set_window_size(1200, 800)
         b.get(out.as_uri())
         _loaded(b, "path.district", 1)
-        zoom = b.execute_script(
-            "const k = Object.keys(window).find(k => k.startsWith('map_'));"
-            "return window[k].getZoom();"
-        )
+        zoom = map_zoom(b)
         errors = [e["message"] for e in b.get_log("browser") if e["level"] == "SEVERE"]
         assert 8 <= zoom <= 12, zoom  # the district, not one point at an endless zoom
         assert not [e for e in errors if "LatLng" in e or "NaN" in e], errors
@@ -327,10 +324,7 @@ def test_a_tamper_at_one_spot_is_mapped_at_a_streets_scale_not_2_m(store, tmp_pa
         b.set_window_size(1200, 800)
         b.get(out.as_uri())
         _loaded(b, "path.accuracy", 1)
-        zoom = b.execute_script(
-            "const k = Object.keys(window).find(k => k.startsWith('map_'));"
-            "return window[k].getZoom();"
-        )
+        zoom = map_zoom(b)
         assert zoom == 17, zoom  # every fix at one spot: the closest a map fits, no closer
     finally:
         b.quit()
