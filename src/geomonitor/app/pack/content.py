@@ -80,6 +80,14 @@ class Pack:
     districts: list[str] = field(default_factory=list)
 
 
+def _at(f: dict[str, Any], tag: str, **kw: Any) -> Position:
+    """A stored fix (``Store.fixes_of_tag``'s row) as a position of the pack."""
+    kw.setdefault("battery_pct", f["battery_pct"])
+    return Position(
+        f["ts"], f["lat"], f["lon"], f["accuracy_m"], tag, source=f["source"] or "fix", **kw
+    )
+
+
 def _place(positions: list[Position]) -> None:
     if not positions:
         return
@@ -177,35 +185,13 @@ def _candidate_positions(
     positions: list[Position] = []
     for tag in own:
         for f in store.fixes_of_tag(tag, lo, hi):
-            positions.append(
-                Position(
-                    f["ts"],
-                    f["lat"],
-                    f["lon"],
-                    f["accuracy_m"],
-                    tag,
-                    source=f["source"] or "fix",
-                    battery_pct=f["battery_pct"],
-                    evidence=f"{tag}@{iso(f['ts'])}" in refs,
-                )
-            )
+            positions.append(_at(f, tag, evidence=f"{tag}@{iso(f['ts'])}" in refs))
     for ref in c.evidence:  # the other subject of a meeting: over the meeting's minutes only
         tag, _, when = ref.partition("@")
         if ref.startswith("ANPR:") or tag in own or not when:
             continue
         for f in store.fixes_of_tag(tag, parse_ts(when), parse_ts(when)):
-            positions.append(
-                Position(
-                    f["ts"],
-                    f["lat"],
-                    f["lon"],
-                    f["accuracy_m"],
-                    tag,
-                    role="other",
-                    source=f["source"] or "fix",
-                    evidence=True,
-                )
-            )
+            positions.append(_at(f, tag, role="other", battery_pct=None, evidence=True))
     return positions
 
 
@@ -357,17 +343,7 @@ def crime_pack(
     own = sorted({f.tag_id for f in reg.fittings if f.subject_id == subject})
     labels = {(p.ts, p.kind): f"{p.sequence}{p.number}" for p in mine.positions}
     positions = [
-        Position(
-            f["ts"],
-            f["lat"],
-            f["lon"],
-            f["accuracy_m"],
-            tag,
-            source=f["source"] or "fix",
-            battery_pct=f["battery_pct"],
-            evidence=(f["ts"], "fix") in labels,
-            label=labels.get((f["ts"], "fix"), ""),
-        )
+        _at(f, tag, evidence=(f["ts"], "fix") in labels, label=labels.get((f["ts"], "fix"), ""))
         for tag in own
         for f in store.fixes_of_tag(tag, lo, hi)
     ]
