@@ -154,3 +154,12 @@ def test_a_schema_8_audit_log_is_chained_with_the_key_when_migrated(tmp_path):
         assert st.schema_version == SCHEMA_VERSION and v.ok and v.rows == 3 == v.checkpoint_seq
         st.audit(10, "sam", "view", "C-2", "cli")
         assert st.audit_verify().ok and [r["seq"] for r in st.audit_log()] == [4, 3, 2, 1]
+
+
+def test_the_latest_fix_is_the_latest_of_any_tag(store):
+    store.load_registry(parse_registry(make_doc()))
+    assert store.latest_fix_at() is None
+    fixes = [fix_at(0, 0, 10, tag="BUD-0001"), fix_at(0, 0, 5000, tag="BUD-0002"),
+             fix_at(0, 0, 20, tag="BUD-0001"), fix_at(0, 0, 700, tag="BUD-0099")]  # fmt: skip
+    store.insert_fixes(fixes)
+    assert store.latest_fix_at() == max(f.ts for f in fixes) == fix_at(0, 0, 5000).ts

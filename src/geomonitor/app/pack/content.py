@@ -26,6 +26,7 @@ from ...model.times import MS_PER_MINUTE, iso, parse_ts
 from ...rules.config import EngineConfig
 from ...store.domain import Store
 from ..crimes.match import CrimeConfig, FixIndex, Verdict, match_crime
+from ..evidence import evidence_of
 
 #: positions shown before an episode opens and after it closes
 MARGIN_MS = 30 * MS_PER_MINUTE
@@ -86,6 +87,14 @@ def _at(f: dict[str, Any], tag: str, **kw: Any) -> Position:
     return Position(
         f["ts"], f["lat"], f["lon"], f["accuracy_m"], tag, source=f["source"] or "fix", **kw
     )
+
+
+def _settings(cfg: Any) -> list[tuple[str, str]]:
+    """The settings that decided it (a config dataclass's plain values), for provenance."""
+    values = asdict(cfg).items()
+    return [
+        ("settings", ", ".join(f"{k} {v}" for k, v in values if not isinstance(v, dict | list)))
+    ]
 
 
 def _place(positions: list[Position]) -> None:
@@ -196,18 +205,12 @@ def _candidate_positions(
 
 
 def _reads(store: Store, c: Candidate) -> list[dict[str, Any]]:
-    reads = []
-    for ref in c.evidence:
-        if ref.startswith("ANPR:"):
-            row = store.db.execute(
-                "SELECT read_id, camera_id, ts, lat, lon FROM anpr_reads WHERE read_id=?",
-                (ref[5:],),
-            ).fetchone()
-            if row is not None:
-                reads.append(
-                    dict(zip(("read_id", "camera_id", "ts", "lat", "lon"), row, strict=True))
-                )
-    return reads
+    """The candidate's camera reads still in the store (:func:`..evidence.evidence_of`)."""
+    return [
+        {"read_id": e.read_id, "camera_id": e.source, "ts": e.ts, "lat": e.lat, "lon": e.lon}
+        for e in evidence_of(store, [r for r in c.evidence if r.startswith("ANPR:")])
+        if e.stored
+    ]
 
 
 def _device(store: Store, own: list[str], lo: int, hi: int) -> list[tuple[str, str, str, str]]:
@@ -278,12 +281,7 @@ def candidate_pack(store: Store, cid: str, exhibit: str, produced: int) -> Pack:
         circle = (float(x[0]), float(y[0]), cond.curfew.radius_m)
     zone = reg.zones.get(c.zone_id or "")
     cfg = EngineConfig()
-    settings = [
-        (
-            "settings",
-            ", ".join(f"{k} {v}" for k, v in asdict(cfg).items() if not isinstance(v, dict | list)),
-        )
-    ]
+    settings = _settings(cfg)
     summary = [
         f"{kind_words(c.kind).capitalize()}: {c.explanation}",
         f"The episode is {c.status}. Its evidence is {len(c.evidence)} fixes or camera reads, "
@@ -392,12 +390,7 @@ def crime_pack(
         ("subject", f"{subject} (pseudonymous id), {district_name(reg, subj.district)}"),
         ("verdict", f"{mine.verdict.replace('_', ' ')}: {mine.reason}"),
     ]
-    settings = [
-        (
-            "settings",
-            ", ".join(f"{k} {v}" for k, v in asdict(cfg).items() if not isinstance(v, dict | list)),
-        )
-    ]
+    settings = _settings(cfg)
     return Pack(
         exhibit=exhibit,
         kind="crime",
