@@ -32,12 +32,13 @@ answer from :attr:`Observations.feed`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .model.candidate import Candidate, DeviceEvent
 from .model.fix import FixBatch
+from .model.orders import Cause, cause_of
 from .model.read import Read
 from .model.registry import FAR_FUTURE, Registry
 from .rules.base import Changes, Observations, RuleFamily
@@ -123,10 +124,30 @@ class Engine:
                 self._families[name] = ZoneFamily(registry, self.fittings, self.config, index)
             else:
                 self._families[name] = cls(registry, self.fittings, self.config)  # type: ignore[call-arg]
+        #: The same curfew and zone rules without authorised absences, for the subjects
+        #: who have one: what they would have raised is recorded as authorised.
+        self._shadow = self._shadow_families(registry)
         #: The latest event time seen: how far the world has been observed.
         self.now: int | None = None
         #: The feed: first fix received, outages.
         self.feed = FeedWatch(self.config.feed)
+
+    def _shadow_families(self, registry: Registry) -> dict[str, RuleFamily]:
+        subjects = {a.subject_id for a in registry.absences}
+        if not subjects:
+            return {}
+        plain = replace(
+            registry,
+            absences=(),
+            orders={k: o for k, o in registry.orders.items() if o.subject_id in subjects},
+        )
+        out: dict[str, RuleFamily] = {}
+        zones = self._families.get("zones")
+        if isinstance(zones, ZoneFamily):
+            out["zones"] = ZoneFamily(plain, self.fittings, self.config, zones.index)
+        if "curfews" in self._families:
+            out["curfews"] = CurfewFamily(plain, self.fittings, self.config)
+        return out
 
     # ------------------------------------------------------------------ the families
     def family(self, name: str) -> RuleFamily:
@@ -219,15 +240,56 @@ class Engine:
         old_now, self.now = self.now, now
         none = np.empty(0, np.int64)
         feed = self._feed(none, none)
-        self._fan_out(
-            Observations(FixBatch.from_rows([]), none, none, [], old_now, now, feed), res
-        )
+        self._fan_out(Observations(FixBatch.from_rows([]), none, none, [], old_now, now, feed), res)
         return res
 
     def _fan_out(self, obs: Observations, res: EngineResult) -> None:
         for fam in self._families.values():
             res.add(fam.observe(obs))
+        for name, shadow in self._shadow.items():
+            would = shadow.observe(obs).upserts
+            if would:
+                res.authorised += self._kept_off(name, would)
         res.sort()
+
+    def _kept_off(self, family: str, would: list[Candidate]) -> list[Candidate]:
+        """Of what the rules without absences raise, what the real rules do not, and an
+        absence of the subject overlaps."""
+        raised = {c.id for c in self._families[family].candidates()}
+        out = []
+        for c in would:
+            aid = self.absence_of(c) if c.id not in raised else None
+            if aid is not None:
+                out.append(replace(c, details={**c.details, "absence_id": aid}))
+        return out
+
+    def absence_of(self, c: Candidate) -> str | None:
+        """The authorised absence of the candidate's subject that overlaps it, if any."""
+        got = cause_of(
+            self.registry.absences, (), c.subject_id, c.order_id, c.opened_at, c.closed_at
+        )
+        return got[1] if got is not None else None
+
+    def authorised(self) -> list[Candidate]:
+        """Every candidate an authorised absence keeps off the desk, as judged so far."""
+        out: list[Candidate] = []
+        for name, shadow in self._shadow.items():
+            out += self._kept_off(name, shadow.candidates())
+        return sorted(out, key=lambda c: c.id)
+
+    def cause_of(
+        self, subject_id: str, order_id: str, opened_at: int, closed_at: int | None
+    ) -> Cause | None:
+        """Why a stored candidate is judged differently by these rules (see
+        :func:`geomonitor.model.orders.cause_of`)."""
+        return cause_of(
+            self.registry.absences,
+            self.registry.variations(),
+            subject_id,
+            order_id,
+            opened_at,
+            closed_at,
+        )
 
     def process_reads(self, reads: list[Read]) -> EngineResult:
         """Match ANPR reads against declared vehicles and the trails of subjects who must

@@ -116,6 +116,9 @@ COMMANDS: dict[str, Kind | None] = {
     "retention release": WRITE,
     "subject withdraw": WRITE,
     "subject export": Kind("subject_export", purpose=True),
+    "absences add": WRITE,
+    "absences cancel": WRITE,
+    "absences list": Kind("list_absences"),
 }
 
 

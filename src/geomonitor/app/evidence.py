@@ -60,7 +60,7 @@ def _fix(store: Store, ref: str) -> Evidence:
 
 
 def _read(store: Store, ref: str) -> Evidence:
-    rid = ref[len("ANPR:"):]
+    rid = ref[len("ANPR:") :]
     row = store.db.execute(
         "SELECT camera_id, ts, lat, lon FROM anpr_reads WHERE read_id=?", (rid,)
     ).fetchone()

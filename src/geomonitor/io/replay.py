@@ -24,6 +24,7 @@ from typing import Any
 
 from ..engine import Engine, EngineConfig, EngineResult
 from ..model.fix import FixBatch
+from ..model.orders import Cause
 from ..model.rejection import Rejection
 from ..store.domain import Store
 from ..store.rows import CandidateWrite
@@ -227,19 +228,10 @@ def _replay(
     clock = Clock(received, max_ahead_ms)
     t0 = time.perf_counter()
     s = ReplaySummary()
-    registry = store.monitored_registry()
     refused = store.refused_spans(store.current_registry())
-    engine = Engine(registry, config)
     run = store.start_run("replay")
-
-    for batch in store.iter_fix_batches():
-        engine.process(batch)
-        s.warmup_fixes += len(batch)
-    for reads in store.iter_reads():
-        engine.process_reads(reads)
-    with store.transaction():
-        w = store.sync_candidates(engine.candidates())
-        store.sync_device_events(engine.device_events())
+    engine, w, s.warmup_fixes = rejudge(store, config)
+    registry = engine.registry
     _count(s, w)
 
     if fixes_path is not None:
@@ -306,6 +298,30 @@ def _replay(
     return s, engine
 
 
+def rejudge(
+    store: Store, config: EngineConfig | None = None, because: Cause | None = None
+) -> tuple[Engine, CandidateWrite, int]:
+    """Judge everything stored again by the rules as they are now (the registry with its
+    variations, the absences, withdrawals and removals) and make the stored candidates,
+    device events and authorised records agree, each change saying why: ``because`` (an
+    absence just recorded or cancelled), or else the absence or variation that explains it
+    (:func:`geomonitor.model.orders.cause_of`). Returns the warm engine, what changed, and
+    how many fixes were judged."""
+    engine = Engine(store.monitored_registry(), config or EngineConfig())
+    n = 0
+    for batch in store.iter_fix_batches():
+        engine.process(batch)
+        n += len(batch)
+    for reads in store.iter_reads():
+        engine.process_reads(reads)
+    with store.transaction():
+        why = engine.cause_of if because is None else (lambda *_: because)
+        w = store.sync_candidates(engine.candidates(), cause=why)
+        store.sync_device_events(engine.device_events())
+        store.note_authorised(engine.authorised())
+    return engine, w, n
+
+
 def _write_chunk(
     store: Store,
     batch: FixBatch,
@@ -320,6 +336,7 @@ def _write_chunk(
         store.insert_rejections(rejections)
         w = store.apply_candidates(res.upserts, res.retracted)
         store.apply_device_events(res.device_upserts, res.device_removed)
+        store.note_authorised(res.authorised)
     return written, w
 
 

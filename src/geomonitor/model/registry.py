@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
+from .orders import Absence, Variation
 from .timetable import Timetable
 from .zone import Zone
 
@@ -93,6 +94,9 @@ class Order:
     starts: int
     ends: int | None
     conditions: list[Condition]
+    #: Every change to the order, by when it took effect (the conditions above are already
+    #: cut to the time each was in force).
+    variations: list[Variation] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,14 @@ class Registry:
     cameras: dict[str, Camera]
     #: Canonical entity records (what the store versions), keyed by (kind, id).
     entities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: Authorised absences in force (recorded in the store, not the registry document).
+    absences: tuple[Absence, ...] = ()
+
+    def absences_of(self, subject_id: str) -> list[Absence]:
+        return [a for a in self.absences if a.subject_id == subject_id]
+
+    def variations(self) -> list[Variation]:
+        return [v for o in self.orders.values() for v in o.variations]
 
     def district_code(self, ref: str) -> str | None:
         """A district's code from its code or name (any case); None when unknown."""

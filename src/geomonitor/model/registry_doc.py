@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import TimeError
+from .orders import VARIATION_TYPES
 from .times import parse_ts
 
 ORDER_TYPES = ("scpo", "licence", "iom_voluntary")
@@ -178,7 +179,9 @@ Longitude = Annotated[
     WithJsonSchema({"type": "number", "minimum": -180, "maximum": 180}),
 ]
 FixCount = Annotated[int, BeforeValidator(_fix_count), WithJsonSchema({"type": "integer"})]
-#: A weekly timetable: validated by :meth:`geomonitor.model.timetable.Timetable.parse`.
+#: A timetable: validated by :meth:`geomonitor.model.timetable.Timetable.parse`. Each row
+#: starts on some days of the week, or on one date (which then replaces that day's weekly
+#: rows); a curfew's row may name its own address.
 TimetableSpec = Annotated[
     Any,
     WithJsonSchema(
@@ -188,10 +191,18 @@ TimetableSpec = Annotated[
                 "type": "object",
                 "properties": {
                     "days": {"type": "array", "items": {"type": "string"}},
+                    "date": {"type": "string", "format": "date"},
                     "start": {"type": "string", "pattern": "^\\d\\d:\\d\\d$"},
                     "end": {"type": "string", "pattern": "^\\d\\d:\\d\\d$"},
+                    "location": {
+                        "type": "object",
+                        "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
+                        "required": ["lat", "lon"],
+                    },
+                    "radius_m": {"type": "number", "exclusiveMinimum": 0},
                 },
-                "required": ["days", "start", "end"],
+                "required": ["start", "end"],
+                "oneOf": [{"required": ["days"]}, {"required": ["date"]}],
             },
         }
     ),
@@ -350,6 +361,36 @@ def _order_type(v: Any) -> str:
     return v
 
 
+def _reason(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise _fail("missing: say why the order changed")
+    if len(v) > MAX_TEXT_CHARS:
+        raise _fail(f"too long ({len(v):,} characters; at most {MAX_TEXT_CHARS})")
+    return v.strip()
+
+
+def _variation_type(v: Any) -> str:
+    v = _id(v)
+    if v not in VARIATION_TYPES:
+        raise _fail(f'unknown variation type "{v}" (use {", ".join(VARIATION_TYPES)})')
+    return v
+
+
+class VariationDoc(_Item):
+    """A change to an order: from ``effective`` (which may be in the past) its conditions
+    are ``conditions``. Variations are only ever added, never changed or removed."""
+
+    id: Id
+    type: Annotated[
+        str, BeforeValidator(_variation_type), WithJsonSchema({"enum": list(VARIATION_TYPES)})
+    ]
+    reason: Annotated[
+        str, BeforeValidator(_reason), WithJsonSchema({"type": "string", "minLength": 1})
+    ]
+    effective: Timestamp
+    conditions: list[ConditionDoc] = Field(default_factory=list)
+
+
 class OrderDoc(_Item):
     """An order (SCPO, licence or voluntary IOM agreement) binding one subject."""
 
@@ -359,6 +400,7 @@ class OrderDoc(_Item):
     starts: Timestamp
     ends: Timestamp | None = None
     conditions: list[ConditionDoc] = Field(default_factory=list)
+    variations: list[VariationDoc] = Field(default_factory=list)
 
     @field_validator("ends")
     @classmethod
@@ -371,6 +413,13 @@ class OrderDoc(_Item):
 
 class OrderHeadDoc(OrderDoc):
     """An order without its conditions (validated one by one, each with its own path)."""
+
+    conditions: Any = None
+    variations: Any = None
+
+
+class VariationHeadDoc(VariationDoc):
+    """A variation without its conditions (validated one by one)."""
 
     conditions: Any = None
 
@@ -477,6 +526,7 @@ __all__ = [
     "RegistryDocument",
     "SubjectDoc",
     "TagDoc",
+    "VariationHeadDoc",
     "ZoneDoc",
     "error_lines",
     "schema",

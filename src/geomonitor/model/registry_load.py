@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from . import geography
 from .crs import BNG, WGS84
 from .errors import RegistryError, TimetableError, ZoneError
+from .orders import Variation
 from .registry import (
     ADULT_AGE,
     MIN_AGE_TO_TAG,
@@ -53,6 +55,7 @@ from .registry_doc import (
     OrderHeadDoc,
     SubjectDoc,
     TagDoc,
+    VariationHeadDoc,
     ZoneDoc,
     error_lines,
 )
@@ -329,10 +332,76 @@ def _orders(
         if isinstance(subject, str) and subject and subject not in subjects:
             r.add(f"{p}.subject", f'unknown subject "{subject}"')
         conds = _conditions(r, raw, p, str(raw.get("id")), subject, zones, subjects)
+        varied = _variations(r, raw, p, subject, zones, subjects, o.starts if o else None)
         if o is not None and o.subject in subjects:
-            orders[o.id] = Order(o.id, o.subject, o.type, o.starts, o.ends, conds)
+            conds = _in_force(conds, varied)
+            variations = [v for v, _ in varied]
+            orders[o.id] = Order(o.id, o.subject, o.type, o.starts, o.ends, conds, variations)
             entities[("order", o.id)] = dict(raw)
     return orders
+
+
+def _variations(
+    r: _Reader,
+    raw: dict[str, Any],
+    p: str,
+    subject: Any,
+    zones: dict[str, Zone],
+    subjects: dict[str, Subject],
+    order_starts: int | None,
+) -> list[tuple[Variation, list[Condition]]]:
+    """An order's variations, each with the conditions it puts in force, by effective time."""
+    items = raw.get("variations")
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        r.add(f"{p}.variations", "expected a list")
+        return []
+    oid = str(raw.get("id"))
+    out: list[tuple[Variation, list[Condition]]] = []
+    seen: dict[str, int] = {}
+    when: dict[int, int] = {}
+    for k, item in enumerate(items):
+        vp = f"{p}.variations[{k}]"
+        v = r.validate(VariationHeadDoc, item, vp)
+        if not isinstance(item, dict):
+            continue
+        conds = _conditions(r, item, vp, oid, subject, zones, subjects)
+        if v is None:
+            continue
+        if v.id in seen:
+            r.add(f"{vp}.id", f'duplicate id "{v.id}" (also {p}.variations[{seen[v.id]}])')
+            continue
+        seen[v.id] = k
+        if v.effective in when:
+            r.add(f"{vp}.effective", f"same time as {p}.variations[{when[v.effective]}]")
+            continue
+        when[v.effective] = k
+        if order_starts is not None and v.effective <= order_starts:
+            r.add(f"{vp}.effective", "not after the order starts (correct the order itself)")
+            continue
+        variation = Variation(v.id, oid, v.type, v.reason, v.effective, tuple(c.id for c in conds))
+        out.append((variation, conds))
+    return sorted(out, key=lambda vc: vc[0].effective)
+
+
+def _in_force(
+    base: list[Condition], varied: list[tuple[Variation, list[Condition]]]
+) -> list[Condition]:
+    """Every condition cut to the time it is in force: the order's own until the first
+    variation takes effect, each variation's until the next."""
+    stretches: list[tuple[int | None, list[Condition]]] = [(None, base)]
+    stretches += [(v.effective, conds) for v, conds in varied]
+    out = []
+    for k, (start, conds) in enumerate(stretches):
+        end = stretches[k + 1][0] if k + 1 < len(stretches) else None
+        for c in conds:
+            s = c.starts if start is None else max(start, c.starts or start)
+            e = c.ends if end is None else min(end, c.ends if c.ends is not None else end)
+            if s is not None and e is not None and e <= s:
+                continue  # not in force in this stretch at all
+            out.append(replace(c, starts=s, ends=e))
+    return out
 
 
 def _conditions(
@@ -404,6 +473,8 @@ def _condition(
             if isinstance(sched, dict):
                 tz, sched = sched.get("timezone", tz), sched.get("timetable")
             cond.schedule = _timetable(r, sched, tz, f"{p}.schedule")
+            if cond.schedule is not None and any(w.place for w in cond.schedule.windows):
+                r.add(f"{p}.schedule", "a zone's schedule has no addresses (only a curfew's)")
     elif isinstance(doc, CurfewDoc):
         cond.schedule = _timetable(r, doc.timetable, doc.timezone, f"{p}.timetable")
         cond.params = CurfewParams(

@@ -68,3 +68,12 @@ def from_datetime(dt: datetime) -> int:
     if dt.tzinfo is None:
         raise TimeError("naive datetime")
     return (dt - _EPOCH) // _ONE_MS
+
+
+def local_month(ms: int) -> tuple[int, int, str]:
+    """The UK calendar month holding instant ``ms``: its start and end (epoch ms) and its
+    label ``YYYY-MM``."""
+    local = to_datetime(ms).astimezone(UK)
+    first = datetime(local.year, local.month, 1, tzinfo=UK)
+    nxt = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=UK)
+    return from_datetime(first), from_datetime(nxt), f"{local.year:04d}-{local.month:02d}"

@@ -35,6 +35,8 @@ class Changes:
     retracted: list[str] = field(default_factory=list)
     device_upserts: list[DeviceEvent] = field(default_factory=list)
     device_removed: list[DeviceKey] = field(default_factory=list)
+    #: Candidates an authorised absence kept off the desk (what would have been raised).
+    authorised: list[Candidate] = field(default_factory=list)
 
     def add(self, other: Changes) -> None:
         """Take in another family's changes."""
@@ -42,6 +44,7 @@ class Changes:
         self.retracted += other.retracted
         self.device_upserts += other.device_upserts
         self.device_removed += other.device_removed
+        self.authorised += other.authorised
 
     def sort(self) -> None:
         """Candidates by id, retractions by id (device events keep their order)."""

@@ -92,6 +92,12 @@ class EngineConfig:
     #: A fix implying more than this speed from and back to its neighbours is a spike:
     #: it neither opens nor ends a run of away or home fixes.
     spike_speed_kmh: float = 25.0
+    #: Minutes late back for curfews (late returns inside the grace period too) an order
+    #: may add up in a calendar month before the total is a candidate of its own.
+    curfew_lateness_minutes: float = 120.0
+    #: An authorised absence with a destination covers fixes within this distance of the
+    #: straight line from the curfew address to it (the way there and back).
+    absence_corridor_m: float = 500.0
     device: DeviceConfig = field(default_factory=DeviceConfig)
     feed: FeedConfig = field(default_factory=FeedConfig)
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)

@@ -5,15 +5,26 @@ retracted candidate and the one that superseded it."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from ..model.candidate import Candidate
-from ..model.times import iso
+from ..model.orders import Cause
+from ..model.times import iso, parse_ts
 from .rows import CandidateWrite
+
+#: Why a candidate is judged differently: (subject, order, opened, closed) -> cause or None.
+CauseOf = Callable[[str, str, int, int | None], Cause | None]
+
+
+def _cause_text(
+    cause: CauseOf, subject: str, order: str, opened: int, closed: int | None
+) -> str | None:
+    got = cause(subject, order, opened, closed)
+    return None if got is None else got[2]
 
 
 def dumps(obj: Any) -> str:
@@ -35,6 +46,7 @@ class CandidateTables:
         upserts: Iterable[Candidate],
         retracted: Iterable[str] = (),
         only_changed: bool = False,
+        cause: CauseOf | None = None,
     ) -> CandidateWrite:
         """Write candidate changes and record every transition in the candidate history
         (a candidate first seen already closed is recorded as opened, then closed); with
@@ -43,7 +55,9 @@ class CandidateTables:
 
         A retracted candidate keeps its last content in the history; when a candidate of
         the same subject, order, condition and kind over an overlapping time comes in the
-        same write, each names the other (``superseded by`` / ``supersedes``).
+        same write, each names the other (``superseded by`` / ``supersedes``). With
+        ``cause`` (after the rules changed: an absence recorded, an order varied), each
+        retraction and replacement records why (:func:`geomonitor.model.orders.cause_of`).
         """
         w = CandidateWrite()
         now = _now()
@@ -53,7 +67,7 @@ class CandidateTables:
         supersedes: dict[str, list[str]] = {}
         for rid, sid in successor.items():
             supersedes.setdefault(sid, []).append(rid)
-        events: list[tuple[str, str, str, str | None, str | None]] = []
+        events: list[tuple[str, str, str, str | None, str | None, str | None]] = []
         for c in ups:
             row = self.db.execute(
                 "SELECT status, body FROM candidates WHERE id=?", (c.id,)
@@ -91,17 +105,27 @@ class CandidateTables:
                     body,
                 ),
             )
+            why = None
+            if cause is not None:
+                why = _cause_text(cause, c.subject_id, c.order_id, c.opened_at, c.closed_at)
             for k, action in enumerate(actions):
-                events.append((c.id, action, now, body, link if k == 0 else None))
+                events.append((c.id, action, now, body, link if k == 0 else None, why))
             w.events.append((c.id, c.subject_id, actions[0], body))
         for cid, (subject, body) in gone.items():
             self.db.execute("DELETE FROM candidates WHERE id=?", (cid,))
             w.retracted += 1
-            events.append((cid, "retracted", now, body, successor.get(cid)))
+            why = None
+            if cause is not None:
+                b = orjson.loads(body)
+                why = _cause_text(
+                    cause, subject, b["order_id"], parse_ts(b["opened_at"]),
+                    parse_ts(b["closed_at"]) if b.get("closed_at") else None,
+                )  # fmt: skip
+            events.append((cid, "retracted", now, body, successor.get(cid), why))
             w.events.append((cid, subject, "retracted", None))
         self.db.executemany(
-            "INSERT INTO candidate_events (candidate_id, action, recorded_at, body, link) "
-            "VALUES (?,?,?,?,?)",
+            "INSERT INTO candidate_events (candidate_id, action, recorded_at, body, link, cause) "
+            "VALUES (?,?,?,?,?,?)",
             events,
         )
         return w
@@ -122,6 +146,7 @@ class CandidateTables:
         current: list[Candidate],
         subjects: set[str] | None = None,
         kinds: set[str] | None = None,
+        cause: CauseOf | None = None,
     ) -> CandidateWrite:
         """Make the stored candidates equal ``current`` (after an engine warm-up); with
         ``subjects`` or ``kinds``, only the candidates of those subjects or kinds. The
@@ -140,7 +165,7 @@ class CandidateTables:
         ups = [c for c in current if stored.get(c.id) != dumps(c.to_json())]
         ids = {c.id for c in current}
         gone = sorted(i for i in stored if i not in ids)
-        return self.apply_candidates(ups, gone)
+        return self.apply_candidates(ups, gone, cause=cause)
 
     def candidates(
         self, status: str | None = None, subject_id: str | None = None
@@ -159,8 +184,8 @@ class CandidateTables:
         other changes), ``recorded_at`` (when the service recorded it: wall clock, UTC), and
         ``superseded_by`` (a retraction) or ``supersedes`` (the candidate it replaced)."""
         out = []
-        for seq, action, at, body, link in self.db.execute(
-            "SELECT seq, action, recorded_at, body, link FROM candidate_events "
+        for seq, action, at, body, link, why in self.db.execute(
+            "SELECT seq, action, recorded_at, body, link, cause FROM candidate_events "
             "WHERE candidate_id=? ORDER BY seq",
             (cid,),
         ):
@@ -172,8 +197,12 @@ class CandidateTables:
                     "last_evidence_at"
                 )
             h["recorded_at"] = at
-            if link:
+            if link and action == "authorised":
+                h["absence"] = link
+            elif link:
                 h["superseded_by" if action == "retracted" else "supersedes"] = link
+            if why:
+                h["cause"] = why
             out.append(h)
         return out
 

@@ -21,8 +21,9 @@ from typing import Any
 
 import orjson
 
-from ..model.errors import StoreError
+from ..model.errors import InputError, StoreError
 from ..model.fix import Fix, FixBatch
+from ..model.orders import VARIATION_TYPES
 from ..model.read import Read
 from ..model.registry import Registry
 from ..model.registry_load import registry_from_entities
@@ -32,6 +33,7 @@ from .candidates import CandidateTables, dumps
 from .desk import DeskTables
 from .inventory import InventoryTables
 from .notify import NotifyTables
+from .orders import OrderTables
 from .retention import RetentionTables
 from .rows import RegistryLoad, fix_batch
 from .schema import AUDIT_REKEY, MIGRATIONS, SCHEMA_VERSION, split_sql
@@ -50,12 +52,41 @@ def now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: An order's own fields: a change to any of them must come as a variation.
+_ORDER_TERMS = ("conditions", "starts", "ends", "subject", "type")
+
+
+def check_variation(oid: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Refuse a change to an order that does not come as a new variation (type, reason,
+    when it takes effect), and any change to a variation already recorded."""
+    before = {v.get("id"): v for v in old.get("variations") or [] if isinstance(v, dict)}
+    after = {v.get("id"): v for v in new.get("variations") or [] if isinstance(v, dict)}
+    for vid, v in before.items():
+        if vid not in after:
+            raise InputError(f"order {oid}: variation {vid} was removed (variations are kept)")
+        if after[vid] != v:
+            raise InputError(f"order {oid}: variation {vid} was changed (add a correction instead)")
+    terms = [t for t in _ORDER_TERMS if old.get(t) != new.get(t)]
+    if terms and len(after) == len(before):
+        raise InputError(
+            f"order {oid}: {', '.join(terms)} changed without a variation; add one to "
+            f"'variations' with its type ({', '.join(VARIATION_TYPES)}), reason and the time "
+            "it takes effect"
+        )
+
+
 class StorePermissionWarning(UserWarning):
     """A store that other users of the machine can read (it holds location histories)."""
 
 
 class Store(
-    CandidateTables, InventoryTables, DeskTables, AuditTables, NotifyTables, RetentionTables
+    CandidateTables,
+    InventoryTables,
+    DeskTables,
+    AuditTables,
+    NotifyTables,
+    RetentionTables,
+    OrderTables,
 ):
     """A geomonitor SQLite database.
 
@@ -190,6 +221,9 @@ class Store(
             added = [k for k in new if k not in cur]
             changed = [k for k in new if k in cur and cur[k] != new[k]]
             removed = [k for k in cur if k not in new]
+            for k in changed:
+                if k[0] == "order":
+                    check_variation(k[1], orjson.loads(cur[k]), registry.entities[k])
             last = self.db.execute("SELECT MAX(version) FROM registry_versions").fetchone()[0]
             self.sync_inventory(registry, int(datetime.now(UTC).timestamp() * 1000))
             if last is not None and not (added or changed or removed):
@@ -217,6 +251,7 @@ class Store(
                 "INSERT INTO registry_entities VALUES (?,?,?,NULL,?)",
                 [(k, i, version, new[(k, i)]) for k, i in added + changed],
             )
+            self.bump_judging()
         return RegistryLoad(version, len(added), len(changed), len(removed))
 
     def registry_removals(self, registry: Registry) -> list[tuple[str, str]]:
@@ -260,7 +295,7 @@ class Store(
                 )
             )
             v["entities"] = [
-                {"kind": k, "id": i, "change": ch}
+                self._variations_in({"kind": k, "id": i, "change": ch}, row[0])
                 for k, i, ch in self.db.execute(
                     "SELECT kind, id, CASE WHEN EXISTS (SELECT 1 FROM registry_entities p "
                     "WHERE p.kind=e.kind AND p.id=e.id AND p.version_to=e.version_from) "
@@ -274,6 +309,25 @@ class Store(
             ]
             out.append(v)
         return out
+
+    def _variations_in(self, entity: dict[str, Any], version: int) -> dict[str, Any]:
+        """An order's variations first recorded in this version (type, reason, effective)."""
+        if entity["kind"] != "order" or entity["change"] == "removed":
+            return entity
+        rows = self.db.execute(
+            "SELECT version_from, content FROM registry_entities WHERE kind='order' AND id=? "
+            "AND version_from<=? ORDER BY version_from DESC LIMIT 2",
+            (entity["id"], version),
+        ).fetchall()
+        now = orjson.loads(rows[0][1]).get("variations") or []
+        before = orjson.loads(rows[1][1]).get("variations") or [] if len(rows) > 1 else []
+        known = {v.get("id") for v in before if isinstance(v, dict)}
+        new = [v for v in now if isinstance(v, dict) and v.get("id") not in known]
+        if new:
+            entity["variations"] = [
+                {k: v.get(k) for k in ("id", "type", "reason", "effective")} for v in new
+            ]
+        return entity
 
     # ------------------------------------------------------------------ fixes
     def insert_fixes(self, fixes: list[Fix]) -> int:

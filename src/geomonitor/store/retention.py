@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from ..model.registry import Registry, monitored
@@ -64,7 +65,10 @@ class RetentionTables:
 
     def monitored_registry(self) -> Registry:
         """The registry the engine judges by (:func:`~geomonitor.model.registry.monitored`)."""
-        return monitored(self.current_registry(), self.withdrawals(), set(self.retired()))  # type: ignore[attr-defined]
+        reg = monitored(self.current_registry(), self.withdrawals(), set(self.retired()))  # type: ignore[attr-defined]
+        retired = set(self.retired())
+        absences = self.absences_in_force()  # type: ignore[attr-defined]
+        return replace(reg, absences=tuple(a for a in absences if a.subject_id not in retired))
 
     def refused_spans(self, registry: Registry) -> dict[str, list[tuple[int, int, str]]]:
         """Per tag, when its fixes are refused on input and why: from a wearer's withdrawal

@@ -343,6 +343,37 @@ MIGRATIONS: list[str] = [
     WHEN NOT EXISTS (SELECT 1 FROM retention_active)
     BEGIN SELECT RAISE(ABORT, 'tag history is append-only'); END;
     """,
+    # 10: orders as they really are: authorised absences (recorded, cancelled, never
+    # deleted but by retention), the candidates an absence kept off the desk, why a
+    # candidate was judged again (an absence or a variation), and a counter of changes to
+    # what the engine judges by (stream consumers rebuild when it moves)
+    """
+    CREATE TABLE absences (
+        id TEXT PRIMARY KEY,
+        subject_id TEXT NOT NULL,
+        starts INTEGER NOT NULL,
+        ends INTEGER NOT NULL,
+        lat REAL, lon REAL, radius_m REAL,
+        authorised_by TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        recorded_by TEXT NOT NULL,
+        cancelled_at INTEGER,
+        cancelled_by TEXT,
+        cancel_reason TEXT
+    );
+    CREATE INDEX absences_subject ON absences(subject_id, starts);
+    CREATE TABLE authorised (
+        candidate_id TEXT PRIMARY KEY,
+        subject_id TEXT NOT NULL,
+        absence_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX authorised_subject ON authorised(subject_id);
+    ALTER TABLE candidate_events ADD COLUMN cause TEXT;
+    INSERT OR IGNORE INTO meta VALUES ('judging', '0');
+    """,
 ]
 #: migrations that finish in Python (the audit log's rows chained again with the key)
 AUDIT_REKEY = 9

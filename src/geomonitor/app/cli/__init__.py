@@ -19,6 +19,7 @@ from ...model.errors import GeomonitorError, InputError
 from ...store.domain import Store, default_db_path
 from ..consult import ALL, COMMANDS, WRITE, Consultation, purpose_text
 from . import (
+    absences,
     alerts,
     auditlog,
     crimes,
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"geomonitor {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     for group in (registry, replay, alerts, desk, tags, maps, crimes, evidence, scenario,
-                  streams, live, auditlog, rights):  # fmt: skip
+                  streams, live, auditlog, rights, absences):  # fmt: skip
         group.add_parser(sub)
     for words, p in leaves(ap):
         if words not in COMMANDS:  # one place says what each command consults

@@ -105,7 +105,14 @@ def run_alerts(args: argparse.Namespace) -> int:
     if c is None:
         assert gone is not None
         c, successor = gone
-        note = f"superseded by {successor}" if successor else "withdrawn by later evidence"
+        why = next((h["cause"] for h in reversed(hist) if h["action"] == "retracted"), None)
+        note = (
+            f"superseded by {successor}"
+            if successor
+            else f"because of {why}"
+            if why
+            else "withdrawn by later evidence"
+        )
         print(f"{args.id}: retracted, {note}. Its last content:")
     with open_store(args) as st:
         tl = timelines(st, args.id).get(args.id)
@@ -256,7 +263,12 @@ def history_lines(hist: list[dict[str, Any]]) -> list[str]:
             line += f", superseded by {h['superseded_by']}"
         if "supersedes" in h:
             line += f", replacing {h['supersedes']}"
-        out.append(f"{line}  (recorded {local_time(rec)})")
+        if "absence" in h:
+            line += f": kept off the desk by authorised absence {h['absence']}"
+        line += f"  (recorded {local_time(rec)})"
+        if "cause" in h:
+            line += f"\n    because of {h['cause']}"
+        out.append(line)
     return out
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...model.errors import InputError
+from ...model.orders import VARIATION_TYPES
 from ...model.registry_doc import schema
 from ...model.registry_load import load_registry_file
 from ...model.text import local_time
@@ -96,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
             shown = v["entities"] if args.limit <= 0 else v["entities"][: args.limit]
             for e in shown:
                 print(f"    {e['change']:<8} {e['kind']:<9} {entity_words(e['kind'], e['id'])}")
+                for var in e.get("variations", []):
+                    kind = VARIATION_TYPES.get(var["type"], var["type"])
+                    print(f"             variation {var['id']}: {kind}, in effect from "
+                          f"{local_time(parse_ts(var['effective']))}: {var['reason']}")  # fmt: skip
             if len(shown) < len(v["entities"]):
                 n = len(v["entities"])
                 print(f"    showing {len(shown)} of {n} changes (--limit 0 for all)")

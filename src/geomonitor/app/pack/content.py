@@ -161,16 +161,7 @@ def _order_facts(reg: Registry, c: Candidate) -> list[tuple[str, str]]:
         facts.append(("curfew address", f"{p.lat:.5f}, {p.lon:.5f}, within {distance(p.radius_m)}"))
         facts.append(("grace", f"{p.grace_minutes:.0f} min"))
     if cond.schedule is not None:
-        days = "mon tue wed thu fri sat sun".split()
-        facts.append(
-            (
-                "timetable",
-                "; ".join(
-                    f"{' '.join(days[d] for d in w.days)} {w.start:%H:%M} to {w.end:%H:%M}"
-                    for w in cond.schedule.windows
-                ),
-            )
-        )
+        facts.append(("timetable", "; ".join(w.describe() for w in cond.schedule.windows)))
     if cond.non_association is not None:
         na = cond.non_association
         facts.append(

@@ -37,7 +37,9 @@ class AnprConsumer(TopicConsumer):
         outbox: Outbox = []
         with self.store.transaction():
             self._match_reads(None)
-            cw = self.store.sync_candidates(self.engine.candidates(), kinds=self.kinds())
+            cw = self.store.sync_candidates(
+                self.engine.candidates(), kinds=self.kinds(), cause=self.engine.cause_of
+            )
             self._queue(cw.events, [], [], outbox)
             if self.assigned:
                 self.state.add_outbox(self.owner(min(self.assigned)), outbox)

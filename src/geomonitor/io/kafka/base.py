@@ -92,6 +92,8 @@ class Consumer(ABC):
         self.cfg = cfg
         self.store = store or Store(cfg.store)
         self.state = StreamState(self.store)
+        #: What the engine judges by, as of when it was read (see :meth:`_judging_changed`).
+        self._stamp = self.store.judging_stamp()
         self.registry: Registry = self.store.monitored_registry()
         #: fixes refused by law (withdrawn consent, data removed), read at start
         self.refused = self.store.refused_spans(self.store.current_registry())
@@ -154,11 +156,24 @@ class Consumer(ABC):
             self._producer.flush()
             self._producer.close()
 
+    def _judging_changed(self) -> bool:
+        """Whether what the engine judges by changed since it was read (a registry load, an
+        absence recorded or cancelled); if so, the registry is read again (the caller
+        rebuilds its engine: candidates are judged again and corrected, saying why)."""
+        stamp = self.store.judging_stamp()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        self.registry = self.store.monitored_registry()
+        self.refused = self.store.refused_spans(self.store.current_registry())
+        return True
+
     # ------------------------------------------------------------------ output
     def _write_changes(self, res: EngineResult, outbox: Outbox) -> None:
         """Candidate and device-event changes into the store, and their output messages."""
         w = self.store.apply_candidates(res.upserts, res.retracted)
         self.store.apply_device_events(res.device_upserts, res.device_removed)
+        self.store.note_authorised(res.authorised)
         self._queue(w.events, res.device_upserts, res.device_removed, outbox)
 
     def _queue(
@@ -322,6 +337,10 @@ class TopicConsumer(Consumer):
             # Records of partitions (re)assigned since are dropped: the assignment seeks
             # them to the store's offsets and they are fetched again from there.
             fresh = self._apply_rebalances()
+            if self._judging_changed() and self.assigned:
+                log.info("the orders changed: judging partitions %s again", sorted(self.assigned))
+                self._rebuild()
+                self._publish(min(self.assigned))
             now = time.monotonic()
             if fresh or not self.assigned:
                 last_data = now  # idle means: partitions held and nothing on them

@@ -44,6 +44,10 @@ class ColocationFollower(Consumer):
         last_data = last_log = time.monotonic()
         logged = 0
         while not self._stop.is_set():
+            if self._judging_changed():
+                log.info("the orders changed: judging again")
+                self._rebuild()
+                self._publish(0)
             n = self.follow()
             now = time.monotonic()
             if n:
@@ -90,7 +94,9 @@ class ColocationFollower(Consumer):
                     break
                 engine.process_reads(reads)
                 row = row2
-            cw = self.store.sync_candidates(engine.candidates(), kinds=self.kinds())
+            cw = self.store.sync_candidates(
+                engine.candidates(), kinds=self.kinds(), cause=engine.cause_of
+            )
             self._queue(cw.events, [], [], outbox)
             self.state.add_outbox(self.owner(0), outbox)
             self.state.save_offset(group, FIX_LOG, 0, pos)

@@ -52,7 +52,10 @@ class FixesConsumer(TopicConsumer):
                 engine.advance(w)
             tagset = set(tags)
             subjects = {f.subject_id for f in self.registry.fittings if f.tag_id in tagset}
-            cw = self.store.sync_candidates(engine.candidates(), subjects, self.kinds())
+            cw = self.store.sync_candidates(
+                engine.candidates(), subjects, self.kinds(), cause=engine.cause_of
+            )
+            self.store.note_authorised(a for a in engine.authorised() if a.subject_id in subjects)
             ups, gone = self.store.sync_device_events(engine.device_events(), tagset)
             self._queue(cw.events, ups, gone, outbox)
             self.state.add_outbox(self.owner(owner), outbox)

@@ -12,42 +12,63 @@ from ...model.candidate import Candidate, candidate_id, fix_refs
 from ...model.crs import to_bng
 from ...model.registry import Registry, in_force
 from ...model.text import distance, duration, local_clock, local_time, plural
-from ...model.times import MS_PER_MINUTE, iso
+from ...model.times import MS_PER_MINUTE, iso, local_month
+from ..absence import covers
 from ..base import Changes, Observations, RuleFamily
 from ..config import EngineConfig
+from ..feed.watch import subtract
 from ..fittings import Fittings
-from .night import KINDS, CurfewRule, CurfewTrack, Finding, NightRules, judge_night
+from .night import (
+    HOME,
+    KINDS,
+    CurfewRule,
+    CurfewTrack,
+    Finding,
+    Lateness,
+    NightRules,
+    judge_night,
+)
 
 
 def curfew_rules(registry: Registry, config: EngineConfig) -> list[CurfewRule]:
-    """Every curfew condition of the registry as a rule, in registry order."""
+    """Every curfew condition of the registry as rules, in registry order: one rule per
+    address its timetable names (the condition's own, and each row's own address)."""
     out = []
     for order, cond in registry.conditions("curfew"):
         p = cond.curfew
         assert p is not None and cond.schedule is not None
         vf, vt = in_force(order, cond)
-        cx, cy = to_bng(np.array([p.lon]), np.array([p.lat]))
-        out.append(
-            CurfewRule(
-                subject_id=order.subject_id,
-                order_id=order.id,
-                condition_id=cond.id,
-                x=float(cx[0]),
-                y=float(cy[0]),
-                radius_m=p.radius_m,
-                grace_ms=int(p.grace_minutes * MS_PER_MINUTE),
-                timetable=cond.schedule,
-                valid_from=vf,
-                valid_to=vt,
-                open_after=cond.open_after or config.open_after,
-                close_after=cond.close_after or config.close_after,
+        for place in cond.schedule.places():
+            lat, lon, radius = (p.lat, p.lon, p.radius_m) if place is None else place
+            cx, cy = to_bng(np.array([lon]), np.array([lat]))
+            out.append(
+                CurfewRule(
+                    subject_id=order.subject_id,
+                    order_id=order.id,
+                    condition_id=cond.id,
+                    x=float(cx[0]),
+                    y=float(cy[0]),
+                    radius_m=radius if radius is not None else p.radius_m,
+                    grace_ms=int(p.grace_minutes * MS_PER_MINUTE),
+                    timetable=cond.schedule.for_place(place),
+                    valid_from=vf,
+                    valid_to=vt,
+                    elsewhere=place is not None,
+                    open_after=cond.open_after or config.open_after,
+                    close_after=cond.close_after or config.close_after,
+                )
             )
-        )
     return out
 
 
 class CurfewFamily(RuleFamily):
-    """Late returns, absences and silences during curfew windows."""
+    """Late returns, absences and silences during curfew windows, and minutes late that
+    add up over a month.
+
+    Fixes an authorised absence covers count as home (:mod:`geomonitor.rules.absence`);
+    the subject is due back when it ends, as at a window's start, and silence inside it
+    is not judged.
+    """
 
     name: ClassVar[str] = "curfews"
     kinds: ClassVar[tuple[str, ...]] = KINDS
@@ -68,12 +89,21 @@ class CurfewFamily(RuleFamily):
             for rule in self.rules
         ]
         self._rules_of: dict[int, list[int]] = {}
-        #: When each rule's subject wore a tag: silence counts only then.
+        self.covers = covers(registry, config.absence_corridor_m)
+        #: When each rule's subject wore a tag and no absence was authorised: silence
+        #: counts only then.
         self.fitted: list[list[tuple[int, int]]] = []
         for i, rule in enumerate(self.rules):
             subject = fittings.subject_ix[rule.subject_id]
             self._rules_of.setdefault(subject, []).append(i)
-            self.fitted.append(fittings.periods_of(subject))
+            cover = self.covers.get(rule.subject_id)
+            holes = cover.windows() if cover is not None else []
+            self.fitted.append(subtract(fittings.periods_of(subject), holes))
+        self.lateness_limit = config.curfew_lateness_minutes
+        # (order, month start) -> (rule, night start) -> how late back
+        self._late: dict[tuple[str, int], dict[tuple[int, int], Lateness]] = {}
+        # (order, month start) -> (signature, candidate) of the month's lateness candidate
+        self._lateness: dict[tuple[str, int], tuple[tuple, Candidate]] = {}
         #: The parts of those in which silence counts (observed, feed up).
         self.counted: list[list[tuple[int, int]]] = list(self.fitted)
         self._feed_key: tuple | None = None
@@ -106,8 +136,11 @@ class CurfewFamily(RuleFamily):
                 first = int(track.ts[0])
                 lo = first if obs.previous_now is None else max(obs.previous_now, first)
                 to_judge.update((r, a, b) for a, b in rule.nights(lo, obs.now + 1))
+        months: set[tuple[str, int]] = set()
         for r, a, b in sorted(to_judge):
-            self._judge_night(r, a, b, obs.now, res)
+            self._judge_night(r, a, b, obs.now, res, months)
+        for key in sorted(months):
+            self._judge_month(key, res)
         return res
 
     def _feed_changed(self, obs: Observations, to_judge: set[tuple[int, int, int]]) -> None:
@@ -153,6 +186,9 @@ class CurfewFamily(RuleFamily):
                     int(track.ts[k1]) + 1 if k1 < len(track.ts) else hi + 1,
                 )
                 cls, dist = rule.classify(batch.x[seg], batch.y[seg], batch.accuracy_m[seg])
+                cover = self.covers.get(rule.subject_id)
+                if cover is not None:
+                    cls[cover.covered(ts, batch.x[seg], batch.y[seg], batch.accuracy_m[seg])] = HOME
                 track.add(
                     ts,
                     cls,
@@ -179,11 +215,24 @@ class CurfewFamily(RuleFamily):
                     to_judge.update((r, a, b) for a, b in rule.nights(a0, b0))
         return to_judge
 
-    def _judge_night(self, r: int, s: int, e: int, now: int, res: Changes) -> None:
+    def _judge_night(
+        self, r: int, s: int, e: int, now: int, res: Changes, months: set[tuple[str, int]]
+    ) -> None:
         rule = self.rules[r]
         track = self.tracks[r]
-        night = track.night(s, e, self.spike_kmh, self.counted[r])
-        findings = judge_night(s, e, now, night, self.night_rules[r])
+        cover = self.covers.get(rule.subject_id)
+        night = track.night(s, e, self.spike_kmh, self.counted[r], cover.ends() if cover else None)
+        late = Lateness()
+        findings = judge_night(s, e, now, night, self.night_rules[r], late)
+        key = (rule.order_id, local_month(s)[0])
+        per_month = self._late.setdefault(key, {})
+        old_late = per_month.get((r, s))
+        if late.minutes:
+            per_month[(r, s)] = late
+        else:
+            per_month.pop((r, s), None)
+        if old_late is not None or late.minutes:
+            months.add(key)
         before = self._nights.get((r, s), {})
         after: dict[str, tuple[tuple, Candidate]] = {}
         for f in findings:
@@ -205,7 +254,74 @@ class CurfewFamily(RuleFamily):
             self._nights.pop((r, s), None)
 
     def candidates(self) -> list[Candidate]:
-        return [c for per_night in self._nights.values() for _, c in per_night.values()]
+        nights = [c for per_night in self._nights.values() for _, c in per_night.values()]
+        return nights + [c for _, c in self._lateness.values()]
+
+    def lateness(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """Minutes late and nights late per (order, month ``YYYY-MM``), as judged so far."""
+        out: dict[tuple[str, str], tuple[int, int]] = {}
+        for (order, m0), nights in self._late.items():
+            if nights:
+                out[(order, local_month(m0)[2])] = (
+                    sum(v.minutes for v in nights.values()),
+                    len(nights),
+                )
+        return out
+
+    def _judge_month(self, key: tuple[str, int], res: Changes) -> None:
+        """The month's lateness candidate: on the first night (in event time, whatever
+        order they were judged in) at which the order's minutes late pass the limit."""
+        nights = sorted(self._late.get(key, {}).items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        total, crossing = 0, None
+        for n, ((r, s), late) in enumerate(nights, start=1):
+            total += late.minutes
+            if total > self.lateness_limit:
+                crossing = (n, r, s, late, total)
+                break
+        old = self._lateness.get(key)
+        if crossing is None:
+            if old is not None:
+                del self._lateness[key]
+                res.retracted.append(old[1].id)
+            return
+        n, r, s, late, total = crossing
+        rule = self.rules[r]
+        m0, _, label = local_month(s)
+        sig = (n, r, s, late.minutes, late.home_at, total, late.evidence_ts.tobytes())
+        if old is not None and old[0] == sig:
+            return
+        refs = fix_refs(self._tag_names[late.evidence_tag].tolist(), late.evidence_ts.tolist())
+        c = Candidate(
+            id=candidate_id("curfew_lateness", rule.subject_id, rule.order_id, "", m0),
+            kind="curfew_lateness",
+            subject_id=rule.subject_id,
+            order_id=rule.order_id,
+            condition_id=rule.condition_id,
+            zone_id=None,
+            opened_at=s,
+            closed_at=late.home_at,
+            status="closed",
+            fix_count=len(refs),
+            explanation=(
+                f"{rule.subject_id} late back for curfew on {n} nights of {label}: "
+                f"{duration(total * MS_PER_MINUTE)} in all by the night of {local_time(s)}, "
+                f"over the monthly limit of {duration(int(self.lateness_limit) * MS_PER_MINUTE)} "
+                f"(that night {duration(late.minutes * MS_PER_MINUTE)} late, home at "
+                f"{local_clock(late.home_at, s)})."
+            ),
+            last_evidence_at=late.home_at,
+            evidence=refs,
+            details={
+                "month": label,
+                "minutes_late": total,
+                "nights_late": n,
+                "limit_minutes": int(self.lateness_limit),
+                "night_minutes_late": late.minutes,
+                "window_start": iso(s),
+            },
+        )
+        self._lateness[key] = (sig, c)
+        res.upserts.append(c)
 
     def _night_refs(self, f: Finding, old: Candidate | None) -> list[str]:
         """Evidence references of a night's finding. A night's evidence mostly grows at
@@ -228,11 +344,20 @@ class CurfewFamily(RuleFamily):
     def _candidate(
         self, rule: CurfewRule, s: int, e: int, f: Finding, old: Candidate | None = None
     ) -> Candidate:
+        cover = self.covers.get(rule.subject_id)
+        if cover is not None and f.kind == "curfew_absent" and not f.details["away_at_start"]:
+            during = [a.id for a in cover.absences if a.starts <= f.opened_at < a.ends]
+            if during:
+                f.details["during_absence"] = during[0]
         details = dict(f.details)
         details["window_start"] = iso(s)
         details["window_end"] = iso(e)
         if "last_known_at" in details:
             details["last_known_at"] = iso(details["last_known_at"])
+        if "due_back_at" in details:
+            details["due_back_at"] = iso(details["due_back_at"])
+        if rule.elsewhere:
+            details["address"] = "the timetable's address for this night"
         c = Candidate(
             id=candidate_id(f.kind, rule.subject_id, rule.order_id, rule.condition_id, s),
             kind=f.kind,
@@ -257,21 +382,32 @@ def explain_curfew(rule: CurfewRule, s: int, e: int, f: Finding) -> str:
     """One line for the desk about one curfew night."""
     window = f"curfew {rule.condition_id} ({local_time(s)} to {local_clock(e, s)})"
     d = f.details
+    start = "away at the start"
+    if "due_back_at" in d:
+        start = f"not back when an authorised absence ended at {local_clock(d['due_back_at'], s)}"
     if f.kind == "curfew_late_return":
         return (
-            f"{rule.subject_id} home late for {window}: away at the start, home at "
+            f"{rule.subject_id} home late for {window}: {start}, home at "
             f"{local_clock(f.closed_at or s, s)}, "
-            f"{duration(d['minutes_late'] * MS_PER_MINUTE)} after the start "
+            f"{duration(d['minutes_late'] * MS_PER_MINUTE)} after "
+            f"{'it' if 'due_back_at' in d else 'the start'} "
             f"(grace {duration(d['grace_minutes'] * MS_PER_MINUTE)}); "
             f"{plural(f.fix_count, 'fix', 'fixes')} away, up to "
             f"{distance(d['furthest_m'])} from the address."
         )
     if f.kind == "curfew_absent":
         how = (
-            "away at the start and not home within the grace period"
+            f"{start} and not home within the grace period"
             if d["away_at_start"]
             else f"left at {local_clock(f.opened_at, s)}"
         )
+        back = "home"
+        if "during_absence" in d:
+            how = (
+                f"went elsewhere than authorised absence {d['during_absence']} allows at "
+                f"{local_clock(f.opened_at, s)}"
+            )
+            back = "back home or where the absence allows"
         if d.get("signal_lost"):
             end = (
                 f"last seen away at {local_clock(f.last_evidence_at, s)}, then no signal for "
@@ -282,7 +418,7 @@ def explain_curfew(rule: CurfewRule, s: int, e: int, f: Finding) -> str:
         elif f.closed_at == e:
             end = "not home before the curfew ended"
         else:
-            end = f"home at {local_clock(f.closed_at, s)}"
+            end = f"{back} at {local_clock(f.closed_at, s)}"
         spells = f" ({d['spells']} absences)" if d.get("spells") else ""
         return (
             f"{rule.subject_id} absent during {window}: {how}, {end}{spells}; "

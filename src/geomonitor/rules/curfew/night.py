@@ -56,7 +56,7 @@ HOME = 0
 AWAY = 1
 UNSURE = 2
 
-KINDS = ("curfew_late_return", "curfew_absent", "curfew_no_signal")
+KINDS = ("curfew_late_return", "curfew_absent", "curfew_no_signal", "curfew_lateness")
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,20 @@ class NightFixes:
     #: when silence counts (the subject wore a tag, the feed was observed and up), sorted
     #: ``[start, end)``
     fitted: list[tuple[int, int]] = field(default_factory=lambda: [(-(2**62), 2**62)])
+    #: when authorised absences inside the window end: the subject is due back then, as at
+    #: the window's start (fixes inside an absence that it covers are already home)
+    resume: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Lateness:
+    """How late back the subject came in one window (grace or not): minutes, the instant
+    home, and the away fixes that show it."""
+
+    minutes: int = 0
+    home_at: int = 0
+    evidence_ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    evidence_tag: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
 
 
 @dataclass
@@ -104,6 +118,8 @@ class CurfewRule:
     timetable: Timetable
     valid_from: int
     valid_to: int
+    #: True when the timetable's rows at this address are not the condition's own address
+    elsewhere: bool = False
     open_after: int = 2
     close_after: int = 2
     _days: dict[int, tuple[tuple[int, int], ...]] = field(default_factory=dict, repr=False)
@@ -258,13 +274,16 @@ class _Spell:
     last_index: int = 0
 
 
-def judge_night(s: int, e: int, now: int, f: NightFixes, rules: NightRules) -> list[Finding]:
+def judge_night(
+    s: int, e: int, now: int, f: NightFixes, rules: NightRules, late: Lateness | None = None
+) -> list[Finding]:
     """Findings for one window ``[s, e)`` from its fixes (sorted, all inside the window).
 
     ``now`` is the latest event time seen: parts of the window after it are not yet
-    observed.
+    observed. ``late``, when given, is filled with how late back the subject came (inside
+    the grace period too).
     """
-    findings, lost_from = _absences(s, e, now, f, rules)
+    findings, lost_from = _absences(s, e, now, f, rules, late)
     silence = _no_signal(s, e, now, f, rules, lost_from)
     if silence is not None:
         findings.append(silence)
@@ -278,8 +297,22 @@ def _next_after(k: int, f: NightFixes, e: int, now: int) -> int:
     return min(nxt, e, now)
 
 
+def _due_back(s: int, sp: _Spell, f: NightFixes) -> int | None:
+    """When the subject was due back, if this spell starts away then: the window's start,
+    or the end of an authorised absence inside it with no fix home between it and the
+    spell (coming back late from the absence)."""
+    if sp.start == s:
+        return s
+    due = [r for r in f.resume if s < r <= sp.first_away]
+    if not due:
+        return None
+    r = max(due)
+    between = (f.ts >= r) & (f.ts < sp.first_away)
+    return None if (f.cls[between] == HOME).any() else r
+
+
 def _absences(
-    s: int, e: int, now: int, f: NightFixes, rules: NightRules
+    s: int, e: int, now: int, f: NightFixes, rules: NightRules, late: Lateness | None = None
 ) -> tuple[list[Finding], set[int]]:
     """Late returns and absences: runs of away fixes, as zone episodes (unsure fixes are
     neutral); one absence candidate per night. Also the window fixes after which a silence
@@ -290,41 +323,54 @@ def _absences(
     lost_from: set[int] = set()
     lost_at: int | None = None  # the last absence's last away fix, if silence followed
     for sp in _spells(s, f, rules):
-        away_at_start = sp.start == s
+        due = _due_back(s, sp, f)
+        away_at_start = due is not None
+        start = due if due is not None else s
         last_away = int(sp.away_ts[-1])
         silent = _next_after(sp.last_index, f, e, now) - last_away
         lost = silent > rules.no_signal_ms
         if away_at_start and sp.end is not None and not lost:
-            if sp.end - s <= grace_ms:
+            minutes = int(-(-(sp.end - start) // MS_PER_MINUTE))
+            if late is not None:
+                late.minutes += minutes
+                late.home_at = sp.end
+                late.evidence_ts = np.concatenate([late.evidence_ts, sp.away_ts])
+                late.evidence_tag = np.concatenate([late.evidence_tag, sp.away_tag])
+            if sp.end - start <= grace_ms:
                 continue  # home within the grace period
+            details: dict[str, Any] = {
+                "minutes_late": minutes,
+                "grace_minutes": grace_ms // MS_PER_MINUTE,
+                "furthest_m": round(sp.max_dist, 1),
+            }
+            if start != s:
+                details["due_back_at"] = start
             findings.append(
                 Finding(
                     "curfew_late_return",
-                    s,
+                    start,
                     sp.end,
                     len(sp.away_ts),
                     sp.end,
                     sp.away_ts,
                     sp.away_tag,
-                    {
-                        "minutes_late": int(-(-(sp.end - s) // MS_PER_MINUTE)),
-                        "grace_minutes": grace_ms // MS_PER_MINUTE,
-                        "furthest_m": round(sp.max_dist, 1),
-                    },
+                    details,
                 )
             )
             continue
         if away_at_start:
             # Still away: an absence once the grace period has run out, on the evidence.
-            if last_away < s + grace_ms and (lost or end_seen < s + grace_ms):
+            if last_away < start + grace_ms and (lost or end_seen < start + grace_ms):
                 continue
-            opened = s + grace_ms
+            opened = start + grace_ms
         else:
             opened = sp.first_away
-        details: dict[str, Any] = {
+        details = {
             "away_at_start": away_at_start,
             "furthest_m": round(sp.max_dist, 1),
         }
+        if start != s:
+            details["due_back_at"] = start
         if lost:
             lost_at = sp.last_index
             closed: int | None = last_away
@@ -364,6 +410,8 @@ def _merge_absences(findings: list[Finding]) -> list[Finding]:
         "spells": len(absent),
         "furthest_m": max(f.details["furthest_m"] for f in absent),
     }
+    if "due_back_at" in absent[0].details:
+        details["due_back_at"] = absent[0].details["due_back_at"]
     if last.get("signal_lost"):
         details["signal_lost"] = True
         details["silent_minutes_after"] = last["silent_minutes_after"]
@@ -511,7 +559,14 @@ class CurfewTrack:
         self._cols.merge((ts, cls, dist, tag, rank, acc, x, y), ts=0, rank=4)
         self._refresh()
 
-    def night(self, s: int, e: int, spike_kmh: float, fitted: list[tuple[int, int]]) -> NightFixes:
+    def night(
+        self,
+        s: int,
+        e: int,
+        spike_kmh: float,
+        fitted: list[tuple[int, int]],
+        resume: list[int] | None = None,
+    ) -> NightFixes:
         """The fixes of window ``[s, e)`` with the last fix before it and the time of the
         first after it; spikes (judged against their neighbours, in or out of the window)
         count as unsure."""
@@ -535,4 +590,5 @@ class CurfewTrack:
             prev=prev,
             next_ts=int(self.ts[b]) if b < len(self.ts) else None,
             fitted=fitted,
+            resume=[r for r in resume or () if s < r < e],
         )

@@ -1,5 +1,8 @@
 """Exclusion and inclusion zones as a rule family.
 
+A fix an authorised absence covers (:mod:`geomonitor.rules.absence`) complies: outside an
+exclusion zone, inside an inclusion zone.
+
 Per batch the work is columnar: the H3 cell of every fix that concerns a zone is computed
 once, each zone classifies all the fixes that concern it in one vectorised call
 (:mod:`geomonitor.rules.zones.index`), and only then does a small per-(subject, condition)
@@ -18,6 +21,7 @@ from ...model.registry import Condition, Order, Registry, in_force
 from ...model.text import distance, duration, local_clock, local_time
 from ...model.times import MS_PER_DAY, MS_PER_MINUTE
 from ...model.timetable import ActivePeriods, Timetable, intersect_intervals
+from ..absence import covers
 from ..base import Changes, Observations, RuleFamily
 from ..config import EngineConfig
 from ..fittings import Fittings
@@ -125,6 +129,7 @@ class ZoneFamily(RuleFamily):
         self.registry = registry
         self.tag_ids = fittings.tag_ids
         self.rules = zone_rules(registry)
+        self.covers = covers(registry, config.absence_corridor_m)
         self._rules_of: dict[int, list[int]] = {}
         for i, rule in enumerate(self.rules):
             self._rules_of.setdefault(fittings.subject_ix[rule.subject_id], []).append(i)
@@ -229,6 +234,7 @@ class ZoneFamily(RuleFamily):
         # Gather once per zone; each rule then works on slices (its subject's fixes, in
         # event-time order).
         ts_g, rank_g, tag_g, acc_g = batch.ts[idx], batch.rank[idx], obs.tag32[idx], acc[idx]
+        x_g, y_g = batch.x[idx], batch.y[idx]
         obs_g = np.empty(len(idx), np.int8)
         bounds_r = []
         off = 0
@@ -239,6 +245,11 @@ class ZoneFamily(RuleFamily):
             active = rule.active(ts_g[off:end])
             if active is not None:
                 o[~active] = INACTIVE
+            cover = self.covers.get(rule.subject_id)
+            if cover is not None:
+                # An authorised absence: where it lets the subject be, the fix complies.
+                ok = cover.covered(ts_g[off:end], x_g[off:end], y_g[off:end], acc_g[off:end])
+                o[ok & (o != INACTIVE)] = CLEAR
             obs_g[off:end] = o
             bounds_r.append((r, off, end))
             off = end
