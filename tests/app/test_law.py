@@ -193,6 +193,7 @@ def _cli_cases(tmp: Path, cid: str) -> dict[str, list[str]]:
         "health": ["health"],
         "auditlog show": ["auditlog", "show"],
         "subject export": ["subject", "export", "S-0001", "--out", str(tmp / "x"), *p],
+        "absences list": ["absences", "list", "S-0001"],
     }
 
 

@@ -65,3 +65,120 @@ def test_bad_timetables_name_the_entry(entries, needle):
 def test_unknown_time_zone_is_refused():
     with pytest.raises(TimetableError, match="timezone"):
         Timetable.parse(EVERY_NIGHT, "Europe/Atlantis")
+
+
+# --------------------------------------------------------------------------- rows of their own
+def _rows(*rows):
+    return Timetable.parse(list(rows))
+
+
+WEEK = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "19:00", "end": "07:00"}
+
+
+def test_a_dated_row_replaces_that_days_weekly_rows_only():
+    t = _rows(WEEK, {"date": "2026-11-20", "start": "15:00", "end": "07:00"})
+    got = t.intervals(parse_ts("2026-11-19T12:00:00Z"), parse_ts("2026-11-22T12:00:00Z"))
+    assert got == [
+        (parse_ts("2026-11-19T19:00:00Z"), parse_ts("2026-11-20T07:00:00Z")),
+        (parse_ts("2026-11-20T15:00:00Z"), parse_ts("2026-11-21T07:00:00Z")),
+        (parse_ts("2026-11-21T19:00:00Z"), parse_ts("2026-11-22T07:00:00Z")),
+    ]
+
+
+def test_rows_at_their_own_address_are_cut_apart_and_keep_the_dated_rows_rule():
+    away = {"lat": 53.79, "lon": -1.6}
+    t = _rows(
+        {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "19:00", "end": "07:00"},
+        {
+            "days": ["sat", "sun"],
+            "start": "21:00",
+            "end": "08:00",
+            "location": away,
+            "radius_m": 150,
+        },
+        {"date": "2026-11-21", "start": "18:00", "end": "08:00"},  # a Saturday, at home
+    )
+    assert t.places() == [None, (53.79, -1.6, 150.0)]
+    weekend = t.for_place((53.79, -1.6, 150.0))
+    got = weekend.intervals(parse_ts("2026-11-20T12:00:00Z"), parse_ts("2026-11-23T12:00:00Z"))
+    # the Saturday is replaced by the dated row (at home); the Sunday stays at the partner's
+    assert got == [(parse_ts("2026-11-22T21:00:00Z"), parse_ts("2026-11-23T08:00:00Z"))]
+    assert "sat sun 21:00 to 08:00 at 53.79000, -1.60000 within 150 m" in [
+        w.describe() for w in t.windows
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            [{"days": ["sat"], "date": "2026-11-21", "start": "19:00", "end": "07:00"}],
+            "give days or a date, not both",
+        ),
+        ([{"date": "21/11/2026", "start": "19:00", "end": "07:00"}], "[0].date: expected a date"),
+        (
+            [{"days": ["sat"], "start": "19:00", "end": "07:00", "radius_m": 50}],
+            "[0].radius_m: a radius needs a location",
+        ),
+        (
+            [
+                {
+                    "days": ["sat"],
+                    "start": "19:00",
+                    "end": "07:00",
+                    "location": {"lat": 91, "lon": 0},
+                }
+            ],
+            "[0].location.lat",
+        ),
+        (
+            [
+                {
+                    "days": ["sat"],
+                    "start": "19:00",
+                    "end": "07:00",
+                    "location": {"lat": 53.8, "lon": -1.5},
+                    "radius_m": 0,
+                }
+            ],
+            "[0].radius_m: expected a positive",
+        ),
+        (
+            [
+                WEEK,
+                {
+                    "days": ["sat"],
+                    "start": "22:00",
+                    "end": "06:00",
+                    "location": {"lat": 53.8, "lon": -1.5},
+                },
+            ],
+            "rows at different addresses overlap",
+        ),
+        (
+            [
+                WEEK,
+                {
+                    "date": "2026-11-21",
+                    "start": "06:00",
+                    "end": "08:00",
+                    "location": {"lat": 53.8, "lon": -1.5},
+                },
+            ],
+            "rows at different addresses overlap",
+        ),
+    ],
+)
+def test_bad_rows_are_refused_naming_the_row(rows, message):
+    with pytest.raises(TimetableError) as e:
+        Timetable.parse(rows)
+    assert message in str(e.value)
+
+
+def test_rows_that_only_touch_at_different_addresses_are_allowed():
+    """Friday's home night ends at 07:00 Saturday; Saturday's night elsewhere starts 21:00."""
+    t = _rows(
+        {"days": ["fri"], "start": "19:00", "end": "07:00"},
+        {"days": ["sat"], "start": "07:00", "end": "21:00", "location": {"lat": 53.8, "lon": -1.5}},
+    )
+    assert len(t.places()) == 2

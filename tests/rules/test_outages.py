@@ -290,7 +290,6 @@ def test_a_spike_is_beyond_25_kmh_both_ways_less_the_accuracy(x, acc, spike):
     assert bool(got[1]) is spike and not got[0] and not got[-1]
 
 
-
 def test_one_implausible_fix_far_away_is_not_evidence_of_how_far():
     """Away at 2 km from 19:00 to 20:30, one fix 8 km off at 19:45:30, half a minute from
     two fixes 2 km off: a spike, so the absence went 2 km, not 8, and the spike is not

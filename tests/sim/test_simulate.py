@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from geomonitor.app.absences import import_file
 from geomonitor.engine import Engine
 from geomonitor.io.decode import decode_reads
 from geomonitor.io.replay import replay
@@ -27,6 +28,8 @@ def scenario(tmp_path_factory):
     with Store(out / "g.db") as st:
         reg, _ = load_registry_file(out / "registry.json")
         st.load_registry(reg)
+        # the authorised hospital visits, recorded before the fixes came (as a force would)
+        import_file(st, out / "absences.jsonl", "test", "test", 0)
         summary, _ = replay(
             st, out / "fixes.jsonl", out / "anpr.jsonl", progress=False, parallel=True
         )
@@ -42,7 +45,24 @@ def test_every_planted_exclusion_breach_is_found(scenario):
     assert s["precision"] >= 0.95, s
 
 
-CURFEW_KINDS = ("curfew_late_return", "curfew_absent", "curfew_no_signal")
+CURFEW_KINDS = ("curfew_late_return", "curfew_absent", "curfew_no_signal", "curfew_lateness")
+
+
+def test_lateness_that_adds_up_is_found_and_authorised_visits_are_kept_off_the_desk(scenario):
+    out, truth, _, cands, _ = scenario
+    s = score(truth, cands, ("curfew_lateness",))
+    assert s["planted"] >= 3 and s["recall"] == 1.0 and s["precision"] == 1.0, s
+    absences = truth["authorised_absences"]
+    assert len(absences) >= 3
+    with Store(out / "g.db") as st:
+        for a in absences:
+            lo, hi = parse_ts(a["from"]), parse_ts(a["to"])
+            # nothing on the desk in the window; what it would have been is authorised
+            assert not [c for c in cands if c.subject_id == a["subject"]
+                        and c.kind.startswith("curfew") and c.opened_at < hi
+                        and (c.closed_at or hi) > lo]  # fmt: skip
+            kept = st.authorised_of(a["subject"])
+            assert [c.kind for c, _ in kept] == ["curfew_absent"], a
 
 
 def test_every_curfew_breach_and_silence_is_found(scenario):

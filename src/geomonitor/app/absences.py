@@ -5,7 +5,9 @@ raised is recorded as authorised, whichever came first: the phone call or the fi
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 
 from ..engine import EngineConfig
 from ..io.replay import rejudge
@@ -52,8 +54,10 @@ def record(
     destination: tuple[float, float] | None = None,
     radius_m: float | None = None,
     config: EngineConfig | None = None,
+    judge: bool = True,
 ) -> tuple[Absence, CandidateWrite]:
-    """Record an absence and judge again. Raises :class:`InputError` naming the field."""
+    """Record an absence and judge again (unless ``judge`` is false: the caller will).
+    Raises :class:`InputError` naming the field."""
     reg = store.current_registry()
     subj = reg.subjects.get(subject)
     if subj is None:
@@ -83,8 +87,47 @@ def record(
         store.add_absence(a, now, by)
         store.audit(now, by, "absence_recorded", a.id, origin, a.describe(),
                     district=subj.district, subjects=[subject])  # fmt: skip
-        _, w, _ = rejudge(store, config, ("absence", a.id, a.describe()))
+        w = CandidateWrite()
+        if judge:
+            _, w, _ = rejudge(store, config, ("absence", a.id, a.describe()))
     return a, w
+
+
+def import_file(
+    store: Store, path: Path, by: str, origin: str, now: int, config: EngineConfig | None = None
+) -> tuple[list[Absence], CandidateWrite]:
+    """Record every absence of a JSON-lines file (``subject``, ``from``, ``to``,
+    ``authorised_by``, ``reason``, optional ``destination`` {lat, lon} and ``radius_m``)
+    in one transaction, then judge again once. A bad line refuses the whole file, naming
+    the line and the field."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+    out: list[Absence] = []
+    with store.transaction():
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise InputError("expected an object")
+                dest = row.get("destination")
+                where = None if dest is None else (float(dest["lat"]), float(dest["lon"]))
+                a, _ = record(
+                    store, str(row.get("subject", "")), parse_local(row.get("from"), "from"),
+                    parse_local(row.get("to"), "to"), str(row.get("authorised_by", "")),
+                    str(row.get("reason", "")), by, origin, now, where, row.get("radius_m"),
+                    judge=False,
+                )  # fmt: skip
+            except InputError as e:
+                raise InputError(f"{path.name} line {n}: {e}") from None
+            except (ValueError, TypeError, KeyError) as e:
+                raise InputError(f"{path.name} line {n}: {e}") from None
+            out.append(a)
+        _, w, _ = rejudge(store, config)  # each change names the absence behind it
+    return out, w
 
 
 def cancel(

@@ -55,6 +55,8 @@ ROUTES: dict[tuple[str, str], Kind | None] = {
     ("GET", "/candidates/{cid}/map"): Kind("view_map", default_purpose=_REVIEW),
     ("POST", "/candidates/{cid}/pack"): Kind("evidence_pack"),  # the purpose typed in the form
     ("GET", "/subjects/{sid}"): Kind("view_subject", default_purpose=_REVIEW),
+    ("POST", "/subjects/{sid}/absences"): WRITE,
+    ("POST", "/absences/{aid}/cancel"): WRITE,
     ("GET", "/accounts"): Kind("view_accounts", default_purpose="account management"),
     ("POST", "/accounts"): WRITE,
     ("POST", "/accounts/{username}/{what}"): WRITE,
@@ -118,6 +120,7 @@ COMMANDS: dict[str, Kind | None] = {
     "subject export": Kind("subject_export", purpose=True),
     "absences add": WRITE,
     "absences cancel": WRITE,
+    "absences import": WRITE,
     "absences list": Kind("list_absences"),
 }
 

@@ -18,6 +18,7 @@ from ..model.text import local_time
 from ..model.times import UK, from_datetime, iso, to_datetime
 from ..sim import score, simulate
 from ..store.domain import Store
+from .absences import import_file
 from .audit.report import local_month, write_monthly
 from .crimes.match import CrimeConfig
 from .crimes.report import run_batch
@@ -62,6 +63,28 @@ def _crimes(st: Store, out: Path) -> None:
         print(f"   {elim[0]['crime_ref']}: {elim[0]['subject_id']} eliminated: {elim[0]['reason']}")
 
 
+def _absences(st: Store, out: Path) -> None:
+    """The simulated hospital visits' absences, recorded after the fact (the phone calls
+    came in late): what they covered leaves the queue, kept as authorised."""
+    now = int(time.time() * 1000)
+    got, w = import_file(st, out / "absences.jsonl", "demo", "demo", now)
+    if not got:
+        return
+    print(f"   {len(got)} authorised absences recorded after the fact ({got[0].describe()}; "
+          f"...): judged again, {w.retracted} candidates retracted")  # fmt: skip
+    kept = st.authorised_of(got[0].subject_id)
+    if kept:
+        c, aid = kept[0]
+        print(f"   kept off the desk by {aid}, on {got[0].subject_id}'s page: {c.explanation}")
+
+
+def _lateness(cands: list) -> None:
+    """A subject home a few minutes late every night, inside the grace period each time."""
+    late = [c for c in cands if c.kind == "curfew_lateness"]
+    if late:
+        print(f"   e.g. {late[0].id}: {late[0].explanation}")
+
+
 def _bng(lat: float, lon: float) -> tuple[float, float]:
     x, y = to_bng(np.array([lon]), np.array([lat]))
     return float(x[0]), float(y[0])
@@ -92,6 +115,7 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
         print("3. Replaying fixes and ANPR reads in arrival order ...")
         summary, _ = replay(st, out / "fixes.jsonl", out / "anpr.jsonl", parallel=True)
         print("\n".join("   " + line for line in summary.lines()))
+        _absences(st, out)
         cands = st.candidates()
         queue = queue_order(cands)
         n_open = sum(c.status == "open" for c in cands)
@@ -114,7 +138,10 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
         for step, (label, kinds) in enumerate(
             (
                 ("exclusion zones", ("exclusion_zone",)),
-                ("curfews", ("curfew_late_return", "curfew_absent", "curfew_no_signal")),
+                (
+                    "curfews",
+                    ("curfew_late_return", "curfew_absent", "curfew_no_signal", "curfew_lateness"),
+                ),
                 ("tampers and lost contact", ("strap_tamper", "no_contact")),
                 (
                     "declared vehicles (ANPR)",
@@ -132,6 +159,8 @@ def run_demo(out: Path, subjects: int = 30, days: int = 3, seed: int = 1) -> int
                 f"({s['found']}/{s['planted']} found), precision {s['precision']:.0%} "
                 f"({s['matching']}/{s['candidates']} candidates match)"
             )
+            if step == 6:
+                _lateness(cands)
         faulty = {u["tag_id"] for u in truth["faulty_units"]}
         flagged = sorted(
             {

@@ -89,6 +89,7 @@ SEVERITY = {
     "undeclared_vehicle": "medium",
     "curfew_vehicle_sighting": "medium",
     "curfew_no_signal": "low",
+    "curfew_lateness": "medium",
 }
 
 

@@ -38,6 +38,8 @@ class CurfewParams:
     lon: float
     radius_m: float = 100.0
     grace_minutes: float = 0.0
+    #: The order's monthly limit of minutes late (None: the service's).
+    lateness_minutes: float | None = None
 
 
 @dataclass(frozen=True)

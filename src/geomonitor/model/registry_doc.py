@@ -316,6 +316,9 @@ class CurfewDoc(_ConditionDoc):
     grace_minutes: NotNegative = 0.0
     timetable: TimetableSpec
     timezone: str = "Europe/London"
+    #: Minutes late a month (late returns inside the grace period too) before the total is
+    #: a candidate; default: the service's ``curfew_lateness_minutes``.
+    lateness_minutes: Positive | None = None
 
 
 class DeclaredVehiclesDoc(_ConditionDoc):

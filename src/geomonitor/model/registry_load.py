@@ -478,8 +478,9 @@ def _condition(
     elif isinstance(doc, CurfewDoc):
         cond.schedule = _timetable(r, doc.timetable, doc.timezone, f"{p}.timetable")
         cond.params = CurfewParams(
-            doc.location.lat, doc.location.lon, doc.radius_m, doc.grace_minutes
-        )
+            doc.location.lat, doc.location.lon, doc.radius_m, doc.grace_minutes,
+            doc.lateness_minutes,
+        )  # fmt: skip
     elif isinstance(doc, DeclaredVehiclesDoc):
         cond.params = DeclaredVehiclesParams(tuple(doc.vrms))
     elif isinstance(doc, NonAssociationDoc):

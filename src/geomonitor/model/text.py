@@ -110,6 +110,7 @@ KIND_WORDS = {
     "curfew_late_return": "curfew: late return",
     "curfew_absent": "curfew: absent",
     "curfew_no_signal": "curfew: no signal",
+    "curfew_lateness": "curfew: late too often",
     "strap_tamper": "strap tamper",
     "no_contact": "no contact",
     "low_battery": "low battery",

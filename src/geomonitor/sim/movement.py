@@ -16,6 +16,12 @@ from ..model.times import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, iso, parse_ts
 from ..rules.config import AssociationConfig
 from .devices import plant_device_faults
 from .meetings import plant_visit
+from .orders import (
+    authorised_visit_day,
+    late_every_night,
+    plant_authorised_visit,
+    plant_late_return,
+)
 from .scenario import (
     Scenario,
     SimSubject,
@@ -69,12 +75,22 @@ def _plant_day(
         here = dest
     t = sc.go(t, here, home, waypoints)
     waypoints.append((t, *home))
+    special = late_every_night(s) or authorised_visit_day(sc, s) == day
+    # A subject with a planting of orders that evening keeps the ordinary plantings' random
+    # draws (on copies, thrown away), so the rest of the scenario does not change.
+    mine, mine_visits = (list(waypoints), list(visits)) if special else (waypoints, visits)
     if rng.random() < sc.breach_rate:
-        _plant_zone_breach(sc, s, d0, t, waypoints, visits)
+        _plant_zone_breach(sc, s, d0, t, mine, mine_visits)
     elif rng.random() < 0.5:
-        waypoints = _plant_decoy(sc, s, d0, t, waypoints)
-    if not any(d0 <= a < d0 + MS_PER_DAY for _, _, a, _ in visits):
-        _plant_curfew_breaches(sc, s, d0, waypoints, visits, avoid)
+        mine = _plant_decoy(sc, s, d0, t, mine)
+    if not any(d0 <= a < d0 + MS_PER_DAY for _, _, a, _ in mine_visits):
+        _plant_curfew_breaches(sc, s, d0, mine, mine_visits, avoid)
+    if not special:
+        return mine
+    if late_every_night(s):
+        plant_late_return(sc, s, d0, waypoints, visits, avoid)
+    else:
+        plant_authorised_visit(sc, s, d0, waypoints, visits, avoid)
     return waypoints
 
 

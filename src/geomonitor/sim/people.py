@@ -13,6 +13,7 @@ from ..model.crs import to_wgs84
 from ..model.geography import DISTRICTS
 from ..model.times import MS_PER_DAY, MS_PER_HOUR, iso
 from ..model.timetable import Timetable
+from .orders import LATE_LIMIT_MINUTES, late_every_night
 from .scenario import (
     CURFEW_GRACE_MINUTES,
     CURFEW_RADIUS_M,
@@ -136,7 +137,7 @@ def write_registry(sc: Scenario) -> None:
             {"id": s.tag, "district": DISTRICTS[s.district], "model": "Buddi Smart Tag"}
         )
         fitted = iso(t_start - int(rng.integers(2, 60)) * MS_PER_DAY)
-        if sc.rng_f.random() < 0.12 and k % 10 != 3:
+        if sc.rng_f.random() < 0.12 and k % 10 != 3 and not late_every_night(s):
             # Fitted on the first evening, an hour into the curfew (its own stream).
             s.fitted_at = t_start + 23 * MS_PER_HOUR
             fitted = iso(s.fitted_at)
@@ -169,6 +170,8 @@ def _conditions(sc: Scenario, s: SimSubject) -> list[dict[str, Any]]:
             "starts": iso(sc.t_start),  # the curfew starts with the data
         }
     ]
+    if late_every_night(s):
+        conds[0]["lateness_minutes"] = LATE_LIMIT_MINUTES
     for cid, z in s.zones:
         cond: dict[str, Any] = {"id": cid, "type": "exclusion_zone", "zone": z.id}
         if z.schedule is not None:

@@ -64,6 +64,8 @@ class SimSubject:
     visits: list[Visit] = field(default_factory=list)
     #: When the tag was fitted, if during the scenario (else before it began).
     fitted_at: int | None = None
+    #: Authorised absences (start, end): the truth does not count them as breaches.
+    absences: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Scenario:
     rng_f: np.random.Generator = field(init=False)  # evening fittings
     rng_o: np.random.Generator = field(init=False)  # outages
     rng_b: np.random.Generator = field(init=False)  # cell blips
+    rng_a: np.random.Generator = field(init=False)  # authorised absences, late nights
     all_wards: tuple[Ward, ...] = field(init=False)
     world: BaseGeometry = field(init=False)
     zones: list[SimZone] = field(default_factory=list)
@@ -99,6 +102,8 @@ class Scenario:
     cell_blips: int = 0
     outages: list[Record] = field(default_factory=list)
     meetings: list[tuple[str, int, int]] = field(default_factory=list)
+    #: Authorised absences, as ``geomonitor absences import`` reads them.
+    absences: list[dict[str, Any]] = field(default_factory=list)
     near_misses: list[Record] = field(default_factory=list)
     #: (arrival time, sequence, record) of every fix written.
     fix_rows: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
@@ -111,6 +116,7 @@ class Scenario:
         self.rng_f = np.random.default_rng(self.seed + 86028121)
         self.rng_o = np.random.default_rng(self.seed + 179424673)
         self.rng_b = np.random.default_rng(self.seed + 373587883)
+        self.rng_a = np.random.default_rng(self.seed + 512927357)
         self.all_wards = wards()
         self.world = shapely.union_all([w.geometry for w in self.all_wards])
 

@@ -74,6 +74,9 @@ def simulate(
     reads += plant_journeys(sc)
     meeting_truth(sc)
     _write_reads(sc, reads)
+    (out / "absences.jsonl").write_text(
+        "".join(orjson.dumps(a).decode() + "\n" for a in sc.absences), encoding="utf-8"
+    )
     (out / "registry.json").write_text(
         orjson.dumps(sc.registry, option=orjson.OPT_INDENT_2).decode(), encoding="utf-8"
     )
@@ -174,4 +177,5 @@ def _truth(sc: Scenario, fixes: int, bad: int) -> dict[str, Any]:
             "bad_value": 1,
         },
         "spare_tags": sc.spare_tags,
+        "authorised_absences": sc.absences,
     }

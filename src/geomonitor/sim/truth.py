@@ -9,6 +9,7 @@ import shapely
 
 from ..model.times import MS_PER_MINUTE, iso
 from ..model.timetable import ActivePeriods, Timetable
+from .orders import LATE_LIMIT_MINUTES, late_every_night, lateness_truth
 from .scenario import (
     CURFEW_GRACE_MINUTES,
     CURFEW_RADIUS_M,
@@ -80,7 +81,11 @@ def curfew_truth(
     five = 5 * MS_PER_MINUTE
     d = np.hypot(tx - s.home[0], ty - s.home[1])
     far, home = d > 200.0, d <= CURFEW_RADIUS_M
+    for a, b in s.absences:  # authorised: where they may be (home, for the curfew)
+        far[(ts >= a) & (ts < b)] = False
+        home[(ts >= a) & (ts < b)] = True
     base = {"subject_id": s.id, "order_id": s.order, "condition_id": "C-3"}
+    late: list[tuple[int, int]] = []  # (window start, home) of every away-at-start night
 
     def add(kind: str, a: int, b: int, clear: bool) -> None:
         rec = {
@@ -106,6 +111,7 @@ def curfew_truth(
                 add("curfew_absent", ws + grace, we, True)
                 continue
             r = int(wts[back[0]])
+            late.append((ws, r))
             if r - ws > grace + five:
                 add("curfew_late_return", ws, r, True)
             elif r - ws >= grace - five:
@@ -118,6 +124,7 @@ def curfew_truth(
         for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
             a, b = int(wts[run[0]]), int(wts[run[-1]])
             add("curfew_absent", a, b, b - a >= five)
+    lateness_truth(sc, s, late, LATE_LIMIT_MINUTES if late_every_night(s) else 120.0)
 
 
 def silence_truth(sc: Scenario, s: SimSubject, ts: np.ndarray) -> None:

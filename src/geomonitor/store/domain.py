@@ -252,7 +252,8 @@ class Store(
                 [(k, i, version, new[(k, i)]) for k, i in added + changed],
             )
             self.bump_judging()
-        return RegistryLoad(version, len(added), len(changed), len(removed))
+        orders = any(k[0] == "order" for k in added + changed + removed)
+        return RegistryLoad(version, len(added), len(changed), len(removed), orders)
 
     def registry_removals(self, registry: Registry) -> list[tuple[str, str]]:
         """Subjects, orders and fittings in the store that ``registry`` would remove."""
@@ -380,6 +381,15 @@ class Store(
                for r in self.db.execute(q, (t,)) if r[0] is not None]  # fmt: skip
         return max(got) if got else None
 
+    def latest_fix_of(self, tags: list[str]) -> int | None:
+        """The event time of the latest stored fix of these tags (one index seek each)."""
+        q = "SELECT MAX(ts) FROM fixes WHERE tag_id=?"
+        got = [r[0] for t in tags for r in self.db.execute(q, (t,)) if r[0] is not None]
+        return max(got) if got else None
+
+    def has_fixes(self) -> bool:
+        return self.db.execute("SELECT 1 FROM fixes LIMIT 1").fetchone() is not None
+
     def fix_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM fixes").fetchone()[0])
 
@@ -502,8 +512,25 @@ class Store(
             ).fetchall()
         )
 
-    def iter_fix_batches_of(self, tags: list[str], size: int = 200_000) -> Iterator[FixBatch]:
-        """Like :meth:`iter_fix_batches`, for some tags only."""
+    def iter_fix_batches_of(
+        self,
+        tags: list[str],
+        size: int = 200_000,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> Iterator[FixBatch]:
+        """Like :meth:`iter_fix_batches`, for some tags only (and ``[start, end)`` only)."""
+        if start is not None or end is not None:
+            lo, hi = start if start is not None else -(2**62), end if end is not None else 2**62
+            cols = "tag_id, ts, lat, lon, x, y, accuracy_m, rank, battery_pct, strap, charging"
+            for tag in sorted(set(tags)):
+                rows = self.db.execute(
+                    f"SELECT {cols} FROM fixes WHERE tag_id=? AND ts>=? AND ts<? ORDER BY ts",
+                    (tag, lo, hi),
+                ).fetchall()
+                for k in range(0, len(rows), size):
+                    yield fix_batch(rows[k : k + size])
+            return
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_tags (tag_id TEXT PRIMARY KEY)")
         self.db.execute("DELETE FROM wanted_tags")
         self.db.executemany("INSERT OR IGNORE INTO wanted_tags VALUES (?)", [(t,) for t in tags])

@@ -16,6 +16,8 @@ class RegistryLoad:
     added: int
     changed: int
     removed: int
+    #: Whether an order was added, changed or removed (what the engine judges by moved).
+    orders_changed: bool = False
 
     @property
     def unchanged(self) -> bool:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from ...model.errors import InputError
 from ...model.text import local_time
 from ...model.times import parse_ts
-from ..absences import cancel, parse_local, record
+from ..absences import cancel, import_file, parse_local, record
 from ..tables import show, table
 from .common import db_arg, open_store
 from .desk import login_name
@@ -36,6 +37,10 @@ def add_parser(sub: Any) -> None:
     db_arg(p)
     p = abs_.add_parser("list", help="absences recorded (cancelled ones too)")
     p.add_argument("subject", nargs="?")
+    db_arg(p)
+    p = abs_.add_parser("import", help="record the absences of a JSON-lines file (judged "
+                        "again once)")  # fmt: skip
+    p.add_argument("file", type=Path)
     db_arg(p)
     p = abs_.add_parser("cancel", help="cancel an absence (judged again at once)")
     p.add_argument("id")
@@ -73,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
                 args.radius,
             )
             print(f"{a.id}: {a.describe()}")
+            print(f"judged again: {w.retracted} candidates retracted, {w.opened} opened, "
+                  f"{w.updated} updated")  # fmt: skip
+            return 0
+        if args.action == "import":
+            got, w = import_file(st, args.file, by, "cli", now)
+            print(f"{len(got)} absences recorded: {', '.join(a.id for a in got)}")
             print(f"judged again: {w.retracted} candidates retracted, {w.opened} opened, "
                   f"{w.updated} updated")  # fmt: skip
             return 0

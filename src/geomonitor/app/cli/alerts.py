@@ -105,7 +105,7 @@ def run_alerts(args: argparse.Namespace) -> int:
     if c is None:
         assert gone is not None
         c, successor = gone
-        why = next((h["cause"] for h in reversed(hist) if h["action"] == "retracted"), None)
+        why = next((h.get("cause") for h in reversed(hist) if h["action"] == "retracted"), None)
         note = (
             f"superseded by {successor}"
             if successor

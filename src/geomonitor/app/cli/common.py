@@ -74,6 +74,13 @@ def config_args(p: argparse.ArgumentParser) -> None:
         help="an absence opens on away fixes at least this accurate ...",
     )
     p.add_argument(
+        "--lateness-minutes",
+        type=float,
+        default=d.curfew_lateness_minutes,
+        metavar="MIN",
+        help="minutes late for curfews an order may add up in a month (a candidate past it)",
+    )
+    p.add_argument(
         "--absence-minutes",
         type=float,
         default=d.curfew_min_away_minutes,
@@ -90,6 +97,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         curfew_no_signal_minutes=args.no_signal_minutes,
         curfew_good_accuracy_m=args.absence_accuracy,
         curfew_min_away_minutes=args.absence_minutes,
+        curfew_lateness_minutes=args.lateness_minutes,
         device=DeviceConfig(no_contact_minutes=args.no_contact_minutes),
     )
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ...io.replay import rejudge
 from ...model.errors import InputError
 from ...model.orders import VARIATION_TYPES
 from ...model.registry_doc import schema
@@ -79,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
                     "load it again with --allow-removals"
                 )
             res = st.load_registry(reg, str(args.file))
+            # Orders changed with fixes already judged: judge them again now (a backdated
+            # variation retracts and replaces what it touches, saying so).
+            again = None
+            if res.orders_changed and st.has_fixes():
+                _, again, _ = rejudge(st)
         if res.unchanged:
             print(f"registry unchanged (version {res.version}); {counts(reg)}")
         else:
@@ -86,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
                 f"registry version {res.version}: {res.added} added, {res.changed} changed, "
                 f"{res.removed} removed; {counts(reg)}"
             )
+        if again is not None:
+            print(f"judged again: {again.retracted} candidates retracted, {again.opened} "
+                  f"opened, {again.updated} updated")  # fmt: skip
         return 0
     with open_store(args) as st:
         for v in st.registry_history():

@@ -41,8 +41,10 @@ DISMISS_REASONS = ("gps_drift", "authorised_visit", "duplicate", "device_fault",
 STATES = ("new", "acknowledged", *OUTCOMES)
 ROLES = {
     "viewer": frozenset({"view"}),
-    "desk": frozenset({"view", "ack", "decide", "note"}),
-    "supervisor": frozenset({"view", "ack", "decide", "note", "reopen", "audit", "accounts"}),
+    "desk": frozenset({"view", "ack", "decide", "note", "absences"}),
+    "supervisor": frozenset(
+        {"view", "ack", "decide", "note", "reopen", "audit", "accounts", "absences"}
+    ),
 }
 ALL = "all"
 MAX_NOTE = 4000

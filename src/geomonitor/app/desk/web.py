@@ -25,7 +25,7 @@ from fastapi.templating import Jinja2Templates
 from ...model.candidate import severity
 from ...model.errors import InputError
 from ...model.text import distance, duration, kind_words, local_seconds, local_short, local_time
-from ...model.times import MS_PER_DAY
+from ...model.times import MS_PER_DAY, parse_ts
 from ...store.domain import Store
 from ..audit.report import month_bounds, monthly, render
 from ..consult import ROUTES, WRITE, Consultation
@@ -78,6 +78,7 @@ from .review import (
     queue_of,
 )
 from .shown import EVIDENCE_ROWS, TO_CONFIRM, Action, apply_action
+from .subject import subject_routes
 
 COOKIE, LOGIN_CSRF = "gm_session", "gm_login"
 PAGE_CSP = (
@@ -118,6 +119,7 @@ class Web:
             kind_words=kind_words,
             local_seconds=local_seconds,
             distance=distance,
+            local_iso=lambda text: local_time(parse_ts(text)) if text else "",
         )
 
     def district_name(self, code: str) -> str:
@@ -251,6 +253,7 @@ def create_app(db: Path, tiles: Tiles | None = None) -> FastAPI:
     _subject_and_accounts(app, web)
     _documents(app, web)
     pack_route(app, web)
+    subject_routes(app, web)
     _health(app, web)
     _api(app, web)
     document(app)
@@ -394,27 +397,6 @@ def _pages(app: FastAPI, web: Web) -> None:
 
 
 def _subject_and_accounts(app: FastAPI, web: Web) -> None:
-    @app.get("/subjects/{sid}", response_class=HTMLResponse, responses=answers(404))
-    def subject_page(request: Request, sid: str) -> Response:
-        def go(st: Store, s: Session, desk: Desk) -> Response:
-            reg = st.current_registry()
-            subj = reg.subjects.get(sid)
-            if subj is None or not s.user.sees(subj.district):
-                raise NotFound(f"no subject {sid}")
-            theirs = [it for it in desk.items() if it.candidate.subject_id == sid]
-            wears = [(f.tag_id, f.fitted_at) for f in reg.fittings
-                     if f.subject_id == sid and f.removed_at is None]  # fmt: skip
-            items = queue_of(theirs)
-            decided = [it for it in theirs if it.state not in ("new", "acknowledged")]
-            conds = [(o, c) for o, c in reg.conditions() if o.subject_id == sid]
-            if desk.consult is not None:
-                desk.consult.about([sid], [subj.district])
-            name = reg.districts[subj.district].name
-            return web.page(request, "subject.html", s, sid=sid, items=items, decided=decided,
-                            district=name, conditions=conds, wears=wears)  # fmt: skip
-
-        return web.with_desk(request, go)
-
     @app.get("/accounts", response_class=HTMLResponse, responses=answers(403))
     def accounts_page(request: Request) -> Response:
         def go(st: Store, s: Session, desk: Desk) -> Response:

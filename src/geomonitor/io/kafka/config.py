@@ -86,6 +86,8 @@ class ThresholdsSection(_Section):
     curfew_good_accuracy_m: float = EngineConfig.curfew_good_accuracy_m
     curfew_min_away_minutes: float = EngineConfig.curfew_min_away_minutes
     spike_speed_kmh: float = EngineConfig.spike_speed_kmh
+    curfew_lateness_minutes: float = EngineConfig.curfew_lateness_minutes
+    absence_corridor_m: float = EngineConfig.absence_corridor_m
     max_future_minutes: float = 10.0
 
 
@@ -258,6 +260,8 @@ class StreamConfig(BaseModel):
     curfew_good_accuracy_m: float = _THRESHOLDS.curfew_good_accuracy_m
     curfew_min_away_minutes: float = _THRESHOLDS.curfew_min_away_minutes
     spike_speed_kmh: float = _THRESHOLDS.spike_speed_kmh
+    curfew_lateness_minutes: float = _THRESHOLDS.curfew_lateness_minutes
+    absence_corridor_m: float = _THRESHOLDS.absence_corridor_m
     #: A fix or read dated more than this after it was received is refused (future_time).
     max_future_minutes: float = _THRESHOLDS.max_future_minutes
     keep_fields: list[str] = []
@@ -272,6 +276,8 @@ class StreamConfig(BaseModel):
             curfew_good_accuracy_m=self.curfew_good_accuracy_m,
             curfew_min_away_minutes=self.curfew_min_away_minutes,
             spike_speed_kmh=self.spike_speed_kmh,
+            curfew_lateness_minutes=self.curfew_lateness_minutes,
+            absence_corridor_m=self.absence_corridor_m,
             device=DeviceConfig(
                 no_contact_minutes=self.no_contact_minutes, low_battery_pct=self.low_battery_pct
             ),

@@ -99,7 +99,15 @@ class CurfewFamily(RuleFamily):
             cover = self.covers.get(rule.subject_id)
             holes = cover.windows() if cover is not None else []
             self.fitted.append(subtract(fittings.periods_of(subject), holes))
-        self.lateness_limit = config.curfew_lateness_minutes
+        #: Each order's monthly limit of minutes late (the tightest its curfews set, or
+        #: the service's).
+        self.lateness_limit: dict[str, float] = {}
+        for order, cond in registry.conditions("curfew"):
+            own = cond.curfew.lateness_minutes if cond.curfew is not None else None
+            limit = config.curfew_lateness_minutes if own is None else own
+            self.lateness_limit[order.id] = min(
+                limit, self.lateness_limit.get(order.id, float("inf"))
+            )
         # (order, month start) -> (rule, night start) -> how late back
         self._late: dict[tuple[str, int], dict[tuple[int, int], Lateness]] = {}
         # (order, month start) -> (signature, candidate) of the month's lateness candidate
@@ -273,9 +281,10 @@ class CurfewFamily(RuleFamily):
         order they were judged in) at which the order's minutes late pass the limit."""
         nights = sorted(self._late.get(key, {}).items(), key=lambda kv: (kv[0][1], kv[0][0]))
         total, crossing = 0, None
+        limit = self.lateness_limit[key[0]]
         for n, ((r, s), late) in enumerate(nights, start=1):
             total += late.minutes
-            if total > self.lateness_limit:
+            if total > limit:
                 crossing = (n, r, s, late, total)
                 break
         old = self._lateness.get(key)
@@ -305,7 +314,7 @@ class CurfewFamily(RuleFamily):
             explanation=(
                 f"{rule.subject_id} late back for curfew on {n} nights of {label}: "
                 f"{duration(total * MS_PER_MINUTE)} in all by the night of {local_time(s)}, "
-                f"over the monthly limit of {duration(int(self.lateness_limit) * MS_PER_MINUTE)} "
+                f"over the monthly limit of {duration(int(limit) * MS_PER_MINUTE)} "
                 f"(that night {duration(late.minutes * MS_PER_MINUTE)} late, home at "
                 f"{local_clock(late.home_at, s)})."
             ),
@@ -315,7 +324,7 @@ class CurfewFamily(RuleFamily):
                 "month": label,
                 "minutes_late": total,
                 "nights_late": n,
-                "limit_minutes": int(self.lateness_limit),
+                "limit_minutes": int(limit),
                 "night_minutes_late": late.minutes,
                 "window_start": iso(s),
             },
