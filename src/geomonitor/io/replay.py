@@ -28,6 +28,7 @@ from ..model.orders import Cause
 from ..model.rejection import Rejection
 from ..store.domain import Store
 from ..store.rows import CandidateWrite
+from ..store.stream_state import StreamState
 from .conflicts import refuse_conflicts
 from .consent import withhold
 from .decode import (
@@ -40,6 +41,7 @@ from .decode import (
     decode_reads,
     wall_clock_ms,
 )
+from .kafka.messages import candidate_message
 from .sources import detect_format, guarded_lines, iter_records, open_binary
 
 CHUNK = 100_000
@@ -319,6 +321,15 @@ def rejudge(
         w = store.sync_candidates(engine.candidates(), cause=why)
         store.sync_device_events(engine.device_events())
         store.note_authorised(engine.authorised())
+        if w.events and store.db.execute("SELECT 1 FROM stream_offsets LIMIT 1").fetchone():
+            # Stream consumers run on this store: the desk's topic must hear of the
+            # corrections too. Queued here, in the same transaction; the first consumer to
+            # notice the change takes them over and publishes them (exactly once).
+            rows = [
+                ("candidates", s.encode(), candidate_message(cid, s, action, body), "[]")
+                for cid, s, action, body in w.events
+            ]
+            StreamState(store).add_outbox("rejudge", rows)
     return engine, w, n
 
 

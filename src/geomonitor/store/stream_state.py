@@ -146,6 +146,16 @@ class StreamState:
             [(owner, *r) for r in rows],
         )
 
+    def claim_corrections(self, owner: str, topic: str) -> int:
+        """Take over the candidate corrections a re-judging outside the consumers queued
+        (owner ``rejudge``, see :func:`geomonitor.io.replay.rejudge`): they become this
+        owner's, on its candidates topic, published with its own. Returns how many."""
+        with self.store.transaction():
+            return self.store.db.execute(
+                "UPDATE outbox SET owner=?, topic=? WHERE owner='rejudge' AND published=0",
+                (owner, topic),
+            ).rowcount
+
     def pending_outbox(self, owner: str) -> list[tuple[int, str, bytes | None, bytes, str]]:
         return self.store.db.execute(
             "SELECT seq, topic, key, value, headers FROM outbox WHERE owner=? AND published=0 "

@@ -101,7 +101,7 @@ def subject_routes(app: FastAPI, web: Any) -> None:
                 if (y is None) != (x is None):
                     raise InputError("destination: give both latitude and longitude, or neither")
                 record(st, sid, parse_local(starts, "from"), parse_local(ends, "to"),
-                       authorised_by, reason, f"desk:{s.user.username}", desk.origin,
+                       authorised_by, reason, s.user.username, desk.origin,
                        desk.now, None if y is None or x is None else (y, x),
                        _number(radius, "radius"))  # fmt: skip
             except InputError as e:  # well formed, but not an absence that can be recorded
@@ -133,7 +133,7 @@ def subject_routes(app: FastAPI, web: Any) -> None:
             if subj is None or not s.user.sees(subj.district):
                 raise NotFound(f"no absence {aid}")
             try:
-                cancel(st, aid, reason, f"desk:{s.user.username}", desk.origin, desk.now)
+                cancel(st, aid, reason, s.user.username, desk.origin, desk.now)
             except InputError as e:  # cancelled already
                 raise Conflict(str(e)) from None
             return RedirectResponse(f"/subjects/{subj.id}#absences", status_code=303)

@@ -340,7 +340,9 @@ class TopicConsumer(Consumer):
             if self._judging_changed() and self.assigned:
                 log.info("the orders changed: judging partitions %s again", sorted(self.assigned))
                 self._rebuild()
-                self._publish(min(self.assigned))
+                owner = min(self.assigned)
+                self.state.claim_corrections(self.owner(owner), self.cfg.candidates_topic)
+                self._publish(owner)
             now = time.monotonic()
             if fresh or not self.assigned:
                 last_data = now  # idle means: partitions held and nothing on them

@@ -47,6 +47,7 @@ class ColocationFollower(Consumer):
             if self._judging_changed():
                 log.info("the orders changed: judging again")
                 self._rebuild()
+                self.state.claim_corrections(self.owner(0), self.cfg.candidates_topic)
                 self._publish(0)
             n = self.follow()
             now = time.monotonic()
