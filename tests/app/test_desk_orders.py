@@ -108,6 +108,9 @@ def test_only_the_desk_and_supervisors_of_the_district_record_absences(desk):
         r = dana.post("/absences/A-0001/cancel", data={"reason": "wrong day", "csrf": _csrf(dana)},
                       follow_redirects=False)  # fmt: skip
         assert r.status_code == code
+    # the candidate it had covered is back, its history saying why
+    page = dana.get(f"/candidates/{_first(st, 'S-0001')}").text
+    assert "because of authorised absence A-0001" in page and "cancelled: wrong day" in page
     logged = st.db.execute("SELECT action FROM audit_log WHERE actor='dana'").fetchall()
     assert ("absence_recorded",) in logged and ("absence_cancelled",) in logged
 

@@ -76,12 +76,19 @@ WEEK = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "19:
 
 
 def test_a_dated_row_replaces_that_days_weekly_rows_only():
-    t = _rows(WEEK, {"date": "2026-11-20", "start": "15:00", "end": "07:00"})
-    got = t.intervals(parse_ts("2026-11-19T12:00:00Z"), parse_ts("2026-11-22T12:00:00Z"))
+    """A night moved later by the court (21:00 instead of 19:00), and a release day from
+    15:00: those dates' weekly rows do not apply; the other days' do."""
+    t = _rows(
+        WEEK,
+        {"date": "2026-11-20", "start": "15:00", "end": "07:00"},
+        {"date": "2026-11-21", "start": "21:00", "end": "07:00"},
+    )
+    got = t.intervals(parse_ts("2026-11-19T12:00:00Z"), parse_ts("2026-11-23T12:00:00Z"))
     assert got == [
         (parse_ts("2026-11-19T19:00:00Z"), parse_ts("2026-11-20T07:00:00Z")),
         (parse_ts("2026-11-20T15:00:00Z"), parse_ts("2026-11-21T07:00:00Z")),
-        (parse_ts("2026-11-21T19:00:00Z"), parse_ts("2026-11-22T07:00:00Z")),
+        (parse_ts("2026-11-21T21:00:00Z"), parse_ts("2026-11-22T07:00:00Z")),
+        (parse_ts("2026-11-22T19:00:00Z"), parse_ts("2026-11-23T07:00:00Z")),
     ]
 
 

@@ -159,6 +159,43 @@ def test_coming_back_late_after_the_absence(back, expected):
         assert "not back when an authorised absence ended at 21:00" in c.explanation
 
 
+def test_home_after_the_absence_then_out_again_is_leaving_not_a_late_return():
+    """Back by 20:58, out again at 21:30: the absence is over and the subject was home, so
+    this is an absence that began at 21:30 (not a late return from 21:00)."""
+    fixes = [f for f in visit(back="20:58") if not at("21:30") <= f.ts < at("22:00")]
+    fixes += [
+        fix_at(0, 1500, (t - at("18:00")) / MIN) for t in range(at("21:30"), at("22:00"), 2 * MIN)
+    ]
+    (c,) = judged(
+        hospital_registry([hospital_absence()]), sorted(fixes, key=lambda f: f.ts)
+    ).candidates()
+    assert c.kind == "curfew_absent" and c.opened_at == at("21:30")
+    assert "due_back_at" not in c.details and "left at 21:30" in c.explanation
+
+
+def test_an_absence_covers_from_its_start_up_to_but_not_at_its_end():
+    from geomonitor.rules.absence import Cover
+
+    cover = Cover([hospital_absence(destination=False)], None, 500.0)
+    ts = np.array([at("19:30") - 1, at("19:30"), at("21:00") - 1, at("21:00")], np.int64)
+    zero = np.zeros(4)
+    assert cover.covered(ts, zero, zero, zero).tolist() == [False, True, True, False]
+    # with a destination: its circle (radius plus the fix's accuracy) ...
+    x = np.array([CX + HOSPITAL_E + 209.0, CX + HOSPITAL_E + 211.0])
+    inside = np.full(2, at("20:00"), np.int64)
+    only_there = Cover([hospital_absence()], None, 500.0)  # (no curfew address: no corridor)
+    assert only_there.covered(inside, x, np.full(2, CY), np.full(2, 10.0)).tolist() == [
+        True,
+        False,
+    ]
+    # ... and the corridor either side of the straight line from the curfew address
+    cover = Cover([hospital_absence()], (CX, CY), 500.0)
+    x = np.array([CX + 1500.0, CX + 1500.0, CX - 509.0, CX - 511.0])
+    y = np.array([CY + 509.0, CY + 511.0, CY, CY])
+    got = cover.covered(np.full(4, at("20:00"), np.int64), x, y, np.full(4, 10.0))
+    assert got.tolist() == [True, False, True, False]
+
+
 def test_a_silence_inside_the_absence_is_not_a_curfew_silence():
     fixes = [f for f in visit() if not at("19:35") <= f.ts < at("20:50")]
     assert "curfew_absent" in kinds(judged(hospital_registry(), fixes).candidates())
