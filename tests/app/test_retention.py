@@ -17,6 +17,7 @@ from geomonitor.app.retention import Schedule, load_schedule, plan, run
 from geomonitor.app.rights import OTHER, export
 from geomonitor.io.replay import replay
 from geomonitor.model.errors import ConfigError
+from geomonitor.model.orders import Absence
 from geomonitor.model.read import parse_read
 from geomonitor.model.registry_load import parse_registry
 from geomonitor.model.times import MS_PER_DAY, MS_PER_HOUR, iso
@@ -99,6 +100,11 @@ def held(tmp_path):
     from geomonitor.app.retention import hold
 
     hold(st, "S-0003", "appeal pending (case 12/345)", "cli:test", "cli", now)
+    with st.transaction():  # an authorised absence each for S-0001 and S-0002 (before the data)
+        lo = T0 - 10 * MS_PER_DAY
+        for k, sid in enumerate(("S-0001", "S-0002")):
+            st.add_absence(Absence(f"A-{k}", sid, lo, lo + MS_PER_HOUR, "OM", "hospital visit"),
+                           now, "cli:test")  # fmt: skip
     yield st, db, fixes, path, a, b
     st.close()
 
@@ -139,6 +145,8 @@ def test_a_run_removes_what_is_due_for_real_and_nothing_else(held):
     _, removed = run(st, Schedule(), DUE, "cli:test", "cli")
     assert removed == due
     assert removed["fixes"] == len(gone) and removed["anpr_reads"] == 2
+    assert removed["absences"] == 1  # S-0001's; S-0002's order runs on
+    assert [r["subject_id"] for r in st.absence_rows()] == ["S-0002"]
     held_ts = {r[0] for r in st.db.execute("SELECT ts FROM fixes WHERE tag_id='BUD-0001'")}
     assert held_ts == {f.ts for f in kept}
     raw = _raw(db)
@@ -285,6 +293,7 @@ def test_a_subject_export_holds_every_row_about_them_and_no_one_else(held, tmp_p
     assert doc["reviews"][a.id][0]["outcome"] == "warning_letter"
     assert any(r["action"] == "view" and r["target"] == a.id for r in doc["consultations"])
     assert doc["consent"]["fittings"][0]["tag_id"] == "BUD-0001"
+    assert [r["id"] for r in doc["absences"]] == ["A-0"] and doc["absences"][0]["reason"]
     kinds = {r["kind"] for r in doc["registry"]}
     assert {"subject", "order", "fitting", "zone"} <= kinds
     zone = next(r for r in doc["registry"] if r["kind"] == "zone")

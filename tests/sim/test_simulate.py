@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -30,6 +31,7 @@ def scenario(tmp_path_factory):
         st.load_registry(reg)
         # the authorised hospital visits, recorded before the fixes came (as a force would)
         import_file(st, out / "absences.jsonl", "test", "test", 0)
+        reg = replace(reg, absences=st.absences_in_force())  # what the engine judges by
         summary, _ = replay(
             st, out / "fixes.jsonl", out / "anpr.jsonl", progress=False, parallel=True
         )

@@ -180,6 +180,7 @@ def run(store: Store, schedule: Schedule, at: int, by: str, origin: str,
             add(store.remove_positions(sp.tag_spans, sp.vrm_spans, dry_run))
             add(store.remove_candidates(sp.remove_candidates, dry_run))
             add({"device_events": store.remove_device_events(sp.subject_id, dry_run)})
+            add({"absences": store.remove_absences(sp.subject_id, dry_run)})
             if not dry_run:
                 store.retire(sp.subject_id, sp.data_end, at)
         before = datetime.fromtimestamp((at - schedule.rejected_days * MS_PER_DAY) / 1000, UTC)

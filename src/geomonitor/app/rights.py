@@ -74,6 +74,10 @@ def export(store: Store, subject: str) -> dict[str, Any]:
     }
     out["tag_history"] = _rows(store, "SELECT * FROM tag_events WHERE subject_id=? ORDER BY seq",
                                (subject,))  # fmt: skip
+    out["absences"] = store.absence_rows(subject)
+    out["kept_off_the_desk"] = [
+        {"absence_id": aid, "candidate": c.to_json()} for c, aid in store.authorised_of(subject)
+    ]
     out["fixes"] = []
     for f in fittings:
         hi = f.removed_at if f.removed_at is not None else 2**62

@@ -122,6 +122,11 @@ class RetentionTables:
             n["notifications"] += self._remove("notifications", "candidate_id=?", (cid,), dry)
         return n
 
+    def remove_absences(self, subject: str, dry: bool) -> int:
+        """The subject's authorised absences and what they kept off the desk."""
+        self._remove("authorised", "subject_id=?", (subject,), dry)
+        return self._remove("absences", "subject_id=?", (subject,), dry)
+
     def remove_device_events(self, subject: str, dry: bool) -> int:
         return self._remove("device_events", "subject_id=?", (subject,), dry)
 
