@@ -255,10 +255,10 @@ class Engine:
     def _kept_off(self, family: str, would: list[Candidate]) -> list[Candidate]:
         """Of what the rules without absences raise, what the real rules do not, and an
         absence of the subject overlaps."""
-        raised = {c.id for c in self._families[family].candidates()}
+        real = self._families[family]
         out = []
         for c in would:
-            aid = self.absence_of(c) if c.id not in raised else None
+            aid = None if real.holds(c.id) else self.absence_of(c)
             if aid is not None:
                 out.append(replace(c, details={**c.details, "absence_id": aid}))
         return out

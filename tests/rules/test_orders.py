@@ -214,6 +214,8 @@ def test_absences_give_the_same_result_in_any_arrival_order(seed, max_batch):
     got = deliver(e, arrival, random.Random(seed), max_batch)
     assert got == [c.to_json() for c in sorted(ref.candidates(), key=lambda c: c.id)]
     assert [c.id for c in e.authorised()] == [c.id for c in ref.authorised()]
+    curfews = e.family("curfews")
+    assert curfews._held == {c.id for c in curfews.candidates()}  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- per-day rows

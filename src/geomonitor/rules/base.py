@@ -116,3 +116,8 @@ class RuleFamily(ABC):
     def device_events(self) -> list[DeviceEvent]:
         """Every device event the family currently holds (only device health has any)."""
         return []
+
+    def holds(self, cid: str) -> bool:
+        """Whether the family holds the candidate ``cid`` now (families that are asked
+        often answer from an index)."""
+        return any(c.id == cid for c in self.candidates())

@@ -112,6 +112,8 @@ class CurfewFamily(RuleFamily):
         self._late: dict[tuple[str, int], dict[tuple[int, int], Lateness]] = {}
         # (order, month start) -> (signature, candidate) of the month's lateness candidate
         self._lateness: dict[tuple[str, int], tuple[tuple, Candidate]] = {}
+        #: Ids of every candidate held (nights' and months')
+        self._held: set[str] = set()
         #: The parts of those in which silence counts (observed, feed up).
         self.counted: list[list[tuple[int, int]]] = list(self.fitted)
         self._feed_key: tuple | None = None
@@ -256,6 +258,8 @@ class CurfewFamily(RuleFamily):
             if kind not in after:
                 res.retracted.append(c.id)
                 self._night_evidence.pop(c.id, None)
+                self._held.discard(c.id)
+        self._held.update(c.id for _, c in after.values())
         if after:
             self._nights[(r, s)] = after
         else:
@@ -264,6 +268,9 @@ class CurfewFamily(RuleFamily):
     def candidates(self) -> list[Candidate]:
         nights = [c for per_night in self._nights.values() for _, c in per_night.values()]
         return nights + [c for _, c in self._lateness.values()]
+
+    def holds(self, cid: str) -> bool:
+        return cid in self._held
 
     def lateness(self) -> dict[tuple[str, str], tuple[int, int]]:
         """Minutes late and nights late per (order, month ``YYYY-MM``), as judged so far."""
@@ -292,6 +299,7 @@ class CurfewFamily(RuleFamily):
             if old is not None:
                 del self._lateness[key]
                 res.retracted.append(old[1].id)
+                self._held.discard(old[1].id)
             return
         n, r, s, late, total = crossing
         rule = self.rules[r]
@@ -330,6 +338,7 @@ class CurfewFamily(RuleFamily):
             },
         )
         self._lateness[key] = (sig, c)
+        self._held.add(c.id)
         res.upserts.append(c)
 
     def _night_refs(self, f: Finding, old: Candidate | None) -> list[str]:

@@ -278,6 +278,9 @@ class ZoneFamily(RuleFamily):
     def candidates(self) -> list[Candidate]:
         return [self._candidate(cid, r, ep) for cid, (r, ep) in self._episode_of.items()]
 
+    def holds(self, cid: str) -> bool:
+        return cid in self._episode_of
+
     def _refs(self, evidence: list[tuple[int, int]]) -> list[str]:
         """Evidence references ``TAG@time``; each fix's text is made once and remembered
         (candidates are rebuilt as their evidence grows)."""
