@@ -385,3 +385,29 @@ def test_each_month_is_counted_on_its_own():
     late = e.family("curfews").lateness()  # type: ignore[attr-defined]
     assert late[("O-0001", "2026-12")] == (20, 2)
     assert MS_PER_MINUTE == MIN
+
+
+def test_the_address_and_the_condition_of_a_given_night():
+    """What maps and evidence packs draw: the night's own address, and after a variation
+    the condition as varied (an order holds one version per stretch)."""
+    from geomonitor.model.registry import condition_at
+
+    reg = weekend_registry()
+    order = reg.orders["O-0001"]
+    sat, _ = local_window(date(2026, 10, 24), "21:00", "08:00")
+    sun, _ = local_window(date(2026, 10, 25), "19:00", "07:00")
+    cond = condition_at(order, "C-3", sat)
+    assert cond is not None
+    assert cond.curfew_place(sat) == (PARTNER[0], PARTNER[1], 150.0)
+    assert cond.curfew_place(sat + 3 * 60 * MIN) == (PARTNER[0], PARTNER[1], 150.0)
+    own = BASE_DOC["zones"][0]["center"]  # (the curfew's own address is the centre too)
+    assert cond.curfew_place(sun)[:2] == pytest.approx((own["lat"], own["lon"]))
+    varied = dict(BASE_DOC["orders"][0], variations=[
+        {"id": "V-1", "type": "correction", "reason": "wrong zone typed",
+         "effective": "2026-11-09T00:00:00Z",
+         "conditions": [{"id": "C-1", "type": "exclusion_zone", "zone": "Z-CIRCLE",
+                         "open_after": 3}]}])  # fmt: skip
+    order = parse_registry(make_doc(orders=[varied])).orders["O-0001"]
+    assert [c.open_after for c in order.conditions] == [None, 3]
+    assert condition_at(order, "C-1", parse_ts("2026-11-08T23:59:59Z")).open_after is None  # type: ignore[union-attr]
+    assert condition_at(order, "C-1", parse_ts("2026-11-09T00:00:00Z")).open_after == 3  # type: ignore[union-attr]

@@ -87,6 +87,21 @@ class Condition:
     def non_association(self) -> NonAssociationParams | None:
         return self.params if isinstance(self.params, NonAssociationParams) else None
 
+    def curfew_place(self, at: int) -> tuple[float, float, float] | None:
+        """Where a curfew holds the subject in the window starting at (or holding) ``at``:
+        the row's own address if its timetable gives one, else the condition's (latitude,
+        longitude, radius); None for another type of condition."""
+        p = self.curfew
+        if p is None or self.schedule is None:
+            return None
+        for place in self.schedule.places():
+            if place is None:
+                continue
+            for s, e in self.schedule.for_place(place).intervals(at - 2 * 86_400_000, at + 1):
+                if s <= at < e:
+                    return place[0], place[1], place[2] if place[2] is not None else p.radius_m
+        return p.lat, p.lon, p.radius_m
+
 
 @dataclass
 class Order:
@@ -173,6 +188,17 @@ class Registry:
 
 #: An instant after any order ends: when an order or condition without an end stops.
 FAR_FUTURE = 2**62
+
+
+def condition_at(order: Order, condition_id: str, at: int) -> Condition | None:
+    """A condition of the order as in force at ``at``: a varied order holds one version of
+    a condition for each stretch between variations (the last one when none holds ``at``)."""
+    versions = [c for c in order.conditions if c.id == condition_id]
+    for c in versions:
+        a, b = in_force(order, c)
+        if a <= at < b:
+            return c
+    return versions[-1] if versions else None
 
 
 def in_force(order: Order, cond: Condition) -> tuple[int, int]:

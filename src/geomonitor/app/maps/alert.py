@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...model.errors import InputError
+from ...model.registry import condition_at
 from ...model.text import distance, kind_words, local_seconds, local_time
 from ...model.times import MS_PER_MINUTE, UK, iso, to_datetime
 from ...store.domain import Store
@@ -63,10 +64,9 @@ def alert_map(store: Store, cid: str, out: Path, offline: bool = False,
     fixes, reads = _evidence(store, c.evidence)
     pts = [(f["lat"], f["lon"]) for f in fixes] + [(r["lat"], r["lon"]) for r in reads]
     order = reg.orders.get(c.order_id)
-    cond = next((x for x in order.conditions if x.id == c.condition_id), None) if order else None
-    area = None
-    if cond is not None and cond.curfew is not None:
-        area = (cond.curfew.lat, cond.curfew.lon, cond.curfew.radius_m)
+    cond = condition_at(order, c.condition_id, c.opened_at) if order else None
+    area = cond.curfew_place(c.opened_at) if cond is not None else None
+    if area is not None:
         pts.append(area[:2])
     zone = reg.zones.get(c.zone_id or "")
     if zone is not None:

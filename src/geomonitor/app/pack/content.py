@@ -20,7 +20,7 @@ from ...model.candidate import Candidate, severity
 from ...model.crime import Crime
 from ...model.crs import to_bng
 from ...model.errors import InputError
-from ...model.registry import Registry, district_name
+from ...model.registry import Registry, condition_at, district_name
 from ...model.text import detail_label, detail_value, distance, kind_words, local_time
 from ...model.times import MS_PER_MINUTE, iso, parse_ts
 from ...rules.config import EngineConfig
@@ -149,17 +149,18 @@ def _order_facts(reg: Registry, c: Candidate) -> list[tuple[str, str]]:
             + (f" to {local_time(order.ends)}" if order.ends else ", no end date"),
         )
     ]
-    cond = next((x for x in order.conditions if x.id == c.condition_id), None)
+    cond = condition_at(order, c.condition_id, c.opened_at)
     if cond is None:
         return facts
     facts.append(("condition", f"{cond.id}: {cond.type.replace('_', ' ')}"))
     if cond.zone_id and cond.zone_id in reg.zones:
         z = reg.zones[cond.zone_id]
         facts.append(("zone", f"{z.id} ({z.name})"))
-    if cond.curfew is not None:
-        p = cond.curfew
-        facts.append(("curfew address", f"{p.lat:.5f}, {p.lon:.5f}, within {distance(p.radius_m)}"))
-        facts.append(("grace", f"{p.grace_minutes:.0f} min"))
+    place = cond.curfew_place(c.opened_at)
+    if place is not None and cond.curfew is not None:
+        lat, lon, radius = place
+        facts.append(("curfew address", f"{lat:.5f}, {lon:.5f}, within {distance(radius)}"))
+        facts.append(("grace", f"{cond.curfew.grace_minutes:.0f} min"))
     if cond.schedule is not None:
         facts.append(("timetable", "; ".join(w.describe() for w in cond.schedule.windows)))
     if cond.non_association is not None:
@@ -257,19 +258,12 @@ def candidate_pack(store: Store, cid: str, exhibit: str, produced: int) -> Pack:
         *((detail_label(k), detail_value(k, v)) for k, v in sorted(c.details.items())),
     ]
     circle = None
-    cond = next(
-        (
-            x
-            for o in [reg.orders.get(c.order_id)]
-            if o
-            for x in o.conditions
-            if x.id == c.condition_id
-        ),
-        None,
-    )
-    if cond is not None and cond.curfew is not None:
-        x, y = to_bng(np.array([cond.curfew.lon]), np.array([cond.curfew.lat]))
-        circle = (float(x[0]), float(y[0]), cond.curfew.radius_m)
+    order = reg.orders.get(c.order_id)
+    cond = condition_at(order, c.condition_id, c.opened_at) if order else None
+    place = cond.curfew_place(c.opened_at) if cond is not None else None
+    if place is not None:
+        x, y = to_bng(np.array([place[1]]), np.array([place[0]]))
+        circle = (float(x[0]), float(y[0]), place[2])
     zone = reg.zones.get(c.zone_id or "")
     cfg = EngineConfig()
     settings = _settings(cfg)
