@@ -150,12 +150,12 @@ def trail_map(
     places = set()
     for o, c in reg.conditions("curfew"):
         if o.subject_id == subject and c.curfew is not None and c.schedule is not None:
+            p = c.curfew
             for place in c.schedule.places():  # each address the timetable names
-                lat, lon, r = (c.curfew.lat, c.curfew.lon, c.curfew.radius_m) if place is None \
-                    else (place[0], place[1], place[2] or c.curfew.radius_m)  # fmt: skip
-                places.add((lat, lon, r))
-    for lat, lon, r in sorted(places):
-        circle(page, lat, lon, r, "#7b3294", "curfew-area", f"curfew area {distance(r)}",
+                places.add((p.lat, p.lon, p.radius_m) if place is None
+                           else (place[0], place[1], place[2] or p.radius_m))  # fmt: skip
+    for plat, plon, r in sorted(places):
+        circle(page, plat, plon, r, "#7b3294", "curfew-area", f"curfew area {distance(r)}",
                fill=0.08, dash="6 4")  # fmt: skip
     for k, (label, colour) in enumerate(GAP_CLASSES):
         lines = [[[lat[i], lon[i]], [lat[i + 1], lon[i + 1]]] for i in np.flatnonzero(seg_cls == k)]
