@@ -264,3 +264,55 @@ def test_a_bad_variation_is_refused_naming_the_field(tmp_path, capsys, change, m
     assert main(["registry", "check", str(tmp_path / "r.json")]) != 0
     err = capsys.readouterr().err
     assert "orders[0].variations[0]" in err and message in err
+
+
+def test_a_backdated_correction_replaces_what_it_touches_with_links(tmp_path, capsys):
+    """A correction from 7 Nov: the zone applies from 12:30 each day, not all day. The
+    episodes after it open at 12:30, not 12:00 (another id): each is retracted and its
+    replacement linked both ways, naming the correction; those before keep their history."""
+    (tmp_path / "fixes.jsonl").write_text(_two_weeks_of_visits())
+    (tmp_path / "v1.json").write_text(json.dumps(_varied_doc([])))
+    correction = {
+        "id": "V-2",
+        "type": "correction",
+        "reason": "the order says from 12:30",
+        "effective": "2026-11-07T00:00:00Z",
+        "conditions": [
+            {
+                "id": "C-1",
+                "type": "exclusion_zone",
+                "zone": "Z-A",
+                "schedule": [
+                    {
+                        "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                        "start": "12:30",
+                        "end": "23:00",
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "v2.json").write_text(json.dumps(_varied_doc([correction])))
+    db = str(tmp_path / "g.db")
+    _run("registry", "load", str(tmp_path / "v1.json"), "--db", db)
+    _run("replay", "--db", db, "--fixes", str(tmp_path / "fixes.jsonl"), "--no-progress",
+         "--received-at", "2026-11-15T00:00:00Z")  # fmt: skip
+    with Store(db) as st:
+        before = {c.id: c for c in st.candidates()}
+    _run("registry", "load", str(tmp_path / "v2.json"), "--db", db)
+    effective = parse_ts(correction["effective"])
+    with Store(db) as st:
+        after = {c.id: c for c in st.candidates()}
+        touched = {k for k, c in before.items() if c.opened_at >= effective}
+        assert len(touched) == 8 and set(before) - touched <= set(after)
+        assert not touched & set(after)
+        for k in touched:
+            (gone,) = [h for h in st.candidate_history(k) if h["action"] == "retracted"]
+            new = gone["superseded_by"]
+            assert after[new].opened_at == before[k].opened_at + 30 * 60_000  # from 12:30
+            assert st.candidate_history(new)[0]["supersedes"] == k
+            assert "variation V-2 of order O-0001 (correction" in gone["cause"]
+    capsys.readouterr()
+    _run("alerts", "history", next(iter(touched)), "--db", db)
+    out = capsys.readouterr().out
+    assert "retracted, superseded by C-" in out and "because of variation V-2" in out
