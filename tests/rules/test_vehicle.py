@@ -183,3 +183,42 @@ def test_replay_stores_vehicle_candidates_and_a_second_replay_changes_nothing(tm
         ]
         replay(store, None, p, progress=False)
         assert [c.to_json() for c in store.candidates()] == first
+
+
+def test_an_authorised_absence_covers_the_declared_vehicle_on_the_way():
+    """A hospital visit 3 km east authorised 20:30-22:30: the car read on the way at 21:00
+    and at the hospital at 21:30 is no sighting; read 5 km north-west, off the way, it is;
+    read after the window it is."""
+    from dataclasses import replace as with_
+
+    from geomonitor.model.orders import Absence
+
+    lon, lat = to_wgs84(np.array([CX + 3000]), np.array([CY]))
+    a = Absence("A-1", "S-0001", T0 + 150 * MINUTE, T0 + 270 * MINUTE, "OM", "hospital visit",
+                float(lat[0]), float(lon[0]), 200.0)  # fmt: skip
+    absent = with_(reg(), absences=(a,))
+    assert matched([read_at(1500, 180), read_at(3000, 210)], absent) == []
+    assert [c.kind for c in matched([read_at(1500, 180), read_at(3000, 210)])] == [
+        "curfew_vehicle_sighting"
+    ]
+    (c,) = matched([read_at(-5000, 210)], absent)  # off the way: still a sighting
+    assert c.kind == "curfew_vehicle_sighting"
+    (c,) = matched([read_at(3000, 280)], absent)  # after the window: due back, a sighting
+    assert c.opened_at == T0 + 280 * MINUTE
+
+
+def test_a_sighting_on_a_night_at_another_address_is_measured_from_it():
+    """Weekend nights at an address 3 km east: a read there is home, 3 km west is not."""
+    week = {"days": ["mon", "tue", "wed", "thu", "fri", "sun"], "start": "19:00", "end": "07:00"}
+    sat = {"days": ["sat"], "start": "19:00", "end": "07:00", "location": _latlon(3000)}
+    at_partner = dict(CONDITIONS[1], timetable=[week, sat])
+    orders = [dict(BASE_DOC["orders"][0], conditions=[CONDITIONS[0], at_partner, CONDITIONS[2]])]
+    weekend = make_registry(orders=orders)
+    assert matched([read_at(3000, 180)], weekend) == []  # Saturday 21 Nov, at the partner's
+    (c,) = matched([read_at(-3000, 180)], weekend)
+    assert c.details["nearest_km"] == 6.0  # from the partner's, not from home (3.0)
+
+
+def _latlon(dx: float) -> dict:
+    lon, lat = to_wgs84(np.array([CX + dx]), np.array([CY]))
+    return {"lat": float(lat[0]), "lon": float(lon[0])}

@@ -28,6 +28,7 @@ from ..model.crs import to_bng
 from ..model.read import Read, normalise_vrm
 from ..model.registry import Registry, in_force
 from ..model.times import MS_PER_MINUTE, iso
+from .absence import covers
 from .base import Changes, RuleFamily
 from .config import EngineConfig
 from .curfew.family import curfew_rules
@@ -99,6 +100,9 @@ class VehicleFamily(RuleFamily):
         self.curfews: dict[str, list[CurfewRule]] = {}
         for c in curfew_rules(registry, config):
             self.curfews.setdefault(c.subject_id, []).append(c)
+        #: Authorised absences: a declared vehicle read where one lets the subject be (on
+        #: the way to the hospital, inside its window) is no sighting.
+        self.covers = covers(registry, config.absence_corridor_m)
         self._prepared: dict[str, Any] = {}
         self._groups: dict[tuple[str, ...], _Group] = {}
 
@@ -131,6 +135,10 @@ class VehicleFamily(RuleFamily):
 
     def _keys(self, r: Read, d: Declaration, x: float, y: float) -> list[tuple[str, ...]]:
         keys: list[tuple[str, ...]] = []
+        cover = self.covers.get(d.subject_id)
+        at = np.array([r.ts], np.int64)
+        if cover is not None and cover.covered(at, np.array([x]), np.array([y]), np.zeros(1))[0]:
+            return keys
         point = shapely.Point(x, y)
         for rule in self.zone_rules.get(d.subject_id, []):
             act = rule.active(np.array([r.ts], np.int64))
@@ -217,7 +225,9 @@ class VehicleFamily(RuleFamily):
     def _curfew_candidate(
         self, subject: str, order: str, cond: str, s: int, e: int, reads: list[Read]
     ) -> Candidate:
-        rule = next(c for c in self.curfews[subject] if c.condition_id == cond)
+        # (a condition may have a rule per address and per variation: the one of this night)
+        rule = next(c for c in self.curfews[subject]
+                    if c.condition_id == cond and (s, e) in c.nights(s, s + 1))  # fmt: skip
         dist = [
             float(np.hypot(x - rule.x, y - rule.y))
             for x, y in zip(
