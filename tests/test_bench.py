@@ -95,3 +95,10 @@ def test_crimes_bench_runs_and_both_ways_agree():
     for label in ("store:", "index:", "scan:", "ratio:"):
         assert label in r.stdout
     assert "same verdicts on the sample: yes" in r.stdout
+
+
+def test_zone_cover_bench_runs():
+    bench = BENCH.parent / "zone_cover_bench.py"
+    r = subprocess.run([sys.executable, str(bench), "--repeat", "1"], capture_output=True,
+                       text=True, check=True, timeout=300)  # fmt: skip
+    assert "124 zones built" in r.stdout and "read back" in r.stdout and "ratio" in r.stdout

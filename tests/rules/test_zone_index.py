@@ -172,3 +172,47 @@ def test_a_circle_tangent_to_the_edge_from_inside_and_from_outside(resolution):
     lon, lat = to_wgs84(x, y)
     assert index.classify("Z", cells_for(lat, lon, resolution), x, y, acc).tolist() == want
     assert classify_exact(zone, x, y, acc).tolist() == want
+
+
+def test_kept_covers_give_the_same_answers_and_are_keyed_by_what_they_depend_on(tmp_path):
+    """The covers kept in the store between runs: read back, the index classifies exactly
+    as one built afresh (and as brute force); a zone whose outline changed, or another
+    resolution or margin, gets a cover of its own; nothing is built the second time."""
+    from geomonitor.engine import EngineConfig
+    from geomonitor.model.registry_load import parse_registry
+    from geomonitor.store.domain import Store
+
+    from ..conftest import BASE_DOC, make_doc
+
+    ws = wards()[:6]
+    zones = [{"id": w.code, "name": w.name, "geometry": w.geojson, "crs": "EPSG:4326"}
+             for w in ws]  # fmt: skip
+    conds = [{"id": f"C-{k}", "type": "exclusion_zone", "zone": w.code} for k, w in enumerate(ws)]
+    orders = [dict(BASE_DOC["orders"][0], conditions=conds)]
+    reg = parse_registry(make_doc(zones=zones, orders=orders))
+    with Store(tmp_path / "z.db") as st:
+        first = st.zone_index(reg)
+        assert len(first.built) == 6
+        again = st.zone_index(reg)
+        assert again.built == {}
+        rng = np.random.default_rng(3)
+        for w in ws:
+            minx, miny, maxx, maxy = w.geometry.bounds
+            x = rng.uniform(minx - 400, maxx + 400, 2000)
+            y = rng.uniform(miny - 400, maxy + 400, 2000)
+            acc = rng.exponential(25.0, 2000)
+            lon, lat = to_wgs84(x, y)
+            cells = cells_for(lat, lon, 9)
+            got = again.classify(w.code, cells, x, y, acc)
+            assert (got == first.classify(w.code, cells, x, y, acc)).all()
+            want = [brute_force(w.geometry, a, b, r) for a, b, r in zip(x, y, acc, strict=True)]
+            assert (got == np.array(want)).all()
+        # another margin: every cover built again; then both kept side by side
+        assert len(st.zone_index(reg, EngineConfig(index_margin_m=300.0)).built) == 6
+        assert st.zone_index(reg, EngineConfig(index_margin_m=300.0)).built == {}
+        assert st.zone_index(reg).built == {}
+        # one zone's outline moved a metre: that zone alone is built again
+        shifted = shapely.affinity.translate(shapely.geometry.shape(ws[0].geojson), 0.00001, 0)
+        moved = dict(zones[0], geometry=shapely.geometry.mapping(shifted))
+        reg2 = parse_registry(make_doc(zones=[moved, *zones[1:]], orders=orders))
+        assert len(st.zone_index(reg2).built) == 1

@@ -309,7 +309,9 @@ def rejudge(
     absence just recorded or cancelled), or else the absence or variation that explains it
     (:func:`geomonitor.model.orders.cause_of`). Returns the warm engine, what changed, and
     how many fixes were judged."""
-    engine = Engine(store.monitored_registry(), config or EngineConfig())
+    config = config or EngineConfig()
+    registry = store.monitored_registry()
+    engine = Engine(registry, config, index=store.zone_index(registry, config))
     n = 0
     for batch in store.iter_fix_batches():
         engine.process(batch)

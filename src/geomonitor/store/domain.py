@@ -37,6 +37,7 @@ from .orders import OrderTables
 from .retention import RetentionTables
 from .rows import RegistryLoad, fix_batch
 from .schema import AUDIT_REKEY, MIGRATIONS, SCHEMA_VERSION, split_sql
+from .zones import ZoneCoverTables
 
 DEFAULT_DB = "geomonitor.db"
 DB_ENV = "GEOMONITOR_DB"
@@ -87,6 +88,7 @@ class Store(
     NotifyTables,
     RetentionTables,
     OrderTables,
+    ZoneCoverTables,
 ):
     """A geomonitor SQLite database.
 

@@ -374,6 +374,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE candidate_events ADD COLUMN cause TEXT;
     INSERT OR IGNORE INTO meta VALUES ('judging', '0');
     """,
+    # 11: the zone index's covers kept between runs, by what each depends on (the zone's
+    # geometry, the H3 resolution, the margin, the way covers are built)
+    """
+    CREATE TABLE zone_covers (
+        key TEXT PRIMARY KEY,
+        cells BLOB NOT NULL,
+        kind BLOB NOT NULL,
+        clearance BLOB NOT NULL,
+        built_at TEXT NOT NULL
+    );
+    """,
 ]
 #: migrations that finish in Python (the audit log's rows chained again with the key)
 AUDIT_REKEY = 9

@@ -117,7 +117,10 @@ class Consumer(ABC):
 
     def new_engine(self) -> Engine:
         """An empty engine of this consumer's rule families."""
-        return Engine(self.registry, self.cfg.engine_config(), families=self.families)
+        cfg = self.cfg.engine_config()
+        # the zones' covers kept in the store (built once, not on every rebuild)
+        index = self.store.zone_index(self.registry, cfg) if "zones" in self.families else None
+        return Engine(self.registry, cfg, index=index, families=self.families)
 
     # ------------------------------------------------------------------ lifecycle
     def stop(self) -> None:

@@ -23,7 +23,8 @@ exact: they never disagree with the exact test (see ``tests/test_zone_index.py``
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import h3.api.basic_int as h3
@@ -43,6 +44,12 @@ KIND_BOUNDARY = 2
 
 #: Safety tolerance (metres) between H3's cells and their straight-edged BNG polygons.
 CELL_TOLERANCE_M = 0.5
+#: Bumped whenever the way a cover is built changes (a kept cover of another version is
+#: built again).
+COVER_VERSION = 1
+
+#: A zone's cover as kept between runs: its cells, their kinds and clearances.
+CoverArrays = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -93,13 +100,38 @@ class ZoneIndex:
         accuracy radius below it is outside without any geometry.
     """
 
-    def __init__(self, zones: Iterable[Zone], resolution: int = 9, margin_m: float = 250.0):
+    def __init__(
+        self,
+        zones: Iterable[Zone],
+        resolution: int = 9,
+        margin_m: float = 250.0,
+        kept: Mapping[str, CoverArrays] | None = None,
+    ):
         self.resolution = resolution
         self.margin_m = margin_m
         self.exact_tests = 0
         self._covers: dict[str, _Cover] = {}
+        #: Covers built here that were not among ``kept`` (by cover key), to keep.
+        self.built: dict[str, CoverArrays] = {}
+        far_m = self.margin_m * 0.99 - CELL_TOLERANCE_M
         for z in zones:
-            self._covers[z.id] = self._build(z)
+            key = self.cover_key(z)
+            got = kept.get(key) if kept is not None else None
+            if got is not None:
+                self._covers[z.id] = _Cover(z, *got, far_m)
+            else:
+                cov = self._covers[z.id] = self._build(z)
+                self.built[key] = (cov.cells, cov.kind, cov.clearance)
+
+    def cover_key(self, zone: Zone) -> str:
+        """What a zone's cover depends on: its geometry (exactly), the resolution, the
+        margin, the tolerance and the way covers are built. A cover kept under this key
+        (:attr:`built`, passed back as ``kept``) is the cover this index would build."""
+        h = hashlib.sha256(shapely.to_wkb(zone.geometry, hex=False, output_dimension=2))
+        h.update(
+            f"|{self.resolution}|{self.margin_m!r}|{CELL_TOLERANCE_M!r}|{COVER_VERSION}".encode()
+        )
+        return h.hexdigest()
 
     def __contains__(self, zone_id: str) -> bool:
         return zone_id in self._covers
