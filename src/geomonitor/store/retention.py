@@ -58,6 +58,7 @@ class RetentionTables:
 
     def add_withdrawal(self, subject: str, at: int, recorded_at: int, by: str) -> None:
         self.db.execute("INSERT INTO withdrawals VALUES (?,?,?,?)", (subject, at, recorded_at, by))
+        self.bump_judging()  # type: ignore[attr-defined]
 
     def retired(self) -> dict[str, int]:
         """Subjects whose data was removed, with the end of the data removed."""
@@ -65,8 +66,8 @@ class RetentionTables:
 
     def monitored_registry(self) -> Registry:
         """The registry the engine judges by (:func:`~geomonitor.model.registry.monitored`)."""
-        reg = monitored(self.current_registry(), self.withdrawals(), set(self.retired()))  # type: ignore[attr-defined]
         retired = set(self.retired())
+        reg = monitored(self.current_registry(), self.withdrawals(), retired)  # type: ignore[attr-defined]
         absences = self.absences_in_force()  # type: ignore[attr-defined]
         return replace(reg, absences=tuple(a for a in absences if a.subject_id not in retired))
 
@@ -144,6 +145,7 @@ class RetentionTables:
             "SET data_end=excluded.data_end, removed_at=excluded.removed_at",
             (subject, data_end, at),
         )
+        self.bump_judging()  # type: ignore[attr-defined]
 
     def allow_removal(self, on: bool) -> None:
         """Let append-only histories be deleted from (inside a retention transaction)."""
