@@ -37,6 +37,24 @@ def _number(text: str, what: str) -> float | None:
         raise InputError(f"{what}: expected a number") from None
 
 
+def _refused(web: Any, request: Request, s: Session, csrf: str, what: str) -> Response | None:
+    """The answer to a form without its CSRF token; :class:`NotAllowed` for a role that may
+    not do ``what``; None when the form may go on."""
+    if not web.csrf_ok(s, csrf, request):
+        return web.page(request, "error.html", s, status=403,  # type: ignore[no-any-return]
+                        message="missing CSRF token")  # fmt: skip
+    if not s.user.may("absences"):
+        raise NotAllowed(f"{s.user.username} ({s.user.role}) may not {what}")
+    return None
+
+
+def _theirs(st: Store, s: Session, sid: str, missing: str) -> None:
+    """:class:`NotFound` unless ``sid`` is a subject of the user's district."""
+    subj = st.current_registry().subjects.get(sid)
+    if subj is None or not s.user.sees(subj.district):
+        raise NotFound(missing)
+
+
 def subject_routes(app: FastAPI, web: Any) -> None:
     """Add the routes to ``app``; ``web`` is the desk's :class:`~.web.Web`."""
 
@@ -88,14 +106,10 @@ def subject_routes(app: FastAPI, web: Any) -> None:
         """Record an authorised absence (UK local times); everything is judged again."""
 
         def go(st: Store, s: Session, desk: Desk) -> Response:
-            if not web.csrf_ok(s, csrf, request):
-                msg = "missing CSRF token"
-                return web.page(request, "error.html", s, status=403, message=msg)
-            if not s.user.may("absences"):
-                raise NotAllowed(f"{s.user.username} ({s.user.role}) may not record absences")
-            subj = st.current_registry().subjects.get(sid)
-            if subj is None or not s.user.sees(subj.district):
-                raise NotFound(f"no subject {sid}")
+            refused = _refused(web, request, s, csrf, "record absences")
+            if refused is not None:
+                return refused
+            _theirs(st, s, sid, f"no subject {sid}")
             try:
                 y, x = _number(lat, "latitude"), _number(lon, "longitude")
                 if (y is None) != (x is None):
@@ -121,21 +135,16 @@ def subject_routes(app: FastAPI, web: Any) -> None:
         """Cancel an authorised absence; everything is judged again."""
 
         def go(st: Store, s: Session, desk: Desk) -> Response:
-            if not web.csrf_ok(s, csrf, request):
-                msg = "missing CSRF token"
-                return web.page(request, "error.html", s, status=403, message=msg)
-            if not s.user.may("absences"):
-                raise NotAllowed(f"{s.user.username} ({s.user.role}) may not cancel absences")
+            refused = _refused(web, request, s, csrf, "cancel absences")
+            if refused is not None:
+                return refused
             rows = {r["id"]: r for r in st.absence_rows()}
-            subj = (
-                st.current_registry().subjects.get(rows[aid]["subject_id"]) if aid in rows else None
-            )
-            if subj is None or not s.user.sees(subj.district):
-                raise NotFound(f"no absence {aid}")
+            sid = rows[aid]["subject_id"] if aid in rows else ""
+            _theirs(st, s, sid, f"no absence {aid}")
             try:
                 cancel(st, aid, reason, s.user.username, desk.origin, desk.now)
             except InputError as e:  # cancelled already
                 raise Conflict(str(e)) from None
-            return RedirectResponse(f"/subjects/{subj.id}#absences", status_code=303)
+            return RedirectResponse(f"/subjects/{sid}#absences", status_code=303)
 
         return web.with_desk(request, go)
