@@ -143,3 +143,4 @@ def test_the_subject_page_shows_variations_and_minutes_late(tmp_path, capsys):
     assert "V-1" in page and "licence change" in page and "curfew confirmed" in page
     assert "from Fri 20 Nov 2026 00:00 GMT" in page  # the varied curfew, in force from then
     assert "<td>2026-11</td><td>O-0001</td><td>24 <b>over the limit</b>" in page
+    assert "<td>2026-10</td>" not in page  # no month before the first fix

@@ -27,7 +27,8 @@ def lateness_of(
     store: Store, subject_id: str, months: int = 3, config: EngineConfig | None = None
 ) -> list[MonthLateness]:
     """The subject's minutes late per order in the last ``months`` calendar months up to
-    their latest fix (newest first); empty when they have no curfew or no fixes."""
+    their latest fix, from the month of their first (newest first); empty when they have
+    no curfew or no fixes."""
     cfg = config or EngineConfig()
     reg = store.monitored_registry()
     orders = {k: o for k, o in reg.orders.items() if o.subject_id == subject_id}
@@ -40,7 +41,7 @@ def lateness_of(
     first = last
     for _ in range(months - 1):
         first = local_month(local_month(first)[0] - 1)[0]
-    start = local_month(first)[0]
+    start = max(local_month(first)[0], local_month(store.first_fix_of(tags) or last)[0])
     engine = Engine(replace(reg, orders=orders), cfg, families={"curfews"})
     # from the day before the first month (a night may start in it)
     for batch in store.iter_fix_batches_of(tags, start=start - MS_PER_DAY, end=last + 1):

@@ -389,6 +389,12 @@ class Store(
         got = [r[0] for t in tags for r in self.db.execute(q, (t,)) if r[0] is not None]
         return max(got) if got else None
 
+    def first_fix_of(self, tags: list[str]) -> int | None:
+        """The event time of the earliest stored fix of these tags (one index seek each)."""
+        q = "SELECT MIN(ts) FROM fixes WHERE tag_id=?"
+        got = [r[0] for t in tags for r in self.db.execute(q, (t,)) if r[0] is not None]
+        return min(got) if got else None
+
     def has_fixes(self) -> bool:
         return self.db.execute("SELECT 1 FROM fixes LIMIT 1").fetchone() is not None
 
