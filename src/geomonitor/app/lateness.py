@@ -35,13 +35,14 @@ def lateness_of(
     if not any(c.type == "curfew" for o in orders.values() for c in o.conditions):
         return []
     tags = sorted({f.tag_id for f in reg.fittings if f.subject_id == subject_id})
-    last = store.latest_fix_of(tags)
-    if last is None:
+    span = store.fix_span_of(tags)
+    if span is None:
         return []
+    earliest, last = span
     first = last
     for _ in range(months - 1):
         first = local_month(local_month(first)[0] - 1)[0]
-    start = max(local_month(first)[0], local_month(store.first_fix_of(tags) or last)[0])
+    start = max(local_month(first)[0], local_month(earliest)[0])
     engine = Engine(replace(reg, orders=orders), cfg, families={"curfews"})
     # from the day before the first month (a night may start in it)
     for batch in store.iter_fix_batches_of(tags, start=start - MS_PER_DAY, end=last + 1):

@@ -383,17 +383,12 @@ class Store(
                for r in self.db.execute(q, (t,)) if r[0] is not None]  # fmt: skip
         return max(got) if got else None
 
-    def latest_fix_of(self, tags: list[str]) -> int | None:
-        """The event time of the latest stored fix of these tags (one index seek each)."""
-        q = "SELECT MAX(ts) FROM fixes WHERE tag_id=?"
-        got = [r[0] for t in tags for r in self.db.execute(q, (t,)) if r[0] is not None]
-        return max(got) if got else None
-
-    def first_fix_of(self, tags: list[str]) -> int | None:
-        """The event time of the earliest stored fix of these tags (one index seek each)."""
-        q = "SELECT MIN(ts) FROM fixes WHERE tag_id=?"
-        got = [r[0] for t in tags for r in self.db.execute(q, (t,)) if r[0] is not None]
-        return min(got) if got else None
+    def fix_span_of(self, tags: list[str]) -> tuple[int, int] | None:
+        """The event times of the earliest and the latest stored fix of these tags (two
+        index seeks each); None when they have none."""
+        q = "SELECT MIN(ts), MAX(ts) FROM fixes WHERE tag_id=?"
+        got = [r for t in tags for r in self.db.execute(q, (t,)) if r[0] is not None]
+        return (min(a for a, _ in got), max(b for _, b in got)) if got else None
 
     def has_fixes(self) -> bool:
         return self.db.execute("SELECT 1 FROM fixes LIMIT 1").fetchone() is not None
